@@ -1,0 +1,1 @@
+"""possim: payment_core."""

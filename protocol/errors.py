@@ -1,0 +1,127 @@
+"""Error codes shared by the core, the register and the wallet.
+
+Errors travel as objects shaped like Stripe's: ``{"type", "code", "message", "param"}``. Each code has
+one error type and one HTTP status, so every layer agrees on what a code means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorType(StrEnum):
+    INVALID_REQUEST = "invalid_request_error"
+    AUTHENTICATION = "authentication_error"
+    PAYMENT = "payment_error"
+    IDEMPOTENCY = "idempotency_error"
+    RATE_LIMIT = "rate_limit_error"
+    API = "api_error"
+
+
+class ErrorCode(StrEnum):
+    # The payment code itself (found at the register or at the core).
+    CODE_MALFORMED = "code_malformed"
+    CODE_CHECKSUM = "code_checksum_failed"
+    CODE_UNKNOWN_ISSUER = "code_unknown_issuer"
+    CODE_FORGED = "code_forged"
+    CODE_EXPIRED = "code_expired"
+    CODE_NOT_YET_VALID = "code_not_yet_valid"
+    CODE_ALREADY_USED = "code_already_used"
+    DEVICE_REVOKED = "device_revoked"
+    DEVICE_UNKNOWN = "device_unknown"
+    CODE_GUESSING_THROTTLED = "code_guessing_throttled"
+    # Money.
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    ACCOUNT_FROZEN = "account_frozen"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    AMOUNT_INVALID = "amount_invalid"
+    REFUND_EXCEEDS_PAYMENT = "refund_exceeds_payment"
+    PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
+    CARD_DECLINED = "card_declined"
+    # Terminal request signing.
+    SIGNATURE_MISSING = "signature_missing"
+    SIGNATURE_INVALID = "signature_invalid"
+    TIMESTAMP_STALE = "timestamp_stale"
+    NONCE_REPLAYED = "nonce_replayed"
+    TERMINAL_UNKNOWN = "terminal_unknown"
+    # Accounts.
+    CREDENTIALS_INVALID = "credentials_invalid"
+    ACCOUNT_EXISTS = "account_exists"
+    # Requests.
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    NOT_FOUND = "resource_missing"
+    VALIDATION_FAILED = "parameter_invalid"
+    RATE_LIMITED = "rate_limited"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL = "internal_error"
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    type: ErrorType
+    status: int
+    message: str
+
+
+_T = ErrorType
+SPECS: dict[ErrorCode, ErrorSpec] = {
+    ErrorCode.CODE_MALFORMED: ErrorSpec(_T.INVALID_REQUEST, 400, "This is not a payment code."),
+    ErrorCode.CODE_CHECKSUM: ErrorSpec(_T.INVALID_REQUEST, 400, "The code was misread; scan it again."),
+    ErrorCode.CODE_UNKNOWN_ISSUER: ErrorSpec(_T.INVALID_REQUEST, 400, "This code is not from a possim wallet."),
+    ErrorCode.CODE_FORGED: ErrorSpec(_T.PAYMENT, 402, "The payment code is not valid."),
+    ErrorCode.CODE_EXPIRED: ErrorSpec(_T.PAYMENT, 402, "The payment code has expired; refresh it."),
+    ErrorCode.CODE_NOT_YET_VALID: ErrorSpec(_T.PAYMENT, 402, "The code is dated in the future; check the clock."),
+    ErrorCode.CODE_ALREADY_USED: ErrorSpec(_T.PAYMENT, 402, "The payment code was already used."),
+    ErrorCode.DEVICE_REVOKED: ErrorSpec(_T.PAYMENT, 402, "The phone that made this code was revoked."),
+    ErrorCode.DEVICE_UNKNOWN: ErrorSpec(_T.PAYMENT, 402, "The payment code is not valid."),
+    ErrorCode.CODE_GUESSING_THROTTLED: ErrorSpec(
+        _T.RATE_LIMIT, 429, "Too many invalid codes; payments are paused for a while."
+    ),
+    ErrorCode.INSUFFICIENT_FUNDS: ErrorSpec(_T.PAYMENT, 402, "The balance is too low for this payment."),
+    ErrorCode.ACCOUNT_FROZEN: ErrorSpec(_T.PAYMENT, 402, "The account is frozen."),
+    ErrorCode.LIMIT_EXCEEDED: ErrorSpec(_T.PAYMENT, 402, "The account's limit was reached."),
+    ErrorCode.AMOUNT_INVALID: ErrorSpec(_T.INVALID_REQUEST, 400, "Amounts are whole yen above zero."),
+    ErrorCode.REFUND_EXCEEDS_PAYMENT: ErrorSpec(
+        _T.INVALID_REQUEST, 400, "The refund is larger than what is left to refund."
+    ),
+    ErrorCode.PAYMENT_NOT_REFUNDABLE: ErrorSpec(_T.INVALID_REQUEST, 400, "Only a succeeded payment can be refunded."),
+    ErrorCode.CARD_DECLINED: ErrorSpec(_T.PAYMENT, 402, "The card was declined."),
+    ErrorCode.SIGNATURE_MISSING: ErrorSpec(_T.AUTHENTICATION, 401, "The request is not signed."),
+    ErrorCode.SIGNATURE_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
+    ErrorCode.TIMESTAMP_STALE: ErrorSpec(_T.AUTHENTICATION, 401, "The request timestamp is too old or too new."),
+    ErrorCode.NONCE_REPLAYED: ErrorSpec(_T.AUTHENTICATION, 401, "The request was already received."),
+    ErrorCode.TERMINAL_UNKNOWN: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
+    ErrorCode.CREDENTIALS_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The e-mail or password is wrong."),
+    ErrorCode.ACCOUNT_EXISTS: ErrorSpec(_T.INVALID_REQUEST, 409, "An account with this e-mail exists."),
+    ErrorCode.IDEMPOTENCY_CONFLICT: ErrorSpec(
+        _T.IDEMPOTENCY, 409, "This order id was used with other parameters."
+    ),
+    ErrorCode.NOT_FOUND: ErrorSpec(_T.INVALID_REQUEST, 404, "No such resource."),
+    ErrorCode.VALIDATION_FAILED: ErrorSpec(_T.INVALID_REQUEST, 422, "The request is malformed."),
+    ErrorCode.RATE_LIMITED: ErrorSpec(_T.RATE_LIMIT, 429, "Too many requests."),
+    ErrorCode.SERVICE_UNAVAILABLE: ErrorSpec(_T.API, 503, "The service is unavailable; retry later."),
+    ErrorCode.INTERNAL: ErrorSpec(_T.API, 500, "Something went wrong on our side."),
+}
+
+
+class ProtocolError(Exception):
+    """The one error type the protocol raises, carrying an :class:`ErrorCode`."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None, param: str | None = None) -> None:
+        self.code = code
+        self.spec = SPECS[code]
+        self.message = message or self.spec.message
+        self.param = param
+        super().__init__(f"{code.value}: {self.message}")
+
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.spec.type.value, "code": self.code.value, "message": self.message}
+        if self.param is not None:
+            body["param"] = self.param
+        return body

@@ -1,0 +1,198 @@
+"""The one-time payment code: format, offline minting, parsing and verification.
+
+A code names a device, the second it was minted and a counter (0-9) within that second, and carries a
+MAC over the three made with a key derived from the device secret (at least 128 bits, provisioned at
+enrollment). The wallet mints codes offline; only the core, which can derive the same secret, verifies.
+
+Two renderings of one code, both all digits and both starting with the issuer prefix ``38`` (WeChat
+Pay uses 10-15 and Alipay 25-30; 38 is possim's, so a register can route on the first two digits):
+
+``numeric`` form, 22 digits, for Code 128, 1-D scanners and hand entry::
+
+    38 DDDDDDD TTTT C MMMMMMM K
+    |  |       |    | |       `-- Damm check digit over the 21 digits before it
+    |  |       |    | `---------- MAC: 7 digits (HMAC-SHA256 truncated, about 23 bits)
+    |  |       |    `------------ counter within the second, 0-9
+    |  |       `----------------- minting time, epoch seconds mod 10,000 (the core restores the rest)
+    |  `------------------------- device number, 7 digits
+    `---------------------------- issuer prefix
+
+``qr`` form, 40 digits, for the QR code (numeric mode: QR version 2 at ECC level M holds 48 digits)::
+
+    38 DDDDDDD TTTTTTTTTT C MMMMMMMMMMMMMMMMMMM K   (full epoch seconds, 19-digit MAC, about 63 bits)
+
+DESIGN note, the odds of a guess: a forger who knows a device number must hit the MAC. For the numeric
+form one guess succeeds with probability 1 in 10^7; the core counts failed MACs per device and per
+terminal and stops accepting codes after a handful (see ``payment_core``), so even 100 guesses a day
+for a year give odds of about 1 in 270. The QR form's 1 in 10^19 is out of reach. A code is single use
+(the core records every (device, second, counter) it accepts, even when the payment then fails), expires
+``DEFAULT_TTL_SECONDS`` after minting, and a revoked device's codes fail.
+
+The numeric form keeps only the last four digits of the time, so it must reach the core within about
+2.7 hours (10,000 s) of minting; an older one restores to the wrong second and fails its MAC. The counter
+allows ten distinct codes a second from one device: 600 a minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from protocol.checkdigit import damm_digit, damm_valid
+from protocol.clock import epoch_seconds, from_epoch
+from protocol.errors import ErrorCode, ProtocolError
+
+ISSUER_PREFIX = "38"
+DEFAULT_TTL_SECONDS = 60
+DEFAULT_SKEW_SECONDS = 30
+DEVICE_DIGITS = 7
+MAX_DEVICE_NUMBER = 10**DEVICE_DIGITS - 1
+COUNTERS_PER_SECOND = 10
+MIN_SECRET_BYTES = 16
+_SHORT_TIME_MOD = 10_000
+_SHORT_MAC_DIGITS = 7
+_QR_MAC_DIGITS = 19
+NUMERIC_LENGTH = 22
+QR_LENGTH = 40
+_CODE_KEY_LABEL = b"possim/payment-code-key/v1"
+
+
+class CodeForm(StrEnum):
+    NUMERIC = "numeric"
+    QR = "qr"
+
+
+@dataclass(frozen=True)
+class PaymentCode:
+    """A minted code: both renderings of it and what it names."""
+
+    device_id: int
+    minted_at: int  # epoch seconds
+    counter: int
+    numeric: str
+    qr: str
+
+    def text(self, form: CodeForm) -> str:
+        return self.numeric if form is CodeForm.NUMERIC else self.qr
+
+
+@dataclass(frozen=True)
+class ParsedCode:
+    """What a register or the core can read from a code without any key."""
+
+    form: CodeForm
+    text: str
+    device_id: int
+    time_field: int  # full epoch seconds (qr) or seconds mod 10,000 (numeric)
+    counter: int
+    mac: str
+
+
+@dataclass(frozen=True)
+class VerifiedCode:
+    device_id: int
+    minted_at: int
+    counter: int
+    form: CodeForm
+
+    @property
+    def use_key(self) -> str:
+        """Names the code whatever its rendering: the core refuses a second use of this key."""
+        return f"{self.device_id}:{self.minted_at}:{self.counter}"
+
+
+def _code_key(device_secret: bytes) -> bytes:
+    return hmac.new(device_secret, _CODE_KEY_LABEL, hashlib.sha256).digest()
+
+
+def _macs(device_secret: bytes, device_id: int, minted_at: int, counter: int) -> tuple[str, str]:
+    message = f"possim-code-v1|{device_id:0{DEVICE_DIGITS}d}|{minted_at}|{counter}".encode()
+    digest = hmac.new(_code_key(device_secret), message, hashlib.sha256).digest()
+    short = int.from_bytes(digest[:8], "big") % 10**_SHORT_MAC_DIGITS
+    long = int.from_bytes(digest[8:24], "big") % 10**_QR_MAC_DIGITS
+    return f"{short:0{_SHORT_MAC_DIGITS}d}", f"{long:0{_QR_MAC_DIGITS}d}"
+
+
+def _with_check(body: str) -> str:
+    return body + damm_digit(body)
+
+
+def mint_code(device_secret: bytes, device_id: int, minted_at: datetime | int, counter: int) -> PaymentCode:
+    """Mint a code offline. ``counter`` (0-9) tells apart codes minted in the same second."""
+    if len(device_secret) < MIN_SECRET_BYTES:
+        raise ValueError("device secret must be at least 128 bits")
+    if not 0 < device_id <= MAX_DEVICE_NUMBER:
+        raise ValueError(f"device number must be 1..{MAX_DEVICE_NUMBER}")
+    if not 0 <= counter < COUNTERS_PER_SECOND:
+        raise ValueError("counter must be 0..9")
+    seconds = minted_at if isinstance(minted_at, int) else epoch_seconds(minted_at)
+    short_mac, long_mac = _macs(device_secret, device_id, seconds, counter)
+    device = f"{device_id:0{DEVICE_DIGITS}d}"
+    numeric = _with_check(f"{ISSUER_PREFIX}{device}{seconds % _SHORT_TIME_MOD:04d}{counter}{short_mac}")
+    qr = _with_check(f"{ISSUER_PREFIX}{device}{seconds:010d}{counter}{long_mac}")
+    return PaymentCode(device_id, seconds, counter, numeric, qr)
+
+
+def looks_like_payment_code(text: str) -> bool:
+    """A cheap test for routing a scan: our prefix and one of our lengths, digits only."""
+    return text.isascii() and text.isdigit() and text.startswith(ISSUER_PREFIX) and len(text) in (22, 40)
+
+
+def parse_code(raw: str | bytes) -> ParsedCode:
+    """Read a scanned or typed code. Raises only :class:`ProtocolError`, whatever the input."""
+    if isinstance(raw, bytes | bytearray):
+        try:
+            raw = bytes(raw).decode("ascii")
+        except UnicodeDecodeError:
+            raise ProtocolError(ErrorCode.CODE_MALFORMED) from None
+    if not isinstance(raw, str):
+        raise ProtocolError(ErrorCode.CODE_MALFORMED)
+    text = raw.strip().replace(" ", "").replace("-", "")
+    if not (text.isascii() and text.isdigit()) or len(text) not in (NUMERIC_LENGTH, QR_LENGTH):
+        raise ProtocolError(ErrorCode.CODE_MALFORMED)
+    if not text.startswith(ISSUER_PREFIX):
+        raise ProtocolError(ErrorCode.CODE_UNKNOWN_ISSUER)
+    if not damm_valid(text):
+        raise ProtocolError(ErrorCode.CODE_CHECKSUM)
+    device_id = int(text[2:9])
+    if device_id == 0:
+        raise ProtocolError(ErrorCode.CODE_MALFORMED)
+    if len(text) == NUMERIC_LENGTH:
+        return ParsedCode(CodeForm.NUMERIC, text, device_id, int(text[9:13]), int(text[13]), text[14:21])
+    return ParsedCode(CodeForm.QR, text, device_id, int(text[9:19]), int(text[19]), text[20:39])
+
+
+def restore_minted_at(parsed: ParsedCode, now: datetime, skew_seconds: int = DEFAULT_SKEW_SECONDS) -> int:
+    """The full minting second: the latest second not after ``now + skew`` that matches the code."""
+    if parsed.form is CodeForm.QR:
+        return parsed.time_field
+    latest = epoch_seconds(now) + skew_seconds
+    return latest - ((latest - parsed.time_field) % _SHORT_TIME_MOD)
+
+
+def verify_code(
+    parsed: ParsedCode,
+    device_secret: bytes,
+    now: datetime,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    skew_seconds: int = DEFAULT_SKEW_SECONDS,
+) -> VerifiedCode:
+    """Check the MAC (constant time), then the time window. Single use is the caller's (stateful) job."""
+    minted_at = restore_minted_at(parsed, now, skew_seconds)
+    short_mac, long_mac = _macs(device_secret, parsed.device_id, minted_at, parsed.counter)
+    expected = short_mac if parsed.form is CodeForm.NUMERIC else long_mac
+    if not hmac.compare_digest(expected.encode(), parsed.mac.encode()):
+        raise ProtocolError(ErrorCode.CODE_FORGED)
+    now_s = epoch_seconds(now)
+    if minted_at > now_s + skew_seconds:
+        raise ProtocolError(ErrorCode.CODE_NOT_YET_VALID)
+    if now_s - minted_at > ttl_seconds + skew_seconds:
+        raise ProtocolError(ErrorCode.CODE_EXPIRED)
+    return VerifiedCode(parsed.device_id, minted_at, parsed.counter, parsed.form)
+
+
+def expires_at(code: PaymentCode, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> datetime:
+    return from_epoch(code.minted_at + ttl_seconds)

@@ -1,0 +1,1 @@
+"""possim: wallet_app."""
