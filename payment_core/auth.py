@@ -1,0 +1,65 @@
+"""Who is calling: terminals and wallet devices sign their requests (``protocol.signing``).
+
+A signature is checked against the caller's derived secret in constant time, then the timestamp, then
+the nonce is recorded; a nonce seen before is refused. Nonces are pruned after
+``NONCE_RETENTION_SECONDS``, longer than any timestamp the core would still accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from payment_core.core import Core
+from payment_core.keys import device_secret, terminal_secret
+from payment_core.models import Device, RequestNonce, Terminal
+from protocol import NONCE_RETENTION_SECONDS, ErrorCode, ProtocolError, read_signed_headers, verify_signature
+
+_PRUNE_EVERY = 500
+
+
+class RequestAuthenticator:
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._seen = 0
+
+    def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Terminal:
+        signed = read_signed_headers(headers)
+        with self._core.transaction() as session:
+            terminal = session.get(Terminal, signed.key_id)
+        if terminal is None or terminal.status != "active":
+            raise ProtocolError(ErrorCode.TERMINAL_UNKNOWN)
+        secret = terminal_secret(self._core.config.server_key, terminal.id, terminal.secret_salt)
+        self._verify(secret, headers, method, path, body)
+        return terminal
+
+    def device(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Device:
+        signed = read_signed_headers(headers)
+        number = signed.key_id.removeprefix("dev_")
+        device = None
+        if signed.key_id.startswith("dev_") and number.isascii() and number.isdigit() and len(number) < 10:
+            with self._core.transaction() as session:
+                device = session.get(Device, int(number))
+        if device is None or device.status != "active":
+            raise ProtocolError(ErrorCode.SIGNATURE_INVALID)
+        secret = device_secret(self._core.config.server_key, device.id, device.secret_salt)
+        self._verify(secret, headers, method, path, body)
+        return device
+
+    def _verify(self, secret: bytes, headers: Mapping[str, str], method: str, path: str, body: bytes) -> None:
+        signed = read_signed_headers(headers)
+        now = self._core.now()
+        verify_signature(secret, signed, method, path, body, now, self._core.config.signature_tolerance_seconds)
+        try:
+            with self._core.transaction() as session:
+                session.add(RequestNonce(key_id=signed.key_id, nonce=signed.nonce, seen_at=now))
+        except IntegrityError:
+            raise ProtocolError(ErrorCode.NONCE_REPLAYED) from None
+        self._seen += 1
+        if self._seen % _PRUNE_EVERY == 0:
+            cutoff = now - timedelta(seconds=NONCE_RETENTION_SECONDS)
+            with self._core.transaction() as session:
+                session.execute(delete(RequestNonce).where(RequestNonce.seen_at < cutoff))

@@ -1,0 +1,136 @@
+"""The double-entry ledger.
+
+Every movement is a journal of postings that sum to zero. A book's balance changes only through
+``post``, which moves each balance with a conditional ``UPDATE`` (``... WHERE balance + delta >= 0``),
+so two concurrent payments can never take a wallet below zero on SQLite or PostgreSQL. External
+clearing books (cash taken at registers, card networks) are the only books allowed below zero: they
+stand for money that came from outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from payment_core.models import Journal, LedgerAccount, Posting
+
+CASH_CLEARING = "cash_clearing"
+CARD_CLEARING = "card_clearing"
+EXTERNAL_BOOKS = (CASH_CLEARING, CARD_CLEARING)
+
+
+class InsufficientBalance(Exception):
+    """A posting would take a book below zero; nothing was moved."""
+
+
+def wallet_book_name(account_id: int) -> str:
+    return f"wallet:{account_id}"
+
+
+def merchant_book_name(merchant_id: int) -> str:
+    return f"merchant:{merchant_id}"
+
+
+def open_book(session: Session, kind: str, name: str, owner_id: int | None = None) -> LedgerAccount:
+    book = LedgerAccount(kind=kind, name=name, owner_id=owner_id, balance=0, allow_negative=int(kind in EXTERNAL_BOOKS))
+    session.add(book)
+    session.flush()
+    return book
+
+
+def book_by_name(session: Session, name: str) -> LedgerAccount:
+    book = session.scalars(select(LedgerAccount).where(LedgerAccount.name == name)).one_or_none()
+    if book is None:
+        raise LookupError(f"no ledger book {name!r}")
+    return book
+
+
+def external_book(session: Session, kind: str) -> LedgerAccount:
+    """The clearing book for money from outside, opened on first use."""
+    existing = session.scalars(select(LedgerAccount).where(LedgerAccount.name == kind)).one_or_none()
+    return existing or open_book(session, kind, kind)
+
+
+def balance_of(session: Session, book_id: int) -> int:
+    value = session.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == book_id))
+    if value is None:
+        raise LookupError(f"no ledger book {book_id}")
+    return int(value)
+
+
+def post(session: Session, kind: str, reference: str, at: datetime, entries: list[tuple[int, int]]) -> Journal:
+    """Post a balanced journal: ``entries`` are ``(book id, amount)``, negative amounts first.
+
+    Debits go first, inside a savepoint: when one would cross a book's floor the savepoint is rolled
+    back and :class:`InsufficientBalance` raised, so the caller's transaction holds nothing of it.
+    """
+    if sum(amount for _, amount in entries) != 0 or not entries:
+        raise ValueError("a journal must balance")
+    if any(amount == 0 for _, amount in entries):
+        raise ValueError("a posting moves a non-zero amount")
+    with session.begin_nested():  # a failed debit rolls back to here: nothing half moved
+        for book_id, amount in sorted(entries, key=lambda entry: entry[1]):
+            floor_ok = (LedgerAccount.balance + amount >= 0) | (LedgerAccount.allow_negative == 1)
+            moved = session.execute(
+                update(LedgerAccount)
+                .where(LedgerAccount.id == book_id, floor_ok)
+                .values(balance=LedgerAccount.balance + amount)
+                .execution_options(synchronize_session=False)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                raise InsufficientBalance(book_id)
+        journal = Journal(kind=kind, reference=reference, created_at=at)
+        session.add(journal)
+        session.flush()
+        session.add_all(Posting(journal_id=journal.id, ledger_account_id=b, amount=a) for b, a in entries)
+        session.flush()
+    return journal
+
+
+@dataclass
+class BooksReport:
+    journals: int = 0
+    books: int = 0
+    total_balance: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return not self.problems
+
+
+def audit_books(session: Session) -> BooksReport:
+    """Prove the books: every journal sums to zero, every balance equals its postings, no book below
+    its floor, and all balances together sum to zero."""
+    report = BooksReport()
+    report.journals = int(session.scalar(select(func.count(Journal.id))) or 0)
+    unbalanced = session.execute(
+        select(Posting.journal_id, func.sum(Posting.amount))
+        .group_by(Posting.journal_id)
+        .having(func.sum(Posting.amount) != 0)
+    ).all()
+    report.problems.extend(f"journal {jid} sums to {total}" for jid, total in unbalanced)
+    empty = session.scalar(
+        select(func.count(Journal.id)).where(~select(Posting.id).where(Posting.journal_id == Journal.id).exists())
+    )
+    if empty:
+        report.problems.append(f"{empty} journals have no postings")
+    sums = dict(
+        session.execute(select(Posting.ledger_account_id, func.sum(Posting.amount)).group_by(Posting.ledger_account_id))
+        .tuples()
+        .all()
+    )
+    for book in session.scalars(select(LedgerAccount)):
+        report.books += 1
+        report.total_balance += book.balance
+        posted = int(sums.get(book.id, 0) or 0)
+        if posted != book.balance:
+            report.problems.append(f"book {book.name} holds {book.balance} but its postings sum to {posted}")
+        if book.balance < 0 and not book.allow_negative:
+            report.problems.append(f"book {book.name} is below zero: {book.balance}")
+    if report.total_balance != 0:
+        report.problems.append(f"all books sum to {report.total_balance}, not 0")
+    return report

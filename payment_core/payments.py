@@ -1,0 +1,258 @@
+"""Payments: create (idempotent on the terminal's order id), look up, reverse, refund.
+
+Using the code and moving the money happen in one transaction: a payment row, the used code, the
+journal and the audit event commit together or not at all. A declined payment is stored too, so the
+same request again gets the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from payment_core import audit
+from payment_core.codes import redeem_code
+from payment_core.core import Core, new_id
+from payment_core.ledger import (
+    InsufficientBalance,
+    balance_of,
+    book_by_name,
+    merchant_book_name,
+    post,
+    wallet_book_name,
+)
+from payment_core.models import Account, Merchant, Payment, Refund, Terminal
+from protocol import ErrorCode, ProtocolError, require_amount
+
+SUCCEEDED = "succeeded"
+DECLINED = "declined"
+REVERSED = "reversed"
+REFUNDED = "refunded"
+REVERSED_BEFORE_ARRIVAL = "reversed-before-arrival"
+_CONCURRENT_RETRIES = 5
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    order_id: str
+    amount: int
+    code: str
+    description: str | None = None
+
+    def fingerprint(self) -> str:
+        fields = {
+            "order_id": self.order_id,
+            "amount": self.amount,
+            "code": self.code,
+            "description": self.description,
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _retry_on_conflict(work: Callable[[], T]) -> T:
+    """Run ``work`` again when a concurrent twin won a unique key first; the next try reads its result."""
+    for _ in range(_CONCURRENT_RETRIES):
+        try:
+            return work()
+        except IntegrityError:
+            continue
+    raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE)
+
+
+def payment_view(payment: Payment, store: str) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "object": "payment",
+        "order_id": payment.order_id,
+        "amount": payment.amount,
+        "currency": "JPY",
+        "status": payment.status,
+        "decline_code": payment.decline_code,
+        "amount_refunded": payment.amount_refunded,
+        "balance_after": payment.balance_after,
+        "store": store,
+        "created": payment.created_at.isoformat(),
+    }
+
+
+def store_name(session: Session, merchant_id: int) -> str:
+    merchant = session.get(Merchant, merchant_id)
+    return merchant.name if merchant else ""
+
+
+def _replay(existing: Payment, request: PaymentRequest) -> Payment:
+    if existing.request_hash == request.fingerprint() or existing.request_hash == REVERSED_BEFORE_ARRIVAL:
+        return existing
+    raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="order_id")
+
+
+def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = False) -> Payment | None:
+    query = select(Payment).where(Payment.terminal_id == terminal_id, Payment.order_id == order_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, code: str, now: datetime) -> None:
+    try:
+        device = redeem_code(session, core.config, terminal.id, code, now)
+        payment.account_id, payment.device_id = device.account_id, device.id
+        account = session.get(Account, device.account_id)
+        if account is None or account.status != "active":
+            raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
+        wallet = book_by_name(session, wallet_book_name(account.id))
+        merchant = book_by_name(session, merchant_book_name(terminal.merchant_id))
+        try:
+            post(
+                session,
+                "payment",
+                payment.id,
+                now,
+                [(wallet.id, -payment.amount), (merchant.id, payment.amount)],
+            )
+        except InsufficientBalance:
+            raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS) from None
+        payment.status = SUCCEEDED
+        payment.balance_after = balance_of(session, wallet.id)
+    except ProtocolError as error:
+        payment.status, payment.decline_code = DECLINED, error.code.value
+    audit.record(
+        session, now, terminal.id, "payment", payment.id, payment.decline_code or payment.status,
+        order_id=payment.order_id, amount=payment.amount, account_id=payment.account_id, device_id=payment.device_id,
+    )  # fmt: skip
+
+
+def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> Payment:
+    """Charge once per (terminal, order id); a repeat returns the stored payment, a changed one is a 409."""
+    require_amount(request.amount)
+
+    def attempt() -> Payment:
+        now = core.now()
+        with core.transaction() as session:
+            existing = _find_order(session, terminal.id, request.order_id)
+            if existing is not None:
+                return _replay(existing, request)
+            payment = Payment(
+                id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
+                order_id=request.order_id, request_hash=request.fingerprint(), amount=request.amount,
+                description=request.description, status="processing", amount_refunded=0,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(payment)
+            session.flush()
+            _charge(session, core, terminal, payment, request.code, now)
+            return payment
+
+    return _retry_on_conflict(attempt)
+
+
+def get_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
+    with core.transaction() as session:
+        payment = _find_order(session, terminal.id, order_id)
+    if payment is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, param="order_id")
+    return payment
+
+
+def _refund_into_wallet(
+    session: Session, payment: Payment, amount: int, reason: str, key: str, actor: str, now: datetime
+) -> Refund:
+    if payment.account_id is None:
+        raise ProtocolError(ErrorCode.PAYMENT_NOT_REFUNDABLE)
+    refund = Refund(
+        id=new_id("re"), payment_id=payment.id, refund_key=key, amount=amount, reason=reason, created_at=now
+    )
+    session.add(refund)
+    session.flush()
+    wallet = book_by_name(session, wallet_book_name(payment.account_id))
+    merchant = book_by_name(session, merchant_book_name(payment.merchant_id))
+    try:
+        post(session, "refund", refund.id, now, [(merchant.id, -amount), (wallet.id, amount)])
+    except InsufficientBalance:
+        raise ProtocolError(ErrorCode.PAYMENT_NOT_REFUNDABLE, "The store's balance cannot cover it.") from None
+    payment.amount_refunded += amount
+    payment.balance_after = balance_of(session, wallet.id)
+    payment.updated_at = now
+    audit.record(
+        session, now, actor, reason, refund.id, "succeeded",
+        payment_id=payment.id, amount=amount, account_id=payment.account_id,
+    )  # fmt: skip
+    return refund
+
+
+def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
+    """Close an order whatever happened to it: refund a success in full, close one never seen."""
+
+    def attempt() -> Payment:
+        now = core.now()
+        with core.transaction() as session:
+            payment = _find_order(session, terminal.id, order_id, lock=True)
+            if payment is None:
+                payment = Payment(
+                    id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
+                    order_id=order_id, request_hash=REVERSED_BEFORE_ARRIVAL, amount=0, status=REVERSED,
+                    amount_refunded=0, created_at=now, updated_at=now,
+                )  # fmt: skip
+                session.add(payment)
+                session.flush()
+                audit.record(session, now, terminal.id, "reverse", payment.id, "closed_unseen", order_id=order_id)
+                return payment
+            if payment.status == SUCCEEDED:
+                remaining = payment.amount - payment.amount_refunded
+                if remaining > 0:
+                    _refund_into_wallet(session, payment, remaining, "reversal", "reversal", terminal.id, now)
+                payment.status = REVERSED
+            return payment
+
+    return _retry_on_conflict(attempt)
+
+
+def refund_payment(core: Core, terminal: Terminal, payment_id: str, refund_key: str, amount: int | None) -> Refund:
+    """Refund part or all of what is left; the same ``refund_key`` again returns the same refund."""
+    return _retry_on_conflict(lambda: _refund_once(core, terminal, payment_id, refund_key, amount))
+
+
+def _refund_once(core: Core, terminal: Terminal, payment_id: str, refund_key: str, amount: int | None) -> Refund:
+    now = core.now()
+    with core.transaction() as session:
+        payment = session.get(Payment, payment_id, with_for_update=True)
+        if payment is None or payment.merchant_id != terminal.merchant_id:
+            raise ProtocolError(ErrorCode.NOT_FOUND, param="payment_id")
+        existing = session.scalars(
+            select(Refund).where(Refund.payment_id == payment_id, Refund.refund_key == refund_key)
+        ).one_or_none()
+        if existing is not None:
+            if amount is not None and amount != existing.amount:
+                raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="refund_id")
+            return existing
+        if payment.status != SUCCEEDED:
+            raise ProtocolError(ErrorCode.PAYMENT_NOT_REFUNDABLE)
+        remaining = payment.amount - payment.amount_refunded
+        value = remaining if amount is None else require_amount(amount)
+        if value > remaining:
+            raise ProtocolError(ErrorCode.REFUND_EXCEEDS_PAYMENT, param="amount")
+        refund = _refund_into_wallet(session, payment, value, "refund", refund_key, terminal.id, now)
+        if payment.amount_refunded == payment.amount:
+            payment.status = REFUNDED
+        return refund
+
+
+def refund_view(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "object": "refund",
+        "payment_id": refund.payment_id,
+        "amount": refund.amount,
+        "currency": "JPY",
+        "status": "succeeded",
+        "created": refund.created_at.isoformat(),
+    }

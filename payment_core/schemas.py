@@ -1,0 +1,47 @@
+"""Request bodies. Amounts are strict integers: ``"100"`` or ``100.0`` is refused, not coerced."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+_KEY = r"^[A-Za-z0-9_\-:.]{1,64}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PaymentBody(_Body):
+    order_id: StrictStr = Field(pattern=_KEY)
+    amount: StrictInt
+    code: StrictStr = Field(max_length=80)
+    description: StrictStr | None = Field(default=None, max_length=200)
+
+
+class RefundBody(_Body):
+    refund_id: StrictStr = Field(pattern=_KEY)
+    amount: StrictInt | None = None
+
+
+class CashTopupBody(_Body):
+    topup_id: StrictStr = Field(pattern=_KEY)
+    amount: StrictInt
+    code: StrictStr = Field(max_length=80)
+
+
+class CardTopupBody(_Body):
+    topup_id: StrictStr = Field(pattern=_KEY)
+    amount: StrictInt
+    card_number: StrictStr = Field(max_length=30)
+
+
+class AccountBody(_Body):
+    email: StrictStr = Field(max_length=254)
+    password: StrictStr = Field(max_length=1024)
+    display_name: StrictStr | None = Field(default=None, max_length=100)
+
+
+class DeviceBody(_Body):
+    email: StrictStr = Field(max_length=254)
+    password: StrictStr = Field(max_length=1024)
+    device_name: StrictStr = Field(max_length=100)

@@ -1,0 +1,131 @@
+"""Top-ups: cash handed over at a register (the customer shows a payment code) and simulated cards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from payment_core import audit
+from payment_core.codes import redeem_code
+from payment_core.core import Core, new_id
+from payment_core.ledger import (
+    CARD_CLEARING,
+    CASH_CLEARING,
+    balance_of,
+    book_by_name,
+    external_book,
+    post,
+    wallet_book_name,
+)
+from payment_core.models import Device, Terminal, Topup
+from protocol import ErrorCode, ProtocolError, require_amount
+
+# Test cards, as in Stripe's test mode.
+CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000002"
+
+
+@dataclass(frozen=True)
+class TopupRequest:
+    topup_id: str
+    amount: int
+    method: str  # cash | card
+    detail: str  # the payment code (cash) or the card number (card)
+
+    def fingerprint(self) -> str:
+        fields = {"topup_id": self.topup_id, "amount": self.amount, "method": self.method, "detail": self.detail}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def topup_view(topup: Topup) -> dict[str, Any]:
+    return {
+        "id": topup.id,
+        "object": "topup",
+        "topup_id": topup.topup_key,
+        "amount": topup.amount,
+        "currency": "JPY",
+        "method": topup.method,
+        "status": topup.status,
+        "decline_code": topup.decline_code,
+        "balance_after": topup.balance_after,
+        "created": topup.created_at.isoformat(),
+    }
+
+
+def _existing(session: Session, source: str, request: TopupRequest) -> Topup | None:
+    found = session.scalars(
+        select(Topup).where(Topup.source == source, Topup.topup_key == request.topup_id)
+    ).one_or_none()
+    if found is not None and found.request_hash != request.fingerprint():
+        raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="topup_id")
+    return found
+
+
+def _check_limits(core: Core, request: TopupRequest) -> None:
+    require_amount(request.amount)
+    if request.amount > core.config.limits.topup_max_yen:
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, param="amount")
+
+
+def _credit(session: Session, topup: Topup, clearing: str) -> None:
+    wallet = book_by_name(session, wallet_book_name(topup.account_id))
+    source = external_book(session, clearing)
+    post(session, "topup", topup.id, topup.created_at, [(source.id, -topup.amount), (wallet.id, topup.amount)])
+    topup.status = "succeeded"
+    topup.balance_after = balance_of(session, wallet.id)
+
+
+def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
+    """Cash at the register: the code names the wallet and is used up; declines raise ProtocolError."""
+    _check_limits(core, request)
+    now = core.now()
+    try:
+        with core.transaction() as session:
+            found = _existing(session, terminal.id, request)
+            if found is not None:
+                return found
+            device = redeem_code(session, core.config, terminal.id, request.detail, now)
+            topup = Topup(
+                id=new_id("tu"), source=terminal.id, topup_key=request.topup_id, request_hash=request.fingerprint(),
+                account_id=device.account_id, method="cash", amount=request.amount, status="processing",
+                created_at=now,
+            )  # fmt: skip
+            session.add(topup)
+            session.flush()
+            _credit(session, topup, CASH_CLEARING)
+            audit.record(session, now, terminal.id, "topup.cash", topup.id, "succeeded", amount=request.amount,
+                         account_id=device.account_id)  # fmt: skip
+            return topup
+    except IntegrityError:
+        raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="topup_id") from None
+
+
+def topup_card(core: Core, device: Device, request: TopupRequest) -> Topup:
+    """A simulated card charge into the device's wallet (test card numbers only)."""
+    _check_limits(core, request)
+    now = core.now()
+    source = f"dev_{device.id}"
+    with core.transaction() as session:
+        found = _existing(session, source, request)
+        if found is not None:
+            return found
+        topup = Topup(
+            id=new_id("tu"), source=source, topup_key=request.topup_id, request_hash=request.fingerprint(),
+            account_id=device.account_id, method="card", amount=request.amount, status="processing", created_at=now,
+        )  # fmt: skip
+        session.add(topup)
+        session.flush()
+        card = request.detail.replace(" ", "")
+        if card == CARD_OK:
+            _credit(session, topup, CARD_CLEARING)
+        else:
+            topup.status, topup.decline_code = "declined", ErrorCode.CARD_DECLINED.value
+        audit.record(session, now, source, "topup.card", topup.id, topup.decline_code or topup.status,
+                     amount=request.amount, account_id=device.account_id, card_last4=card[-4:])  # fmt: skip
+        return topup
