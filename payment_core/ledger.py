@@ -118,11 +118,10 @@ def audit_books(session: Session) -> BooksReport:
     )
     if empty:
         report.problems.append(f"{empty} journals have no postings")
-    sums = dict(
-        session.execute(select(Posting.ledger_account_id, func.sum(Posting.amount)).group_by(Posting.ledger_account_id))
-        .tuples()
-        .all()
-    )
+    totals = session.execute(
+        select(Posting.ledger_account_id, func.sum(Posting.amount)).group_by(Posting.ledger_account_id)
+    ).all()
+    sums = {book_id: total for book_id, total in totals}
     for book in session.scalars(select(LedgerAccount)):
         report.books += 1
         report.total_balance += book.balance

@@ -1,0 +1,34 @@
+"""``possim core serve``: the payment core alone, under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from payment_core.api import create_app
+from possim.runtime import add_store_arguments, open_core
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser("core", help="run the payment core")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="serve the HTTP API (OpenAPI at /openapi.json)")
+    add_store_arguments(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8700)
+    serve.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        core = open_core(args)
+    except (SQLAlchemyError, ValueError, OSError) as error:
+        print(f"possim core: cannot open the store: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        return 2
+    print(f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()})")
+    uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info")
+    return 0

@@ -1,0 +1,104 @@
+"""Shared fixtures: a core on SQLite and on PostgreSQL, a real uvicorn server, a terminal and a wallet."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from payment_core import terminals
+from payment_core.api import create_app
+from payment_core.config import CoreConfig
+from payment_core.core import Core
+from payment_core.db import make_engine
+from payment_core.server import ServerThread
+from protocol import ManualClock, system_clock
+from tests.support import SignedCaller, enroll_wallet, fund_wallet
+from wallet_app.minter import CodeMinter
+from wallet_app.state import WalletState
+
+POSTGRES_URL = os.environ.get("POSSIM_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@dataclass
+class Database:
+    url: str
+    schema: str | None
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh database per test: a SQLite file, or a new schema on the PostgreSQL server.
+
+    PostgreSQL being unreachable is a failure, not a skip: the suite promises both backends.
+    """
+    if request.param == "sqlite":
+        yield Database(str(tmp_path / "core.db"), None)
+        return
+    schema = f"t_{secrets.token_hex(6)}"
+    engine = make_engine(POSTGRES_URL, schema=schema)
+    try:
+        yield Database(POSTGRES_URL, schema)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The core's clock, the terminal's and the wallet's: tests move it instead of sleeping."""
+    return ManualClock(system_clock().replace(microsecond=0))
+
+
+@pytest.fixture
+def core(database: Database, clock: ManualClock) -> Iterator[Core]:
+    config = CoreConfig(db_url=database.url, server_key=secrets.token_bytes(32), db_schema=database.schema, clock=clock)
+    instance = Core(config)
+    instance.migrate()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def server(core: Core) -> Iterator[ServerThread]:
+    with ServerThread(create_app(core)) as running:
+        yield running
+
+
+@pytest.fixture
+def terminal(core: Core, server: ServerThread, clock: ManualClock) -> Iterator[SignedCaller]:
+    made = terminals.provision_terminal(core, "Shibuya 1-chome", "register-1", "test")
+    with SignedCaller(server.url, made.terminal.id, made.secret, clock) as caller:
+        yield caller
+
+
+@pytest.fixture
+def second_terminal(core: Core, server: ServerThread, clock: ManualClock) -> Iterator[SignedCaller]:
+    made = terminals.provision_terminal(core, "Shinjuku 3-chome", "register-2", "test")
+    with SignedCaller(server.url, made.terminal.id, made.secret, clock) as caller:
+        yield caller
+
+
+@pytest.fixture
+def wallet(server: ServerThread, clock: ManualClock) -> WalletState:
+    return enroll_wallet(server.url, clock, "hanako@example.jp")
+
+
+@pytest.fixture
+def minter(wallet: WalletState, clock: ManualClock) -> CodeMinter:
+    return CodeMinter(wallet.device_id, wallet.secret, clock)
+
+
+@pytest.fixture
+def funded(terminal: SignedCaller, minter: CodeMinter, clock: ManualClock) -> int:
+    """Put 10,000 yen into the wallet with cash at the register; returns the balance."""
+    fund_wallet(terminal, minter, 10_000)
+    clock.advance(1)
+    return 10_000

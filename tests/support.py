@@ -1,0 +1,78 @@
+"""Helpers for tests: a raw signed HTTP caller (so tests can bend any header) and wallet set-up."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import httpx
+
+from protocol import Clock, sign_request
+from wallet_app.client import WalletClient
+from wallet_app.minter import CodeMinter
+from wallet_app.state import WalletState
+
+PASSWORD = "correct horse battery staple"
+
+
+class SignedCaller:
+    """Signs like a terminal, but lets a test override the timestamp, nonce, signature or body."""
+
+    def __init__(self, base_url: str, key_id: str, secret: bytes, clock: Clock) -> None:
+        self.key_id = key_id
+        self.secret = secret
+        self.clock = clock
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+
+    def __enter__(self) -> SignedCaller:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.http.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        nonce: str | None = None,
+        secret: bytes | None = None,
+        sign_body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        content = json.dumps(body).encode() if body is not None else b""
+        signed = sign_request(
+            secret or self.secret,
+            self.key_id,
+            method,
+            path,
+            content if sign_body is None else sign_body,
+            self.clock(),
+            nonce=nonce or secrets.token_hex(16),
+        )
+        merged = signed.as_dict() | {"content-type": "application/json"} | (headers or {})
+        return self.http.request(method, path, content=content, headers=merged)
+
+    def pay(self, order_id: str, amount: int, code: str) -> httpx.Response:
+        return self.call("POST", "/v1/payments", {"order_id": order_id, "amount": amount, "code": code})
+
+
+def enroll_wallet(base_url: str, clock: Clock, email: str) -> WalletState:
+    with WalletClient(base_url, clock=clock) as client:
+        client.sign_up(email, PASSWORD)
+        return client.enroll(email, PASSWORD, "test phone", wallet_name="Hanako's wallet")
+
+
+def fund_wallet(terminal: SignedCaller, minter: CodeMinter, amount: int) -> dict[str, Any]:
+    code = minter.mint()
+    body = {"topup_id": f"cash-{secrets.token_hex(6)}", "amount": amount, "code": code.numeric}
+    response = terminal.call("POST", "/v1/topups/cash", body)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def error_code(response: httpx.Response) -> str:
+    return str(response.json()["error"]["code"])

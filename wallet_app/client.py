@@ -1,0 +1,92 @@
+"""The wallet's link to the core: sign-up, device enrollment, and device-signed requests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import httpx
+
+from protocol import Clock, ErrorCode, ProtocolError, sign_request, system_clock
+from wallet_app.state import WalletState, decode_secret
+
+
+class WalletError(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class WalletClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        clock: Clock = system_clock,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._clock = clock
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> WalletClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, content: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        try:
+            response = self._http.request(
+                method, path, content=content, headers=headers | {"content-type": "application/json"}
+            )
+        except httpx.HTTPError as error:
+            raise WalletError(
+                ErrorCode.SERVICE_UNAVAILABLE.value, f"cannot reach the core: {type(error).__name__}"
+            ) from None
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            raise WalletError(ErrorCode.INTERNAL.value, f"bad answer from the core ({response.status_code})") from None
+        if response.is_error:
+            problem = data.get("error", {})
+            raise WalletError(str(problem.get("code")), str(problem.get("message")), response.status_code)
+        return data
+
+    def sign_up(self, email: str, password: str, display_name: str | None = None) -> dict[str, Any]:
+        body = {"email": email, "password": password, "display_name": display_name}
+        return self._send("POST", "/v1/accounts", _encode(body), {})
+
+    def enroll(self, email: str, password: str, device_name: str, wallet_name: str = "possim wallet") -> WalletState:
+        data = self._send(
+            "POST", "/v1/devices", _encode({"email": email, "password": password, "device_name": device_name}), {}
+        )
+        secret = decode_secret(str(data["device_secret"]))
+        if len(secret) < 16:
+            raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
+        return WalletState(self.base_url, email, int(data["account_id"]), int(data["device_id"]), secret, wallet_name)
+
+    def signed(self, state: WalletState, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        content = _encode(body)
+        headers = sign_request(state.secret, state.key_id, method, path, content, self._clock()).as_dict()
+        return self._send(method, path, content, headers)
+
+    def balance(self, state: WalletState) -> int:
+        return int(self.signed(state, "GET", "/v1/wallet")["balance"])
+
+    def topup_card(
+        self, state: WalletState, amount: int, card_number: str, topup_id: str | None = None
+    ) -> dict[str, Any]:
+        body = {"topup_id": topup_id or f"card-{secrets.token_hex(8)}", "amount": amount, "card_number": card_number}
+        return self.signed(state, "POST", "/v1/topups/card", body)
+
+
+def _encode(body: dict[str, Any] | None) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
