@@ -95,9 +95,7 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.TERMINAL_UNKNOWN: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
     ErrorCode.CREDENTIALS_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The e-mail or password is wrong."),
     ErrorCode.ACCOUNT_EXISTS: ErrorSpec(_T.INVALID_REQUEST, 409, "An account with this e-mail exists."),
-    ErrorCode.IDEMPOTENCY_CONFLICT: ErrorSpec(
-        _T.IDEMPOTENCY, 409, "This order id was used with other parameters."
-    ),
+    ErrorCode.IDEMPOTENCY_CONFLICT: ErrorSpec(_T.IDEMPOTENCY, 409, "This order id was used with other parameters."),
     ErrorCode.NOT_FOUND: ErrorSpec(_T.INVALID_REQUEST, 404, "No such resource."),
     ErrorCode.VALIDATION_FAILED: ErrorSpec(_T.INVALID_REQUEST, 422, "The request is malformed."),
     ErrorCode.RATE_LIMITED: ErrorSpec(_T.RATE_LIMIT, 429, "Too many requests."),

@@ -59,7 +59,9 @@ def canonical_request(key_id: str, method: str, path: str, timestamp: int, nonce
     return "\n".join(["possim-req-v1", key_id, method.upper(), path, str(timestamp), nonce, body_hash]).encode()
 
 
-def compute_signature(secret: bytes, key_id: str, method: str, path: str, timestamp: int, nonce: str, body: bytes) -> str:
+def compute_signature(
+    secret: bytes, key_id: str, method: str, path: str, timestamp: int, nonce: str, body: bytes
+) -> str:
     message = canonical_request(key_id, method, path, timestamp, nonce, body)
     return hmac.new(request_key(secret), message, hashlib.sha256).hexdigest()
 

@@ -136,9 +136,13 @@ def test_stale_timestamp_is_refused(
 def test_replayed_terminal_nonce_is_refused(
     core: Core, terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, funded: int
 ) -> None:
-    first = terminal.call("POST", "/v1/payments", {"order_id": "o-1", "amount": 500, "code": minter.mint().qr}, nonce="n1")
+    first = terminal.call(
+        "POST", "/v1/payments", {"order_id": "o-1", "amount": 500, "code": minter.mint().qr}, nonce="n1"
+    )
     assert first.status_code == 200
-    replay = terminal.call("POST", "/v1/payments", {"order_id": "o-2", "amount": 500, "code": minter.mint().qr}, nonce="n1")
+    replay = terminal.call(
+        "POST", "/v1/payments", {"order_id": "o-2", "amount": 500, "code": minter.mint().qr}, nonce="n1"
+    )
     assert (replay.status_code, error_code(replay)) == (401, "nonce_replayed")
     assert balance(core, wallet) == funded - 500
 

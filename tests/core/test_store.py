@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from sqlalchemy import inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from payment_core import terminals
 from payment_core.accounts import create_account
@@ -66,7 +67,7 @@ def test_a_debit_below_zero_moves_nothing(core: Core) -> None:
 
 def test_the_database_itself_refuses_a_negative_wallet(core: Core) -> None:
     account = create_account(core, "taro@example.jp", "a long enough password")
-    with pytest.raises(Exception, match="ck_ledger_balance_floor|CHECK"), core.transaction() as session:
+    with pytest.raises(IntegrityError, match=r"ck_ledger_balance_floor|CHECK"), core.transaction() as session:
         session.execute(
             update(LedgerAccount).where(LedgerAccount.name == wallet_book_name(account.id)).values(balance=-1)
         )

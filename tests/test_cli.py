@@ -1,0 +1,95 @@
+"""The ``possim`` command as users run it: admin provisioning, audit, and ``core serve`` as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from possim.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def admin(tmp_path: Path, *args: str) -> list[str]:
+    return ["admin", "--db", str(tmp_path / "core.db"), "--key-file", str(tmp_path / "server.key"), *args]
+
+
+def test_admin_provisions_a_terminal_with_a_private_secret_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret_file = tmp_path / "term.secret"
+    assert main(admin(tmp_path, "terminal-add", "--store", "Ueno", "--secret-file", str(secret_file))) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["terminal_id"].startswith("term_")
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert len(bytes.fromhex(secret_file.read_text())) == 32
+    assert stat.S_IMODE((tmp_path / "server.key").stat().st_mode) == 0o600
+    assert secret_file.read_text() not in printed.values()
+
+
+def test_admin_accounts_freeze_and_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSSIM_PASSWORD", "a long enough password")
+    assert main(admin(tmp_path, "account-add", "--email", "jiro@example.jp")) == 0
+    account_id = json.loads(capsys.readouterr().out)["account_id"]
+    assert main(admin(tmp_path, "account-freeze", str(account_id))) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "frozen"
+    assert main(admin(tmp_path, "audit", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["audit"] == "balanced"
+
+
+def test_admin_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(admin(tmp_path, "device-revoke", "999")) == 1
+    assert capsys.readouterr().err.strip() == "possim admin: resource_missing: No such resource."
+    down = ["admin", "--db", "postgresql://127.0.0.1:9/none", "--key-file", str(tmp_path / "k"), "audit"]
+    assert main(down) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("possim admin: cannot open the store") and "Traceback" not in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_core_serve_runs_as_a_process_and_serves_openapi(tmp_path: Path) -> None:
+    port = _free_port()
+    command = [sys.executable, "-m", "possim", "core", "serve", "--db", str(tmp_path / "core.db")]
+    command += ["--key-file", str(tmp_path / "server.key"), "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "the core did not come up in 30 s"
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok"}
+        spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
+        assert {"/v1/payments", "/v1/orders/{order_id}/reverse", "/v1/payments/{payment_id}/refunds"} <= set(
+            spec["paths"]
+        )
+        assert (
+            "order_id"
+            in spec["paths"]["/v1/payments"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+                "properties"
+            ]
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
