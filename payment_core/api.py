@@ -147,7 +147,7 @@ def create_app(core: Core) -> FastAPI:
             device = auth.device(headers, "POST", path, body)
             data = parse_body(CardTopupBody, body)
             made = topups.topup_card(
-                core, device, topups.TopupRequest(data.topup_id, data.amount, "card", data.card_number)
+                core, device, topups.TopupRequest(data.topup_id, data.amount, "card", _digits_only(data.card_number))
             )
             if made.status != "succeeded" and made.decline_code:
                 return error_response(ProtocolError(ErrorCode(made.decline_code)), topup_id=made.topup_key)
@@ -198,3 +198,7 @@ def create_app(core: Core) -> FastAPI:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _digits_only(card_number: str) -> str:
+    return "".join(char for char in card_number if char.isdigit())

@@ -121,7 +121,7 @@ def topup_card(core: Core, device: Device, request: TopupRequest) -> Topup:
         )  # fmt: skip
         session.add(topup)
         session.flush()
-        card = request.detail.replace(" ", "")
+        card = request.detail
         if card == CARD_OK:
             _credit(session, topup, CARD_CLEARING)
         else:
