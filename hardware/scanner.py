@@ -32,7 +32,8 @@ class ScannerLoop:
     """Reads ``source`` in a background thread and calls ``on_code`` once per distinct code.
 
     Stops at the end of the stream, after ``max_frames``, or on ``stop()``. ``on_error`` hears about
-    a decoder that raised (the loop carries on with the next frame).
+    a decoder that raised (the loop carries on with the next frame). Pass one ``deduper`` to successive
+    loops of one register (a camera restarted, a new video) so they share its memory.
     """
 
     def __init__(
@@ -44,12 +45,13 @@ class ScannerLoop:
         dedupe_seconds: float = 3.0,
         max_frames: int | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        deduper: Deduper | None = None,
     ) -> None:
         self._source = source
         self._decoder = decoder
         self._on_code = on_code
         self._on_error = on_error
-        self._dedupe = Deduper(dedupe_seconds, clock)
+        self.deduper = deduper or Deduper(dedupe_seconds, clock)
         self._max_frames = max_frames
         self._stop = threading.Event()
         self.frames_read = 0
@@ -77,7 +79,7 @@ class ScannerLoop:
             if results:
                 self.frames_decoded += 1
             for result in results:
-                if self._dedupe.is_new(result.text):
+                if self.deduper.is_new(result.text):
                     self._on_code(result)
 
     def stop(self) -> None:

@@ -1,0 +1,168 @@
+"""Payment codes: parsing never crashes, minting round-trips, and any change is caught."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import qrcode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from qrcode.constants import ERROR_CORRECT_M
+
+from protocol import (
+    CodeForm,
+    ErrorCode,
+    ManualClock,
+    ProtocolError,
+    damm_digit,
+    damm_valid,
+    mint_code,
+    parse_code,
+    verify_code,
+)
+
+secrets_ = st.binary(min_size=16, max_size=64)
+devices = st.integers(min_value=1, max_value=9_999_999)
+counters = st.integers(min_value=0, max_value=9)
+times = st.integers(min_value=1_600_000_000, max_value=4_000_000_000)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@given(st.text())
+def test_parse_raises_only_protocol_errors_on_any_text(raw: str) -> None:
+    try:
+        parse_code(raw)
+    except ProtocolError:
+        pass
+
+
+@given(st.binary())
+def test_parse_raises_only_protocol_errors_on_any_bytes(raw: bytes) -> None:
+    try:
+        parse_code(raw)
+    except ProtocolError:
+        pass
+
+
+@given(secrets_, devices, times, counters)
+def test_mint_parse_verify_round_trips_for_both_forms(secret: bytes, device: int, at: int, counter: int) -> None:
+    code = mint_code(secret, device, at, counter)
+    moment = datetime.fromtimestamp(at, UTC) + timedelta(seconds=5)
+    assert len(code.numeric) == 22 and code.numeric.startswith("38")
+    assert len(code.qr) == 40 and code.qr.startswith("38")
+    for form, text in ((CodeForm.NUMERIC, code.numeric), (CodeForm.QR, code.qr)):
+        parsed = parse_code(text)
+        assert (parsed.form, parsed.device_id, parsed.counter) == (form, device, counter)
+        verified = verify_code(parsed, secret, moment)
+        assert (verified.device_id, verified.minted_at, verified.counter) == (device, at, counter)
+        assert verified.use_key == f"{device}:{at}:{counter}"  # both forms use up the same key
+
+
+@settings(max_examples=30)
+@given(secrets_, devices, times, counters)
+def test_qr_form_fits_version_3_at_ecc_m(secret: bytes, device: int, at: int, counter: int) -> None:
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M)
+    qr.add_data(mint_code(secret, device, at, counter).qr)
+    qr.make(fit=True)
+    assert qr.version <= 3
+
+
+@settings(max_examples=60)
+@given(secrets_, devices, times, counters, st.data())
+def test_any_single_changed_digit_fails(secret: bytes, device: int, at: int, counter: int, data: st.DataObject) -> None:
+    code = mint_code(secret, device, at, counter)
+    moment = datetime.fromtimestamp(at, UTC)
+    for text in (code.numeric, code.qr):
+        position = data.draw(st.integers(min_value=0, max_value=len(text) - 1))
+        digit = data.draw(st.sampled_from([d for d in "0123456789" if d != text[position]]))
+        changed = text[:position] + digit + text[position + 1 :]
+        with pytest.raises(ProtocolError) as caught:
+            verify_code(parse_code(changed), secret, moment)
+        assert caught.value.code in {
+            ErrorCode.CODE_CHECKSUM,
+            ErrorCode.CODE_UNKNOWN_ISSUER,
+            ErrorCode.CODE_MALFORMED,  # device number 0000000
+        }
+
+
+@settings(max_examples=60)
+@given(secrets_, devices, times, counters, st.data())
+def test_a_forger_who_fixes_the_check_digit_is_caught_by_the_mac(
+    secret: bytes, device: int, at: int, counter: int, data: st.DataObject
+) -> None:
+    code = mint_code(secret, device, at, counter)
+    moment = datetime.fromtimestamp(at, UTC)
+    for text in (code.numeric, code.qr):
+        body = text[:-1]
+        position = data.draw(st.integers(min_value=2, max_value=len(body) - 1))
+        digit = data.draw(st.sampled_from([d for d in "0123456789" if d != body[position]]))
+        changed = body[:position] + digit + body[position + 1 :]
+        forged = changed + damm_digit(changed)
+        with pytest.raises(ProtocolError) as caught:
+            verify_code(parse_code(forged), secret, moment)
+        assert caught.value.code in {
+            ErrorCode.CODE_FORGED,
+            ErrorCode.CODE_MALFORMED,
+            ErrorCode.CODE_NOT_YET_VALID,
+            ErrorCode.CODE_EXPIRED,
+        }
+
+
+@given(st.text(alphabet="0123456789", min_size=2, max_size=40), st.data())
+def test_damm_catches_every_adjacent_transposition(digits: str, data: st.DataObject) -> None:
+    full = digits + damm_digit(digits)
+    i = data.draw(st.integers(min_value=0, max_value=len(full) - 2))
+    swapped = full[:i] + full[i + 1] + full[i] + full[i + 2 :]
+    assert damm_valid(full)
+    assert swapped == full or not damm_valid(swapped)
+
+
+def test_damm_known_vector() -> None:
+    assert damm_digit("572") == "4"
+    assert damm_valid("5724")
+
+
+def test_expiry_window_with_a_moving_clock() -> None:
+    clock = ManualClock(NOW)
+    secret = b"k" * 32
+    code = mint_code(secret, 42, clock(), 0)
+    clock.advance(90)  # 60 s life + 30 s skew: still good
+    assert verify_code(parse_code(code.numeric), secret, clock()).minted_at == code.minted_at
+    clock.advance(1)
+    with pytest.raises(ProtocolError) as expired:
+        verify_code(parse_code(code.numeric), secret, clock())
+    assert expired.value.code is ErrorCode.CODE_EXPIRED
+    future = mint_code(secret, 42, NOW + timedelta(seconds=31), 0)
+    with pytest.raises(ProtocolError) as early:
+        verify_code(parse_code(future.qr), secret, NOW)
+    assert early.value.code is ErrorCode.CODE_NOT_YET_VALID
+
+
+def test_wrong_secret_is_forged() -> None:
+    code = mint_code(b"a" * 32, 42, NOW, 0)
+    with pytest.raises(ProtocolError) as caught:
+        verify_code(parse_code(code.qr), b"b" * 32, NOW)
+    assert caught.value.code is ErrorCode.CODE_FORGED
+
+
+def test_numeric_form_restores_the_full_second_across_a_wrap() -> None:
+    minted = 1_795_379_998  # ends in 9998: the numeric form keeps 9998, the core is already at ...0003
+    code = mint_code(b"s" * 32, 7, minted, 2)
+    verified = verify_code(parse_code(code.numeric), b"s" * 32, datetime.fromtimestamp(minted + 5, UTC))
+    assert verified.minted_at == minted
+
+
+def test_minting_refuses_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="128 bits"):
+        mint_code(b"short", 1, NOW, 0)
+    with pytest.raises(ValueError, match="device number"):
+        mint_code(b"k" * 32, 0, NOW, 0)
+    with pytest.raises(ValueError, match="counter"):
+        mint_code(b"k" * 32, 1, NOW, 10)
+
+
+def test_parse_accepts_grouped_hand_entry() -> None:
+    code = mint_code(b"k" * 32, 42, NOW, 0)
+    grouped = " ".join(code.numeric[i : i + 4] for i in range(0, 22, 4))
+    assert parse_code(grouped).text == code.numeric
