@@ -92,9 +92,7 @@ def test_broken_video_and_missing_file(tmp_path: Path) -> None:
         VideoSource(tmp_path / "nope.avi")
 
 
-def test_scan_command_json_lines_and_exit_code(
-    tmp_path: Path, photo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_scan_command_json_lines_and_exit_code(tmp_path: Path, photo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"junk")
     assert main(["scan", str(photo), "--json"]) == 0

@@ -29,20 +29,32 @@ times = st.integers(min_value=1_600_000_000, max_value=4_000_000_000)
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
+PARSE_OUTCOMES = {"parsed", "code_malformed", "code_checksum_failed", "code_unknown_issuer"}
+
+
+def parse_outcome(raw: str | bytes) -> str:
+    """``parsed`` for a well-formed code, else the code of the ProtocolError (any other exception fails)."""
+    try:
+        parsed = parse_code(raw)
+    except ProtocolError as error:
+        return error.code.value
+    assert parsed.text.isdigit() and len(parsed.text) in (22, 40)
+    return "parsed"
+
+
 @given(st.text())
 def test_parse_raises_only_protocol_errors_on_any_text(raw: str) -> None:
-    try:
-        parse_code(raw)
-    except ProtocolError:
-        pass
+    assert parse_outcome(raw) in PARSE_OUTCOMES
 
 
 @given(st.binary())
 def test_parse_raises_only_protocol_errors_on_any_bytes(raw: bytes) -> None:
-    try:
-        parse_code(raw)
-    except ProtocolError:
-        pass
+    assert parse_outcome(raw) in PARSE_OUTCOMES
+
+
+@given(st.text(alphabet="0123456789 ", min_size=20, max_size=44).map(lambda digits: "38" + digits))
+def test_parse_on_digit_strings_with_our_prefix(raw: str) -> None:
+    assert parse_outcome(raw) in PARSE_OUTCOMES
 
 
 @given(secrets_, devices, times, counters)
