@@ -43,11 +43,11 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     transaction) for throttling. The code is used up even if the payment later declines.
     """
     parsed = parse_code(text)
+    _check_guessing(session, config, used_by, parsed.device_id, now)
     device = session.get(Device, parsed.device_id)
-    if device is None:
+    if device is None:  # a guess at a device number: counts against the terminal like a bad MAC
         session.add(CodeFailure(terminal_id=used_by, device_id=parsed.device_id, at=now))
         raise ProtocolError(ErrorCode.DEVICE_UNKNOWN)
-    _check_guessing(session, config, used_by, device.id, now)
     secret = device_secret(config.server_key, device.id, device.secret_salt)
     try:
         verified = verify_code(parsed, secret, now, config.code_ttl_seconds, config.clock_skew_seconds)

@@ -20,9 +20,6 @@ from typing import Any
 from hardware.decoders import Decoder, default_decoder
 from hardware.scanner import scan_once
 from hardware.virtual_camera import VirtualCamera
-from terminal.client import PaymentClient
-from wallet_app.render import render_phone_screen
-
 from payment_core import terminals
 from payment_core.api import create_app
 from payment_core.config import CoreConfig
@@ -30,8 +27,10 @@ from payment_core.core import Core
 from payment_core.ledger import audit_books
 from payment_core.server import ServerThread
 from protocol import OffsetClock, PaymentCode, damm_digit, mint_code, system_clock
+from terminal.client import PaymentClient
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter, CodesExhausted
+from wallet_app.render import render_phone_screen
 
 DEMO_EMAIL = "demo@possim.example"
 DEMO_PASSWORD = secrets.token_urlsafe(18)  # a throwaway account in a throwaway database

@@ -208,3 +208,16 @@ def test_guessing_a_device_is_throttled(
     throttled = terminal.pay("guess-last", 100, body + damm_digit(body))
     assert (throttled.status_code, error_code(throttled)) == (429, "code_guessing_throttled")
     assert balance(core, wallet) == funded
+
+
+def test_a_terminal_spraying_device_numbers_is_throttled(
+    core: Core, terminal: SignedCaller, second_terminal: SignedCaller, minter: CodeMinter, funded: int
+) -> None:
+    """Guesses spread over many devices still count against the one register sending them."""
+    limit = core.config.limits.terminal_code_failures
+    for attempt in range(limit):
+        body = f"38{attempt + 500:07d}" + "0" * 12
+        assert error_code(terminal.pay(f"spray-{attempt}", 100, body + damm_digit(body))) == "device_unknown"
+    paused = terminal.pay("spray-after", 100, minter.mint().qr)
+    assert (paused.status_code, error_code(paused)) == (429, "code_guessing_throttled")
+    assert second_terminal.pay("other-register", 100, minter.mint().qr).status_code == 200

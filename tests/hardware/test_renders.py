@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +11,9 @@ import zxingcpp
 from PIL import Image
 from pyzbar import pyzbar
 
+from hardware.scan_files import scan_path
 from protocol import mint_code
-from wallet_app.render import render_code128, render_phone_screen, render_qr
+from wallet_app.render import render_code128, render_phone_screen, render_qr, save_png
 
 RNG = random.Random(2019)
 
@@ -61,3 +63,11 @@ def test_phone_screen_carries_both_renderings() -> None:
     assert screen.size == (540, 1000)
     found = {barcode.text for barcode in zxingcpp.read_barcodes(np.asarray(screen.convert("L")))}
     assert found == {code.qr, code.numeric}
+
+
+def test_saved_pngs_scan_back_through_the_cli_path(tmp_path: Path) -> None:
+    code = mint_code(b"p" * 32, 9_909, 1_795_000_000, 3)
+    qr_file = save_png(render_qr(code.qr), tmp_path / "qr.png")
+    bars_file = save_png(render_code128(code.numeric), tmp_path / "bars.png")
+    assert scan_path(qr_file).codes == [(code.qr, "QRCode")]
+    assert scan_path(bars_file).codes == [(code.numeric, "Code128")]

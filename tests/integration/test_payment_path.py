@@ -7,20 +7,20 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 from hardware.decoders import Decoder, available_decoders
 from hardware.scanner import scan_once
 from hardware.virtual_camera import VirtualCamera
-from terminal.client import PaymentClient
-from wallet_app.render import render_code128, render_phone_screen
-
 from payment_core import terminals
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from possim.cli import main
 from protocol import ManualClock
+from terminal.client import PaymentClient
 from tests.core.test_refusals import assert_books_balance, balance
 from tests.support import SignedCaller, fund_wallet
 from wallet_app.minter import CodeMinter
+from wallet_app.render import render_code128, render_phone_screen
 from wallet_app.state import WalletState
 
 DECODERS = {decoder.name: decoder for decoder in available_decoders() if decoder.is_usable()}
