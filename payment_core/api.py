@@ -57,13 +57,18 @@ def _signed_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def _payment_response(core: Core, payment: Payment) -> JSONResponse:
+def _payment_view(core: Core, payment: Payment) -> JSONResponse:
+    """The payment object, whatever its status (lookups and reversals)."""
     with core.transaction() as session:
-        view = payments.payment_view(payment, payments.store_name(session, payment.merchant_id))
+        return JSONResponse(payments.payment_view(payment, payments.store_name(session, payment.merchant_id)))
+
+
+def _payment_response(core: Core, payment: Payment) -> JSONResponse:
+    """The answer to a charge: the payment object, or its decline as an error with the payment's id."""
     if payment.status == payments.DECLINED and payment.decline_code:
         error = ProtocolError(ErrorCode(payment.decline_code))
         return error_response(error, payment_id=payment.id, order_id=payment.order_id)
-    return JSONResponse(view)
+    return _payment_view(core, payment)
 
 
 def create_app(core: Core) -> FastAPI:
@@ -105,9 +110,7 @@ def create_app(core: Core) -> FastAPI:
     async def get_order(request: Request, order_id: str) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "GET", path, body)
-            payment = payments.get_order(core, terminal, order_id)
-            with core.transaction() as session:
-                return JSONResponse(payments.payment_view(payment, payments.store_name(session, payment.merchant_id)))
+            return _payment_view(core, payments.get_order(core, terminal, order_id))
 
         return await run(request, handle)
 
@@ -115,9 +118,7 @@ def create_app(core: Core) -> FastAPI:
     async def reverse_order(request: Request, order_id: str) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "POST", path, body)
-            payment = payments.reverse_order(core, terminal, order_id)
-            with core.transaction() as session:
-                return JSONResponse(payments.payment_view(payment, payments.store_name(session, payment.merchant_id)))
+            return _payment_view(core, payments.reverse_order(core, terminal, order_id))
 
         return await run(request, handle)
 
