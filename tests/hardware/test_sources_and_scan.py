@@ -176,3 +176,12 @@ def test_webcam_reads_when_one_is_attached() -> None:
     with VideoSource(0) as camera:
         frame = camera.read()
     assert frame is not None and frame.ndim == 3
+
+
+def test_scan_command_without_input_or_with_an_absent_camera(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan"]) == 2
+    assert "give files to scan" in capsys.readouterr().err
+    absent = 97  # no machine here has 98 cameras
+    assert main(["scan", "--camera", str(absent), "--frames", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"possim scan: {absent}: cannot open") and "Traceback" not in err
