@@ -28,9 +28,10 @@ for a year give odds of about 1 in 270. The QR form's 1 in 10^19 is out of reach
 (the core records every (device, second, counter) it accepts, even when the payment then fails), expires
 ``DEFAULT_TTL_SECONDS`` after minting, and a revoked device's codes fail.
 
-The numeric form keeps only the last four digits of the time, so it must reach the core within about
-2.7 hours (10,000 s) of minting; an older one restores to the wrong second and fails its MAC. The counter
-allows ten distinct codes a second from one device: 600 a minute.
+The numeric form keeps only the last four digits of the time; the core restores the second nearest its
+own clock, so a code must reach it within 5,000 s (about 83 minutes) of minting, either way; an older one
+restores to the wrong second and fails its MAC. The counter allows ten distinct codes a second from one
+device: 600 a minute.
 """
 
 from __future__ import annotations
@@ -165,12 +166,19 @@ def parse_code(raw: str | bytes) -> ParsedCode:
     return ParsedCode(CodeForm.QR, text, device_id, int(text[9:19]), int(text[19]), text[20:39])
 
 
-def restore_minted_at(parsed: ParsedCode, now: datetime, skew_seconds: int = DEFAULT_SKEW_SECONDS) -> int:
-    """The full minting second: the latest second not after ``now + skew`` that matches the code."""
+def restore_minted_at(parsed: ParsedCode, now: datetime) -> int:
+    """The full minting second: the second nearest ``now`` (within ±5,000 s) that matches the code.
+
+    Nearest, not latest: a phone whose clock runs ahead then gets ``code_not_yet_valid`` from the time
+    checks, not a failed MAC that would count against its device as a guess.
+    """
     if parsed.form is CodeForm.QR:
         return parsed.time_field
-    latest = epoch_seconds(now) + skew_seconds
-    return latest - ((latest - parsed.time_field) % _SHORT_TIME_MOD)
+    now_s = epoch_seconds(now)
+    delta = (parsed.time_field - now_s) % _SHORT_TIME_MOD
+    if delta >= _SHORT_TIME_MOD // 2:
+        delta -= _SHORT_TIME_MOD
+    return now_s + delta
 
 
 def verify_code(
@@ -181,7 +189,7 @@ def verify_code(
     skew_seconds: int = DEFAULT_SKEW_SECONDS,
 ) -> VerifiedCode:
     """Check the MAC (constant time), then the time window. Single use is the caller's (stateful) job."""
-    minted_at = restore_minted_at(parsed, now, skew_seconds)
+    minted_at = restore_minted_at(parsed, now)
     short_mac, long_mac = _macs(device_secret, parsed.device_id, minted_at, parsed.counter)
     expected = short_mac if parsed.form is CodeForm.NUMERIC else long_mac
     if not hmac.compare_digest(expected.encode(), parsed.mac.encode()):

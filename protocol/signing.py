@@ -31,6 +31,7 @@ HEADER_SIGNATURE = "X-Possim-Signature"
 _SCHEME = "v1"
 _REQUEST_KEY_LABEL = b"possim/request-signing-key/v1"
 _MAX_NONCE_LENGTH = 64
+_MAX_TIMESTAMP_DIGITS = 12
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def read_signed_headers(headers: Mapping[str, str]) -> SignedHeaders:
         or not signature
         or not timestamp_text.isascii()
         or not timestamp_text.isdigit()
+        or len(timestamp_text) > _MAX_TIMESTAMP_DIGITS
         or not 0 < len(nonce) <= _MAX_NONCE_LENGTH
         or not key_id
     ):

@@ -1,31 +1,53 @@
 """The register's payment client: signed requests, retries on the same order id, query then reverse.
 
-Every request is signed (``protocol.signing``) with a fresh nonce per attempt. A payment whose answer
-is lost is retried with the same order id, which is the core's idempotency key, so a retry can never
-charge twice. If the outcome stays unknown the client asks for the order, and if even that fails it
-reverses the order, so every sale ends in a final state. Nothing here raises to the caller: every path
-returns a :class:`PaymentOutcome`.
+Every request is signed (``protocol.signing``, see :mod:`terminal.signed_http`) with a fresh nonce per
+attempt. A payment whose answer is lost (network error, timeout, 5xx) is retried with the same order id,
+which is the core's idempotency key, so a retry can never charge twice. If the outcome stays unknown the
+client asks for the order; if the core cannot say, the client reverses the order, so a late copy of the
+request cannot charge; if even that fails the outcome says ``unknown``, honestly.
+
+What the core is bound to refuse never leaves the register: a misread code (its check digit fails), a
+code from another issuer, an amount that is not whole yen, an id the core's pattern refuses. Nothing here
+raises to the caller: every path returns a :class:`PaymentOutcome`.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
-from protocol import Clock, ErrorCode, ProtocolError, parse_code, sign_request, system_clock
+from protocol import Clock, ErrorCode, ProtocolError, parse_code, require_amount, system_clock
+from terminal.signed_http import TRANSPORT_ERRORS, SignedClient, encode_json, is_safe_id
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+FINAL_STATUSES = frozenset({"succeeded", "declined", "reversed", "refunded"})
+UNKNOWN_MESSAGE = (
+    "The payment service could not confirm or reverse this payment. Do not hand over the goods; "
+    "reverse the order once the service is back."
+)
+_MESSAGES = {
+    "succeeded": "Approved.",
+    "reversed": "The order is reversed: nothing is charged.",
+    "refunded": "Refunded.",
+    "declined": "Declined.",
+}
 
 
 @dataclass(frozen=True)
 class PaymentOutcome:
-    """What the register tells the clerk. ``status`` is a payment status, or ``error`` / ``unknown``."""
+    """What the register tells the clerk.
+
+    ``status`` is a final state (``succeeded``, ``declined``, ``reversed``, ``refunded``), ``error`` (the
+    request was refused, locally or by the core, and nothing happened) or ``unknown`` (the core could not
+    be reached to say; the order may need a reverse). ``order_id`` is the key the request was made under:
+    the order id, or the refund id or top-up id for those requests. ``attempts`` counts every HTTP
+    request sent for this outcome, retries, query and reverse included; ``data`` is the core's answer.
+    """
 
     status: str
     order_id: str
@@ -37,11 +59,12 @@ class PaymentOutcome:
     message: str = ""
     http_status: int | None = None
     attempts: int = 0
-    data: dict[str, Any] | None = None
+    data: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def final(self) -> bool:
-        return self.status in {"succeeded", "declined", "reversed", "refunded"}
+        """True when the sale (or refund, or top-up) is in a final state and needs nothing more."""
+        return self.status in FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -49,9 +72,19 @@ class _Answer:
     status: int | None  # None: no answer at all (network error, timeout)
     data: dict[str, Any]
     attempts: int
+    failure: str = ""  # the transport error's name when there was no answer
+
+    @property
+    def decided(self) -> bool:
+        """The core answered with something other than a server error: repeating will not change it."""
+        return self.status is not None and self.status not in RETRYABLE_STATUSES
 
 
 class PaymentClient:
+    """The register's link to the core. ``retries`` is how many times a request is repeated after its
+    first attempt fails for want of an answer; the waits are ``backoff``, twice that, four times, ...
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -66,12 +99,12 @@ class PaymentClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.terminal_id = terminal_id
-        self._secret = terminal_secret
-        self._clock = clock
         self._retries = max(0, retries)
-        self._backoff = backoff
+        self._backoff = max(0.0, backoff)
         self._sleep = sleep
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self._http = SignedClient(
+            base_url, terminal_id, terminal_secret, clock=clock, timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -82,117 +115,192 @@ class PaymentClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # -- transport ---------------------------------------------------------------------------------
-
-    def _send_once(self, method: str, path: str, content: bytes) -> httpx.Response:
-        signed = sign_request(self._secret, self.terminal_id, method, path, content, self._clock())
-        headers = signed.as_dict() | {"content-type": "application/json"}
-        return self._http.request(method, path, content=content, headers=headers)
-
-    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Answer:
-        """Send with retries on no answer or a 5xx; each attempt is signed afresh with a new nonce."""
-        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-        attempts = 0
-        last = _Answer(None, {}, 0)
-        for attempt in range(self._retries + 1):
-            if attempt:
-                self._sleep(self._backoff * 2 ** (attempt - 1))
-            attempts += 1
-            try:
-                response = self._send_once(method, path, content)
-            except httpx.HTTPError:
-                last = _Answer(None, {}, attempts)
-                continue
-            try:
-                data = response.json()
-            except ValueError:
-                data = {}
-            last = _Answer(response.status_code, data if isinstance(data, dict) else {}, attempts)
-            if response.status_code not in RETRYABLE_STATUSES:
-                return last
-        return last
+    @staticmethod
+    def new_order_id(prefix: str = "ord") -> str:
+        return f"{prefix}-{secrets.token_hex(8)}"
 
     # -- payments ----------------------------------------------------------------------------------
 
     def pay(self, order_id: str, amount: int, code: str, description: str | None = None) -> PaymentOutcome:
-        """Charge ``amount`` for ``order_id`` with a scanned or typed wallet code."""
+        """Charge ``amount`` yen for ``order_id`` with a scanned or typed wallet code."""
         try:
-            parse_code(code)  # a misread is caught here and never counts as a guess at the core
+            _require_id(order_id, "order_id")
+            require_amount(amount)
+            parsed = parse_code(code)  # a misread is caught here and never counts as a guess at the core
         except ProtocolError as error:
-            return PaymentOutcome("error", order_id, error_code=error.code.value, message=error.message)
-        body: dict[str, Any] = {"order_id": order_id, "amount": amount, "code": code}
+            return _refused(order_id, error)
+        body: dict[str, Any] = {"order_id": order_id, "amount": amount, "code": parsed.text}
         if description is not None:
             body["description"] = description
-        answer = self._send("POST", "/v1/payments", body)
-        if answer.status is not None and answer.status not in RETRYABLE_STATUSES:
-            return _outcome(order_id, answer)
-        # The core may or may not have charged: ask, and if it cannot say, close the order.
+        answer = self._call("POST", "/v1/payments", body)
+        outcome = _outcome(order_id, answer)
+        if outcome.status != "unknown":
+            return outcome
+        return self._settle(order_id, answer.attempts)
+
+    def _settle(self, order_id: str, attempts: int) -> PaymentOutcome:
+        """The charge's fate is unknown: ask the core, and if it cannot say, close the order."""
         looked_up = self.query(order_id)
+        attempts += looked_up.attempts
         if looked_up.final:
-            return _with_attempts(looked_up, answer.attempts + looked_up.attempts)
-        if looked_up.error_code == ErrorCode.NOT_FOUND.value or looked_up.status == "unknown":
-            reversed_ = self.reverse(order_id)
-            return _with_attempts(reversed_, answer.attempts + looked_up.attempts + reversed_.attempts)
-        return looked_up
+            return replace(looked_up, attempts=attempts)
+        reversed_ = self.reverse(order_id)  # also closes an order the core never saw (404 above)
+        attempts += reversed_.attempts
+        if reversed_.final:
+            return replace(reversed_, attempts=attempts)
+        return PaymentOutcome(
+            "unknown",
+            order_id,
+            error_code=reversed_.error_code or ErrorCode.SERVICE_UNAVAILABLE.value,
+            message=UNKNOWN_MESSAGE,
+            http_status=reversed_.http_status,
+            attempts=attempts,
+            data=reversed_.data,
+        )
 
     def query(self, order_id: str) -> PaymentOutcome:
-        return _outcome(order_id, self._send("GET", f"/v1/orders/{order_id}"))
+        """The payment made for ``order_id``, in whatever state it is (``error``/``resource_missing`` if none)."""
+        try:
+            _require_id(order_id, "order_id")
+        except ProtocolError as error:
+            return _refused(order_id, error)
+        return _outcome(order_id, self._call("GET", f"/v1/orders/{order_id}"))
 
     def reverse(self, order_id: str) -> PaymentOutcome:
-        return _outcome(order_id, self._send("POST", f"/v1/orders/{order_id}/reverse", {}))
+        """Close ``order_id``: a succeeded payment is refunded in full, an order never seen cannot charge later."""
+        try:
+            _require_id(order_id, "order_id")
+        except ProtocolError as error:
+            return _refused(order_id, error)
+        return _outcome(order_id, self._call("POST", f"/v1/orders/{order_id}/reverse", {}))
 
     def refund(self, payment_id: str, refund_id: str, amount: int | None = None) -> PaymentOutcome:
+        """Refund ``amount`` (or all that is left) of a payment; the same ``refund_id`` never refunds twice."""
+        try:
+            _require_id(payment_id, "payment_id")
+            _require_id(refund_id, "refund_id")
+            if amount is not None:
+                require_amount(amount)
+        except ProtocolError as error:
+            return _refused(refund_id, error)
         body: dict[str, Any] = {"refund_id": refund_id}
         if amount is not None:
             body["amount"] = amount
-        answer = self._send("POST", f"/v1/payments/{payment_id}/refunds", body)
-        outcome = _outcome(refund_id, answer)
-        if answer.status == 200:
+        answer = self._call("POST", f"/v1/payments/{payment_id}/refunds", body)
+        if answer.status is not None and 200 <= answer.status < 300:
             return PaymentOutcome(
-                "refunded", refund_id, payment_id=payment_id, amount=answer.data.get("amount"),
-                http_status=200, attempts=answer.attempts, data=answer.data,
-            )  # fmt: skip
-        return outcome
+                "refunded",
+                refund_id,
+                payment_id=_text(answer.data.get("payment_id")) or payment_id,
+                amount=_whole(answer.data.get("amount")),
+                message=_MESSAGES["refunded"],
+                http_status=answer.status,
+                attempts=answer.attempts,
+                data=answer.data,
+            )
+        return _outcome(refund_id, answer)
 
     def topup_cash(self, topup_id: str, amount: int, code: str) -> PaymentOutcome:
-        """Cash handed over at the register, credited to the wallet whose code was shown."""
-        answer = self._send("POST", "/v1/topups/cash", {"topup_id": topup_id, "amount": amount, "code": code})
-        return _outcome(topup_id, answer)
+        """Cash handed over at the register, credited to the wallet whose code was shown (the code is used up)."""
+        try:
+            _require_id(topup_id, "topup_id")
+            require_amount(amount)
+            parsed = parse_code(code)
+        except ProtocolError as error:
+            return _refused(topup_id, error)
+        body = {"topup_id": topup_id, "amount": amount, "code": parsed.text}
+        return _outcome(topup_id, self._call("POST", "/v1/topups/cash", body))
 
-    def new_order_id(self, prefix: str = "ord") -> str:
-        return f"{prefix}-{secrets.token_hex(8)}"
+    # -- transport ---------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Answer:
+        """Send, retrying on no answer or a 5xx; the body is the same bytes each time, the nonce is new."""
+        content = encode_json(body)
+        answer = _Answer(None, {}, 0)
+        for attempt in range(1, self._retries + 2):
+            if attempt > 1:
+                self._sleep(self._backoff * 2 ** (attempt - 2))
+            try:
+                response = self._http.send(method, path, content)
+            except TRANSPORT_ERRORS as error:
+                answer = _Answer(None, {}, attempt, type(error).__name__)
+                continue
+            answer = _Answer(response.status_code, _json_object(response), attempt)
+            if answer.decided:
+                break
+        return answer
 
 
-def _with_attempts(outcome: PaymentOutcome, attempts: int) -> PaymentOutcome:
-    return PaymentOutcome(**{**outcome.__dict__, "attempts": attempts})
+def _require_id(value: str, param: str) -> None:
+    if not is_safe_id(value):
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, f"{param}: 1-64 of A-Z a-z 0-9 _ - : .", param=param)
 
 
-def _outcome(order_id: str, answer: _Answer) -> PaymentOutcome:
+def _refused(key: str, error: ProtocolError) -> PaymentOutcome:
+    """Refused at the register: nothing was sent."""
+    return PaymentOutcome("error", key, error_code=error.code.value, message=error.message)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:  # not JSON, or not text at all
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
     data = answer.data
     if answer.status is None:
         return PaymentOutcome(
-            "unknown", order_id, error_code=ErrorCode.SERVICE_UNAVAILABLE.value,
-            message="The payment service cannot be reached.", attempts=answer.attempts,
-        )  # fmt: skip
-    if answer.status == 200:
+            "unknown",
+            key,
+            error_code=ErrorCode.SERVICE_UNAVAILABLE.value,
+            message=f"The payment service cannot be reached ({answer.failure or 'no answer'}).",
+            attempts=answer.attempts,
+        )
+    if 200 <= answer.status < 300:
+        status = str(data.get("status"))
         return PaymentOutcome(
-            str(data.get("status", "unknown")), order_id, payment_id=data.get("id"), amount=data.get("amount"),
-            balance_after=data.get("balance_after"), decline_code=data.get("decline_code"),
-            http_status=200, attempts=answer.attempts, data=data,
-        )  # fmt: skip
+            status if status in FINAL_STATUSES else "unknown",
+            key,
+            payment_id=_text(data.get("id")),
+            amount=_whole(data.get("amount")),
+            balance_after=_whole(data.get("balance_after")),
+            decline_code=_text(data.get("decline_code")),
+            message=_MESSAGES.get(status, f"The service answered with status {status!r}."),
+            http_status=answer.status,
+            attempts=answer.attempts,
+            data=data,
+        )
     raw_error = data.get("error")
     error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-    code = str(error.get("code") or ErrorCode.INTERNAL.value)
-    message = str(error.get("message") or f"HTTP {answer.status}")
-    if answer.status == 402 or error.get("payment_id"):  # the core stored a decided, declined payment
+    code = _text(error.get("code")) or (
+        ErrorCode.SERVICE_UNAVAILABLE.value if answer.status in RETRYABLE_STATUSES else ErrorCode.INTERNAL.value
+    )
+    message = _text(error.get("message")) or f"The payment service answered HTTP {answer.status}."
+    if answer.status == 402 or error.get("payment_id"):  # the core decided and stored a declined payment
         return PaymentOutcome(
-            "declined", order_id, payment_id=error.get("payment_id"), decline_code=code, error_code=code,
-            message=message, http_status=answer.status, attempts=answer.attempts, data=data,
-        )  # fmt: skip
-    status = "unknown" if answer.status in RETRYABLE_STATUSES else "error"
+            "declined",
+            key,
+            payment_id=_text(error.get("payment_id")),
+            decline_code=code,
+            message=message,
+            http_status=answer.status,
+            attempts=answer.attempts,
+            data=data,
+        )
     return PaymentOutcome(
-        status,
-        order_id,
+        "unknown" if answer.status in RETRYABLE_STATUSES else "error",
+        key,
         error_code=code,
         message=message,
         http_status=answer.status,

@@ -221,3 +221,16 @@ def test_a_terminal_spraying_device_numbers_is_throttled(
     paused = terminal.pay("spray-after", 100, minter.mint().qr)
     assert (paused.status_code, error_code(paused)) == (429, "code_guessing_throttled")
     assert second_terminal.pay("other-register", 100, minter.mint().qr).status_code == 200
+
+
+def test_a_phone_clock_running_ahead_is_not_counted_as_guessing(
+    core: Core, terminal: SignedCaller, wallet: WalletState, funded: int, clock: ManualClock
+) -> None:
+    """A numeric code dated 40 s ahead is not yet valid; it never counts as a failed MAC."""
+    from payment_core.models import CodeFailure
+
+    fast_phone = CodeMinter(wallet.device_id, wallet.secret, OffsetClock(40, base=clock))
+    response = terminal.pay("fast-1", 100, fast_phone.mint().numeric)
+    assert (response.status_code, error_code(response)) == (402, "code_not_yet_valid")
+    with core.transaction() as session:
+        assert session.query(CodeFailure).count() == 0

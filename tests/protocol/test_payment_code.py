@@ -83,19 +83,28 @@ def test_qr_form_fits_version_3_at_ecc_m(secret: bytes, device: int, at: int, co
 @settings(max_examples=60)
 @given(secrets_, devices, times, counters, st.data())
 def test_any_single_changed_digit_fails(secret: bytes, device: int, at: int, counter: int, data: st.DataObject) -> None:
+    """A substituted digit in either form never parses: the prefix check or the Damm digit catches it."""
     code = mint_code(secret, device, at, counter)
-    moment = datetime.fromtimestamp(at, UTC)
     for text in (code.numeric, code.qr):
         position = data.draw(st.integers(min_value=0, max_value=len(text) - 1))
         digit = data.draw(st.sampled_from([d for d in "0123456789" if d != text[position]]))
         changed = text[:position] + digit + text[position + 1 :]
-        with pytest.raises(ProtocolError) as caught:
-            verify_code(parse_code(changed), secret, moment)
-        assert caught.value.code in {
-            ErrorCode.CODE_CHECKSUM,
-            ErrorCode.CODE_UNKNOWN_ISSUER,
-            ErrorCode.CODE_MALFORMED,  # device number 0000000
-        }
+        expected = ErrorCode.CODE_UNKNOWN_ISSUER if position < 2 else ErrorCode.CODE_CHECKSUM
+        assert parse_outcome(changed) == expected.value
+
+
+@settings(max_examples=60)
+@given(secrets_, devices, times, counters, st.data())
+def test_an_adjacent_transposition_in_a_code_is_caught_at_parse(
+    secret: bytes, device: int, at: int, counter: int, data: st.DataObject
+) -> None:
+    """Two neighbouring digits swapped (the classic keying slip) never parse as a code."""
+    code = mint_code(secret, device, at, counter)
+    for text in (code.numeric, code.qr):
+        position = data.draw(st.integers(min_value=0, max_value=len(text) - 2))
+        swapped = text[:position] + text[position + 1] + text[position] + text[position + 2 :]
+        if swapped != text:
+            assert parse_outcome(swapped) != "parsed"
 
 
 @settings(max_examples=60)
@@ -103,6 +112,11 @@ def test_any_single_changed_digit_fails(secret: bytes, device: int, at: int, cou
 def test_a_forger_who_fixes_the_check_digit_is_caught_by_the_mac(
     secret: bytes, device: int, at: int, counter: int, data: st.DataObject
 ) -> None:
+    """A changed digit after the prefix with the check digit recomputed parses, and verify says code_forged.
+
+    The only exception is a device number changed to 0000000, which no wallet has: code_malformed at parse.
+    (A changed digit leaves the MAC matching with odds of 1 in 10^7 for the numeric form.)
+    """
     code = mint_code(secret, device, at, counter)
     moment = datetime.fromtimestamp(at, UTC)
     for text in (code.numeric, code.qr):
@@ -111,14 +125,12 @@ def test_a_forger_who_fixes_the_check_digit_is_caught_by_the_mac(
         digit = data.draw(st.sampled_from([d for d in "0123456789" if d != body[position]]))
         changed = body[:position] + digit + body[position + 1 :]
         forged = changed + damm_digit(changed)
+        if changed[2:9] == "0000000":
+            assert parse_outcome(forged) == ErrorCode.CODE_MALFORMED.value
+            continue
         with pytest.raises(ProtocolError) as caught:
             verify_code(parse_code(forged), secret, moment)
-        assert caught.value.code in {
-            ErrorCode.CODE_FORGED,
-            ErrorCode.CODE_MALFORMED,
-            ErrorCode.CODE_NOT_YET_VALID,
-            ErrorCode.CODE_EXPIRED,
-        }
+        assert caught.value.code is ErrorCode.CODE_FORGED
 
 
 @given(st.text(alphabet="0123456789", min_size=2, max_size=40), st.data())
