@@ -49,12 +49,18 @@ def test_a_journal_must_balance(core: Core) -> None:
             post(session, "topup", "t", NOW, [(wallet.id, 100)])
 
 
-def test_a_debit_below_zero_moves_nothing(core: Core) -> None:
+def wallet_with_500_yen(core: Core) -> tuple[LedgerAccount, LedgerAccount]:
+    """A new account's wallet book topped up with 500 yen of cash, and the cash clearing book."""
     account = create_account(core, "taro@example.jp", "a long enough password")
     with core.transaction() as session:
         wallet = book_by_name(session, wallet_book_name(account.id))
         cash = external_book(session, CASH_CLEARING)
         post(session, "topup", "t1", NOW, [(cash.id, -500), (wallet.id, 500)])
+    return wallet, cash
+
+
+def test_a_debit_below_zero_moves_nothing(core: Core) -> None:
+    wallet, cash = wallet_with_500_yen(core)
     with core.transaction() as session:
         with pytest.raises(InsufficientBalance):
             post(session, "payment", "p1", NOW, [(wallet.id, -501), (cash.id, 501)])
@@ -74,11 +80,7 @@ def test_the_database_itself_refuses_a_negative_wallet(core: Core) -> None:
 
 
 def test_audit_finds_a_tampered_balance(core: Core) -> None:
-    account = create_account(core, "taro@example.jp", "a long enough password")
-    with core.transaction() as session:
-        wallet = book_by_name(session, wallet_book_name(account.id))
-        cash = external_book(session, CASH_CLEARING)
-        post(session, "topup", "t1", NOW, [(cash.id, -500), (wallet.id, 500)])
+    wallet, _cash = wallet_with_500_yen(core)
     with core.transaction() as session:
         session.execute(update(LedgerAccount).where(LedgerAccount.id == wallet.id).values(balance=50_000))
     with core.transaction() as session:
