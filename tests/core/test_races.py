@@ -66,3 +66,29 @@ def test_concurrent_payments_never_overdraw(
     assert {error_code(r) for r in declined} == {"insufficient_funds"}
     assert balance(core, wallet) == funded % 700
     assert_books_balance(core)
+
+
+def test_payments_and_refunds_between_the_same_books_never_deadlock(
+    core: Core,
+    terminal: SignedCaller,
+    second_terminal: SignedCaller,
+    minter: CodeMinter,
+    wallet: WalletState,
+    funded: int,
+    clock: object,
+) -> None:
+    """A refund moves merchant→wallet while payments move wallet→merchant: both lock in book-id order."""
+    first = [terminal.pay(f"p-{i}", 300, minter.mint().qr).json()["id"] for i in range(8)]
+    clock.advance(1)  # type: ignore[attr-defined]
+    codes = [minter.mint().qr for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        refunds = [
+            pool.submit(terminal.call, "POST", f"/v1/payments/{pid}/refunds", {"refund_id": "r"}) for pid in first
+        ]
+        payments = [pool.submit(second_terminal.pay, f"q-{i}", 200, code) for i, code in enumerate(codes)]
+        answers = [future.result(timeout=60) for future in refunds + payments]
+    assert [response.status_code for response in answers] == [200] * 16, [
+        r.text for r in answers if r.status_code != 200
+    ]
+    assert balance(core, wallet) == funded - 8 * 200
+    assert_books_balance(core)
