@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,7 +27,7 @@ _DUMMY_HASH = _hasher.hash("possim-no-such-account")
 @dataclass(frozen=True)
 class Enrollment:
     device: Device
-    secret: bytes  # shown to the wallet once, never stored
+    secret: bytes = field(repr=False)  # shown to the wallet once, never stored
 
 
 def _normalise_email(email: str) -> str:

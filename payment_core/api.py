@@ -17,13 +17,22 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payment_core import accounts, payments, topups
 from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
 from payment_core.ledger import balance_of, book_by_name, wallet_book_name
-from payment_core.models import Payment
-from payment_core.schemas import AccountBody, CardTopupBody, CashTopupBody, DeviceBody, PaymentBody, RefundBody
+from payment_core.models import Payment, Topup
+from payment_core.schemas import (
+    ORDER_ID,
+    AccountBody,
+    CardTopupBody,
+    CashTopupBody,
+    DeviceBody,
+    PaymentBody,
+    RefundBody,
+)
 from protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("possim.core")
@@ -71,6 +80,33 @@ def _payment_response(core: Core, payment: Payment) -> JSONResponse:
     return _payment_view(core, payment)
 
 
+def _topup_response(topup: Topup) -> JSONResponse:
+    """A credited top-up, or its decline as an error naming the stored top-up (a repeat replays it)."""
+    if topup.status != "succeeded" and topup.decline_code:
+        return error_response(ProtocolError(ErrorCode(topup.decline_code)), topup_id=topup.topup_key)
+    return JSONResponse(topups.topup_view(topup))
+
+
+def _check_order_id(order_id: str) -> str:
+    if not ORDER_ID.fullmatch(order_id):
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, "order_id: not a valid order id", param="order_id")
+    return order_id
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused before it is all in memory when it is larger than ``MAX_BODY_BYTES``."""
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, "The request body is too large or its length is unclear.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ProtocolError(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(core: Core) -> FastAPI:
     app = FastAPI(title="possim payment core", version="1", docs_url=None, redoc_url=None)
     auth = RequestAuthenticator(core)
@@ -88,8 +124,21 @@ def create_app(core: Core) -> FastAPI:
         log.error("database error: %s", type(exc.orig).__name__)
         return error_response(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(ProtocolError(ErrorCode.NOT_FOUND))
+        if exc.status_code == 405:
+            return error_response(ProtocolError(ErrorCode.METHOD_NOT_ALLOWED))
+        return error_response(ProtocolError(ErrorCode.VALIDATION_FAILED, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error: %s", type(exc).__name__)
+        return error_response(ProtocolError(ErrorCode.INTERNAL))
+
     async def run(request: Request, handler: Callable[[Headers, str, bytes], JSONResponse]) -> JSONResponse:
-        body = await request.body()
+        body = await _read_body(request)
         return await run_in_threadpool(handler, request.headers, _signed_path(request), body)
 
     @app.get("/healthz")
@@ -110,7 +159,7 @@ def create_app(core: Core) -> FastAPI:
     async def get_order(request: Request, order_id: str) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "GET", path, body)
-            return _payment_view(core, payments.get_order(core, terminal, order_id))
+            return _payment_view(core, payments.get_order(core, terminal, _check_order_id(order_id)))
 
         return await run(request, handle)
 
@@ -118,7 +167,7 @@ def create_app(core: Core) -> FastAPI:
     async def reverse_order(request: Request, order_id: str) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "POST", path, body)
-            return _payment_view(core, payments.reverse_order(core, terminal, order_id))
+            return _payment_view(core, payments.reverse_order(core, terminal, _check_order_id(order_id)))
 
         return await run(request, handle)
 
@@ -138,7 +187,7 @@ def create_app(core: Core) -> FastAPI:
             terminal = auth.terminal(headers, "POST", path, body)
             data = parse_body(CashTopupBody, body)
             wanted = topups.TopupRequest(data.topup_id, data.amount, "cash", data.code)
-            return JSONResponse(topups.topup_view(topups.topup_cash(core, terminal, wanted)))
+            return _topup_response(topups.topup_cash(core, terminal, wanted))
 
         return await run(request, handle)
 
@@ -150,9 +199,7 @@ def create_app(core: Core) -> FastAPI:
             made = topups.topup_card(
                 core, device, topups.TopupRequest(data.topup_id, data.amount, "card", _digits_only(data.card_number))
             )
-            if made.status != "succeeded" and made.decline_code:
-                return error_response(ProtocolError(ErrorCode(made.decline_code)), topup_id=made.topup_key)
-            return JSONResponse(topups.topup_view(made))
+            return _topup_response(made)
 
         return await run(request, handle)
 

@@ -2,7 +2,8 @@
 
 A signature is checked against the caller's derived secret in constant time, then the timestamp, then
 the nonce is recorded; a nonce seen before is refused. Nonces are pruned after
-``NONCE_RETENTION_SECONDS``, longer than any timestamp the core would still accept.
+twice the configured tolerance plus a minute (at least ``NONCE_RETENTION_SECONDS``), longer than any
+timestamp the core would still accept.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class RequestAuthenticator:
     def __init__(self, core: Core) -> None:
         self._core = core
         self._seen = 0
+        # Longer than any timestamp still accepted, whatever tolerance is configured.
+        tolerance = core.config.signature_tolerance_seconds
+        self._retention_seconds = max(NONCE_RETENTION_SECONDS, 2 * tolerance + 60)
 
     def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Terminal:
         signed = read_signed_headers(headers)
@@ -60,6 +64,6 @@ class RequestAuthenticator:
             raise ProtocolError(ErrorCode.NONCE_REPLAYED) from None
         self._seen += 1
         if self._seen % _PRUNE_EVERY == 0:
-            cutoff = now - timedelta(seconds=NONCE_RETENTION_SECONDS)
+            cutoff = now - timedelta(seconds=self._retention_seconds)
             with self._core.transaction() as session:
                 session.execute(delete(RequestNonce).where(RequestNonce.seen_at < cutoff))

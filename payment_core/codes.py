@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from payment_core.config import CoreConfig
 from payment_core.keys import device_secret
-from payment_core.models import CodeFailure, Device, UsedCode
+from payment_core.models import CodeFailure, Device, Terminal, UsedCode
 from protocol import ErrorCode, ProtocolError, parse_code, verify_code
 
 
@@ -43,8 +43,13 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     transaction) for throttling. The code is used up even if the payment later declines.
     """
     parsed = parse_code(text)
+    # Lock the register's row, then the device's, so concurrent guesses are counted one at a time
+    # (on PostgreSQL a count-then-insert would otherwise let a burst past the limit).
+    # NO KEY UPDATE: it does not wait for the key-share locks that inserting rows referencing the
+    # terminal takes, so two payments at one register cannot deadlock on it.
+    session.get(Terminal, used_by, with_for_update={"key_share": True})
+    device = session.get(Device, parsed.device_id, with_for_update={"key_share": True})
     _check_guessing(session, config, used_by, parsed.device_id, now)
-    device = session.get(Device, parsed.device_id)
     if device is None:  # a guess at a device number: counts against the terminal like a bad MAC
         session.add(CodeFailure(terminal_id=used_by, device_id=parsed.device_id, at=now))
         raise ProtocolError(ErrorCode.DEVICE_UNKNOWN)

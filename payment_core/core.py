@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_core.config import CoreConfig
 from payment_core.db import make_engine, make_session_factory, migrate, transaction
+from protocol import ErrorCode, ProtocolError
+
+T = TypeVar("T")
+CONCURRENT_RETRIES = 5
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def retry_on_conflict(work: Callable[[], T]) -> T:
+    """Run ``work`` again when a concurrent twin won a unique key first; the next try reads its result."""
+    for _ in range(CONCURRENT_RETRIES):
+        try:
+            return work()
+        except IntegrityError:
+            continue
+    raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE)
 
 
 class Core:

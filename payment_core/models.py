@@ -155,7 +155,7 @@ class Topup(Base):
     source: Mapped[str] = mapped_column(String(40))  # the terminal or device key id that asked
     topup_key: Mapped[str] = mapped_column(String(64))
     request_hash: Mapped[str] = mapped_column(String(64))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
     method: Mapped[str] = mapped_column(String(20))  # cash | card
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20))  # succeeded | declined

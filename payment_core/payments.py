@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from payment_core import audit
 from payment_core.codes import redeem_code
-from payment_core.core import Core, new_id
+from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
     InsufficientBalance,
     balance_of,
@@ -37,8 +35,7 @@ DECLINED = "declined"
 REVERSED = "reversed"
 REFUNDED = "refunded"
 REVERSED_BEFORE_ARRIVAL = "reversed-before-arrival"
-_CONCURRENT_RETRIES = 5
-T = TypeVar("T")
+REVERSAL_KEY = "#reversal"  # outside the refund_id pattern: no terminal refund can take it
 
 
 @dataclass(frozen=True)
@@ -56,16 +53,6 @@ class PaymentRequest:
             "description": self.description,
         }
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def _retry_on_conflict(work: Callable[[], T]) -> T:
-    """Run ``work`` again when a concurrent twin won a unique key first; the next try reads its result."""
-    for _ in range(_CONCURRENT_RETRIES):
-        try:
-            return work()
-        except IntegrityError:
-            continue
-    raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE)
 
 
 def payment_view(payment: Payment, store: str) -> dict[str, Any]:
@@ -152,7 +139,7 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
             _charge(session, core, terminal, payment, request.code, now)
             return payment
 
-    return _retry_on_conflict(attempt)
+    return retry_on_conflict(attempt)
 
 
 def get_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
@@ -209,16 +196,16 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
             if payment.status == SUCCEEDED:
                 remaining = payment.amount - payment.amount_refunded
                 if remaining > 0:
-                    _refund_into_wallet(session, payment, remaining, "reversal", "reversal", terminal.id, now)
+                    _refund_into_wallet(session, payment, remaining, "reversal", REVERSAL_KEY, terminal.id, now)
                 payment.status = REVERSED
             return payment
 
-    return _retry_on_conflict(attempt)
+    return retry_on_conflict(attempt)
 
 
 def refund_payment(core: Core, terminal: Terminal, payment_id: str, refund_key: str, amount: int | None) -> Refund:
     """Refund part or all of what is left; the same ``refund_key`` again returns the same refund."""
-    return _retry_on_conflict(lambda: _refund_once(core, terminal, payment_id, refund_key, amount))
+    return retry_on_conflict(lambda: _refund_once(core, terminal, payment_id, refund_key, amount))
 
 
 def _refund_once(core: Core, terminal: Terminal, payment_id: str, refund_key: str, amount: int | None) -> Refund:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 _KEY = r"^[A-Za-z0-9_\-:.]{1,64}$"
+ORDER_ID = re.compile(_KEY)
 
 
 class _Body(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -17,7 +17,7 @@ from payment_core.models import Merchant, Terminal
 @dataclass(frozen=True)
 class Provisioned:
     terminal: Terminal
-    secret: bytes
+    secret: bytes = field(repr=False)  # shown to the admin once, never stored
 
 
 def ensure_merchant(core: Core, name: str, actor: str) -> Merchant:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from payment_core import audit
 from payment_core.codes import redeem_code
-from payment_core.core import Core, new_id
+from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
     CARD_CLEARING,
     CASH_CLEARING,
@@ -23,7 +23,7 @@ from payment_core.ledger import (
     post,
     wallet_book_name,
 )
-from payment_core.models import Device, Terminal, Topup
+from payment_core.models import Account, Device, Terminal, Topup
 from protocol import ErrorCode, ProtocolError, require_amount
 
 # Test cards, as in Stripe's test mode.
@@ -74,6 +74,11 @@ def _check_limits(core: Core, request: TopupRequest) -> None:
 
 
 def _credit(session: Session, topup: Topup, clearing: str) -> None:
+    """Move the money in from outside; a frozen account takes nothing."""
+    assert topup.account_id is not None
+    account = session.get(Account, topup.account_id)
+    if account is None or account.status != "active":
+        raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
     wallet = book_by_name(session, wallet_book_name(topup.account_id))
     source = external_book(session, clearing)
     post(session, "topup", topup.id, topup.created_at, [(source.id, -topup.amount), (wallet.id, topup.amount)])
@@ -81,51 +86,58 @@ def _credit(session: Session, topup: Topup, clearing: str) -> None:
     topup.balance_after = balance_of(session, wallet.id)
 
 
-def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
-    """Cash at the register: the code names the wallet and is used up; declines raise ProtocolError."""
+def _record(
+    core: Core, source: str, request: TopupRequest, account_id: int | None, decide: Callable[[Session, Topup], None]
+) -> Topup:
+    """One top-up, idempotent on (source, topup id), like a payment: the row is written first, so a
+    concurrent duplicate waits for it and then replays it; a decline is stored (and committed, with
+    any failed-code record) instead of rolled back."""
     _check_limits(core, request)
-    now = core.now()
-    try:
+
+    def attempt() -> Topup:
+        now = core.now()
         with core.transaction() as session:
-            found = _existing(session, terminal.id, request)
+            found = _existing(session, source, request)
             if found is not None:
                 return found
-            device = redeem_code(session, core.config, terminal.id, request.detail, now)
             topup = Topup(
-                id=new_id("tu"), source=terminal.id, topup_key=request.topup_id, request_hash=request.fingerprint(),
-                account_id=device.account_id, method="cash", amount=request.amount, status="processing",
+                id=new_id("tu"), source=source, topup_key=request.topup_id, request_hash=request.fingerprint(),
+                account_id=account_id, method=request.method, amount=request.amount, status="processing",
                 created_at=now,
             )  # fmt: skip
             session.add(topup)
             session.flush()
-            _credit(session, topup, CASH_CLEARING)
-            audit.record(session, now, terminal.id, "topup.cash", topup.id, "succeeded", amount=request.amount,
-                         account_id=device.account_id)  # fmt: skip
+            try:
+                decide(session, topup)
+            except ProtocolError as error:
+                topup.status, topup.decline_code = "declined", error.code.value
+            detail: dict[str, object] = {"amount": request.amount, "account_id": topup.account_id}
+            if request.method == "card":
+                detail["card_last4"] = request.detail[-4:]
+            audit.record(session, now, source, f"topup.{request.method}", topup.id,
+                         topup.decline_code or topup.status, **detail)  # fmt: skip
             return topup
-    except IntegrityError:
-        raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="topup_id") from None
+
+    return retry_on_conflict(attempt)
+
+
+def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
+    """Cash at the register: the code names the wallet and is used up (even if the top-up declines)."""
+
+    def decide(session: Session, topup: Topup) -> None:
+        device = redeem_code(session, core.config, terminal.id, request.detail, topup.created_at)
+        topup.account_id = device.account_id
+        _credit(session, topup, CASH_CLEARING)
+
+    return _record(core, terminal.id, request, None, decide)
 
 
 def topup_card(core: Core, device: Device, request: TopupRequest) -> Topup:
     """A simulated card charge into the device's wallet (test card numbers only)."""
-    _check_limits(core, request)
-    now = core.now()
-    source = f"dev_{device.id}"
-    with core.transaction() as session:
-        found = _existing(session, source, request)
-        if found is not None:
-            return found
-        topup = Topup(
-            id=new_id("tu"), source=source, topup_key=request.topup_id, request_hash=request.fingerprint(),
-            account_id=device.account_id, method="card", amount=request.amount, status="processing", created_at=now,
-        )  # fmt: skip
-        session.add(topup)
-        session.flush()
-        card = request.detail
-        if card == CARD_OK:
-            _credit(session, topup, CARD_CLEARING)
-        else:
-            topup.status, topup.decline_code = "declined", ErrorCode.CARD_DECLINED.value
-        audit.record(session, now, source, "topup.card", topup.id, topup.decline_code or topup.status,
-                     amount=request.amount, account_id=device.account_id, card_last4=card[-4:])  # fmt: skip
-        return topup
+
+    def decide(session: Session, topup: Topup) -> None:
+        if request.detail != CARD_OK:
+            raise ProtocolError(ErrorCode.CARD_DECLINED)
+        _credit(session, topup, CARD_CLEARING)
+
+    return _record(core, f"dev_{device.id}", request, device.account_id, decide)

@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     # Requests.
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     NOT_FOUND = "resource_missing"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     VALIDATION_FAILED = "parameter_invalid"
     RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
@@ -97,6 +98,7 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.ACCOUNT_EXISTS: ErrorSpec(_T.INVALID_REQUEST, 409, "An account with this e-mail exists."),
     ErrorCode.IDEMPOTENCY_CONFLICT: ErrorSpec(_T.IDEMPOTENCY, 409, "This order id was used with other parameters."),
     ErrorCode.NOT_FOUND: ErrorSpec(_T.INVALID_REQUEST, 404, "No such resource."),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorSpec(_T.INVALID_REQUEST, 405, "This method is not allowed here."),
     ErrorCode.VALIDATION_FAILED: ErrorSpec(_T.INVALID_REQUEST, 422, "The request is malformed."),
     ErrorCode.RATE_LIMITED: ErrorSpec(_T.RATE_LIMIT, 429, "Too many requests."),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorSpec(_T.API, 503, "The service is unavailable; retry later."),

@@ -188,17 +188,22 @@ def verify_code(
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     skew_seconds: int = DEFAULT_SKEW_SECONDS,
 ) -> VerifiedCode:
-    """Check the MAC (constant time), then the time window. Single use is the caller's (stateful) job."""
+    """Check the time window, then the MAC (constant time). Single use is the caller's (stateful) job.
+
+    The window comes first so that only a code inside it is ever checked against its MAC: a code dated
+    in the future or the past answers from its own digits and never tells a guesser whether its MAC
+    was right (otherwise a code dated ahead would be an oracle for a code to spend later).
+    """
     minted_at = restore_minted_at(parsed, now)
-    short_mac, long_mac = _macs(device_secret, parsed.device_id, minted_at, parsed.counter)
-    expected = short_mac if parsed.form is CodeForm.NUMERIC else long_mac
-    if not hmac.compare_digest(expected.encode(), parsed.mac.encode()):
-        raise ProtocolError(ErrorCode.CODE_FORGED)
     now_s = epoch_seconds(now)
     if minted_at > now_s + skew_seconds:
         raise ProtocolError(ErrorCode.CODE_NOT_YET_VALID)
     if now_s - minted_at > ttl_seconds + skew_seconds:
         raise ProtocolError(ErrorCode.CODE_EXPIRED)
+    short_mac, long_mac = _macs(device_secret, parsed.device_id, minted_at, parsed.counter)
+    expected = short_mac if parsed.form is CodeForm.NUMERIC else long_mac
+    if not hmac.compare_digest(expected.encode(), parsed.mac.encode()):
+        raise ProtocolError(ErrorCode.CODE_FORGED)
     return VerifiedCode(parsed.device_id, minted_at, parsed.counter, parsed.form)
 
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from qrcode.constants import ERROR_CORRECT_M
 
 from protocol import (
+    DEFAULT_SKEW_SECONDS,
+    DEFAULT_TTL_SECONDS,
     CodeForm,
     ErrorCode,
     ProtocolError,
@@ -20,6 +22,7 @@ from protocol import (
     parse_code,
     verify_code,
 )
+from protocol.payment_code import restore_minted_at
 
 secrets_ = st.binary(min_size=16, max_size=64)
 devices = st.integers(min_value=1, max_value=9_999_999)
@@ -111,10 +114,12 @@ def test_an_adjacent_transposition_in_a_code_is_caught_at_parse(
 def test_a_forger_who_fixes_the_check_digit_is_caught_by_the_mac(
     secret: bytes, device: int, at: int, counter: int, data: st.DataObject
 ) -> None:
-    """A changed digit after the prefix with the check digit recomputed parses, and verify says code_forged.
+    """A changed digit after the prefix with the check digit recomputed parses, and verify refuses it.
 
-    The only exception is a device number changed to 0000000, which no wallet has: code_malformed at parse.
-    (A changed digit leaves the MAC matching with odds of 1 in 10^7 for the numeric form.)
+    code_forged, unless the change moved the time out of the window: then code_expired or
+    code_not_yet_valid, decided before the MAC is looked at. A device number changed to 0000000, which
+    no wallet has, is code_malformed at parse. (A changed digit leaves the MAC matching with odds of
+    1 in 10^7 for the numeric form.)
     """
     code = mint_code(secret, device, at, counter)
     moment = datetime.fromtimestamp(at, UTC)
@@ -127,9 +132,15 @@ def test_a_forger_who_fixes_the_check_digit_is_caught_by_the_mac(
         if changed[2:9] == "0000000":
             assert parse_outcome(forged) == ErrorCode.CODE_MALFORMED.value
             continue
+        restored = restore_minted_at(parse_code(forged), moment)
+        expected = ErrorCode.CODE_FORGED
+        if restored > at + DEFAULT_SKEW_SECONDS:
+            expected = ErrorCode.CODE_NOT_YET_VALID
+        elif at - restored > DEFAULT_TTL_SECONDS + DEFAULT_SKEW_SECONDS:
+            expected = ErrorCode.CODE_EXPIRED
         with pytest.raises(ProtocolError) as caught:
             verify_code(parse_code(forged), secret, moment)
-        assert caught.value.code is ErrorCode.CODE_FORGED
+        assert caught.value.code is expected
 
 
 @given(st.text(alphabet="0123456789", min_size=2, max_size=40), st.data())
@@ -160,3 +171,14 @@ def test_minting_refuses_bad_inputs() -> None:
         mint_code(b"k" * 32, 0, NOW, 0)
     with pytest.raises(ValueError, match="counter"):
         mint_code(b"k" * 32, 1, NOW, 10)
+
+
+def test_a_code_outside_its_window_never_reveals_whether_its_mac_is_right() -> None:
+    """The same answer for a right and a wrong MAC: no oracle for guessing a code to spend later."""
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    for offset, expected in ((3_000, ErrorCode.CODE_NOT_YET_VALID), (-3_000, ErrorCode.CODE_EXPIRED)):
+        code = mint_code(b"r" * 32, 42, now + timedelta(seconds=offset), 0)
+        for secret in (b"r" * 32, b"w" * 32):
+            with pytest.raises(ProtocolError) as caught:
+                verify_code(parse_code(code.numeric), secret, now)
+            assert caught.value.code is expected

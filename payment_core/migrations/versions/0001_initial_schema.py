@@ -76,6 +76,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
+    # The external clearing books exist from the start: opening one on first use would race.
+    ledger_accounts = sa.table(
+        "ledger_accounts",
+        sa.column("kind", sa.String),
+        sa.column("name", sa.String),
+        sa.column("balance", sa.BigInteger),
+        sa.column("allow_negative", sa.Integer),
+    )
+    op.bulk_insert(
+        ledger_accounts,
+        [
+            {"kind": "cash_clearing", "name": "cash_clearing", "balance": 0, "allow_negative": 1},
+            {"kind": "card_clearing", "name": "card_clearing", "balance": 0, "allow_negative": 1},
+        ],
+    )
     op.create_table(
         "merchants",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -166,7 +181,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=40), nullable=False),
         sa.Column("topup_key", sa.String(length=64), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=True),
         sa.Column("method", sa.String(length=20), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
