@@ -17,7 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from payment_core.core import Core
 from payment_core.keys import device_secret, terminal_secret
 from payment_core.models import Device, RequestNonce, Terminal
-from protocol import NONCE_RETENTION_SECONDS, ErrorCode, ProtocolError, read_signed_headers, verify_signature
+from protocol import (
+    NONCE_RETENTION_SECONDS,
+    ErrorCode,
+    ProtocolError,
+    SignedHeaders,
+    read_signed_headers,
+    verify_signature,
+)
 
 _PRUNE_EVERY = 500
 
@@ -37,7 +44,7 @@ class RequestAuthenticator:
         if terminal is None or terminal.status != "active":
             raise ProtocolError(ErrorCode.TERMINAL_UNKNOWN)
         secret = terminal_secret(self._core.config.server_key, terminal.id, terminal.secret_salt)
-        self._verify(secret, headers, method, path, body)
+        self._verify(secret, signed, method, path, body)
         return terminal
 
     def device(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Device:
@@ -50,11 +57,10 @@ class RequestAuthenticator:
         if device is None or device.status != "active":
             raise ProtocolError(ErrorCode.SIGNATURE_INVALID)
         secret = device_secret(self._core.config.server_key, device.id, device.secret_salt)
-        self._verify(secret, headers, method, path, body)
+        self._verify(secret, signed, method, path, body)
         return device
 
-    def _verify(self, secret: bytes, headers: Mapping[str, str], method: str, path: str, body: bytes) -> None:
-        signed = read_signed_headers(headers)
+    def _verify(self, secret: bytes, signed: SignedHeaders, method: str, path: str, body: bytes) -> None:
         now = self._core.now()
         verify_signature(secret, signed, method, path, body, now, self._core.config.signature_tolerance_seconds)
         try:

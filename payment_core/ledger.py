@@ -19,7 +19,6 @@ from payment_core.models import Journal, LedgerAccount, Posting
 
 CASH_CLEARING = "cash_clearing"
 CARD_CLEARING = "card_clearing"
-EXTERNAL_BOOKS = (CASH_CLEARING, CARD_CLEARING)
 
 
 class InsufficientBalance(Exception):
@@ -35,7 +34,8 @@ def merchant_book_name(merchant_id: int) -> str:
 
 
 def open_book(session: Session, kind: str, name: str, owner_id: int | None = None) -> LedgerAccount:
-    book = LedgerAccount(kind=kind, name=name, owner_id=owner_id, balance=0, allow_negative=int(kind in EXTERNAL_BOOKS))
+    """A wallet or merchant book, never below zero (the clearing books come from the first migration)."""
+    book = LedgerAccount(kind=kind, name=name, owner_id=owner_id, balance=0, allow_negative=0)
     session.add(book)
     session.flush()
     return book
@@ -46,11 +46,6 @@ def book_by_name(session: Session, name: str) -> LedgerAccount:
     if book is None:
         raise LookupError(f"no ledger book {name!r}")
     return book
-
-
-def external_book(session: Session, kind: str) -> LedgerAccount:
-    """The clearing book for money from outside (created by the first migration)."""
-    return book_by_name(session, kind)
 
 
 def balance_of(session: Session, book_id: int) -> int:

@@ -19,7 +19,6 @@ from payment_core.ledger import (
     CASH_CLEARING,
     balance_of,
     book_by_name,
-    external_book,
     post,
     wallet_book_name,
 )
@@ -80,7 +79,7 @@ def _credit(session: Session, topup: Topup, clearing: str) -> None:
     if account is None or account.status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
     wallet = book_by_name(session, wallet_book_name(topup.account_id))
-    source = external_book(session, clearing)
+    source = book_by_name(session, clearing)
     post(session, "topup", topup.id, topup.created_at, [(source.id, -topup.amount), (wallet.id, topup.amount)])
     topup.status = "succeeded"
     topup.balance_after = balance_of(session, wallet.id)

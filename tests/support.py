@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from payment_core.core import Core
+from payment_core.ledger import audit_books, balance_of, book_by_name, wallet_book_name
 from protocol import Clock, sign_request
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
@@ -76,3 +78,14 @@ def fund_wallet(terminal: SignedCaller, minter: CodeMinter, amount: int) -> dict
 
 def error_code(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
+
+
+def balance(core: Core, wallet: WalletState) -> int:
+    with core.transaction() as session:
+        return balance_of(session, book_by_name(session, wallet_book_name(wallet.account_id)).id)
+
+
+def assert_books_balance(core: Core) -> None:
+    with core.transaction() as session:
+        report = audit_books(session)
+    assert report.balanced, report.problems

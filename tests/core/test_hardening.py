@@ -15,8 +15,7 @@ from payment_core.core import Core
 from payment_core.models import CodeFailure
 from payment_core.server import ServerThread
 from protocol import ManualClock, damm_digit
-from tests.core.test_refusals import assert_books_balance, balance
-from tests.support import SignedCaller, error_code
+from tests.support import SignedCaller, assert_books_balance, balance, error_code
 from wallet_app.client import WalletClient, WalletError
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from payment_core.core import Core
-from tests.core.test_refusals import assert_books_balance, balance
-from tests.support import SignedCaller, error_code
+from tests.support import SignedCaller, assert_books_balance, balance, error_code
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 

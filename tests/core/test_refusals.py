@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from payment_core import accounts
 from payment_core.core import Core
-from payment_core.ledger import audit_books
 from protocol import ManualClock, OffsetClock, damm_digit, mint_code
-from tests.support import SignedCaller, error_code
+from tests.support import SignedCaller, assert_books_balance, balance, error_code
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
-
-
-def balance(core: Core, wallet: WalletState) -> int:
-    from payment_core.ledger import balance_of, book_by_name, wallet_book_name
-
-    with core.transaction() as session:
-        return balance_of(session, book_by_name(session, wallet_book_name(wallet.account_id)).id)
-
-
-def assert_books_balance(core: Core) -> None:
-    with core.transaction() as session:
-        report = audit_books(session)
-    assert report.balanced, report.problems
 
 
 def test_a_good_code_moves_exactly_the_amount(

@@ -22,7 +22,6 @@ from payment_core.ledger import (
     audit_books,
     balance_of,
     book_by_name,
-    external_book,
     post,
     wallet_book_name,
 )
@@ -54,7 +53,7 @@ def wallet_with_500_yen(core: Core) -> tuple[LedgerAccount, LedgerAccount]:
     account = create_account(core, "taro@example.jp", "a long enough password")
     with core.transaction() as session:
         wallet = book_by_name(session, wallet_book_name(account.id))
-        cash = external_book(session, CASH_CLEARING)
+        cash = book_by_name(session, CASH_CLEARING)
         post(session, "topup", "t1", NOW, [(cash.id, -500), (wallet.id, 500)])
     return wallet, cash
 

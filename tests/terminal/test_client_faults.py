@@ -13,8 +13,7 @@ from payment_core.core import Core
 from payment_core.server import ServerThread
 from protocol import ManualClock
 from terminal.client import PaymentClient
-from tests.core.test_refusals import assert_books_balance, balance
-from tests.support import SignedCaller, fund_wallet
+from tests.support import SignedCaller, assert_books_balance, balance, fund_wallet
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
