@@ -1,5 +1,14 @@
-"""In-store hardware: frame sources, decoders, the scanner loop, file scanning. Never imports a UI toolkit."""
+"""In-store hardware: frame sources, decoders, the scanner loop, file scanning, printer, wedge, customer display. Never imports a UI toolkit."""
 
+from hardware.customer_display import (
+    CustomerDisplay,
+    DisplayError,
+    FileDisplay,
+    MemoryDisplay,
+    SerialDisplay,
+    fit_line,
+    format_total_line,
+)
 from hardware.decoders import (
     CODE128,
     QR,
@@ -23,35 +32,60 @@ from hardware.frames import (
     LatestFrameReader,
     VideoSource,
 )
+from hardware.printer import (
+    PrinterError,
+    ReceiptPrinter,
+    dummy_printer,
+    network_printer,
+    printer_from_spec,
+    usb_printer,
+)
 from hardware.scan_files import ScanReport, scan_path
 from hardware.scanner import Deduper, ScannerLoop, scan_once
 from hardware.virtual_camera import CameraConditions, VirtualCamera
+from hardware.wedge import KeyboardWedge, LineScanner, WedgeRead
 
 __all__ = [
     "CODE128",
     "QR",
     "CameraConditions",
     "ChainDecoder",
+    "CustomerDisplay",
     "Decoder",
     "DecoderUnavailableError",
     "Deduper",
+    "DisplayError",
     "FakeFrameSource",
+    "FileDisplay",
     "Frame",
     "FrameSource",
     "FrameSourceError",
     "ImageFileSource",
+    "KeyboardWedge",
     "LatestFrameReader",
+    "LineScanner",
+    "MemoryDisplay",
     "OpenCVQRDecoder",
+    "PrinterError",
     "PyzbarDecoder",
+    "ReceiptPrinter",
     "ScanReport",
     "ScanResult",
     "ScannerLoop",
+    "SerialDisplay",
     "VideoSource",
     "VirtualCamera",
+    "WedgeRead",
     "ZxingDecoder",
     "available_decoders",
     "decoder_by_name",
     "default_decoder",
+    "dummy_printer",
+    "fit_line",
+    "format_total_line",
+    "network_printer",
+    "printer_from_spec",
     "scan_once",
     "scan_path",
+    "usb_printer",
 ]

@@ -25,6 +25,8 @@ from protocol import looks_like_payment_code
 
 QR = "QRCode"
 CODE128 = "Code128"
+EAN13 = "EAN13"  # product barcodes (JAN): read only by a register's retail decoder
+EAN8 = "EAN8"
 Points = tuple[tuple[int, int], ...]
 
 
@@ -37,7 +39,7 @@ class ScanResult:
     """One symbol read from one frame, whichever decoder read it."""
 
     text: str
-    format: str  # QR ("QRCode") or CODE128 ("Code128")
+    format: str  # QR ("QRCode"), CODE128 ("Code128"), or for a retail decoder EAN13 / EAN8
     decoder: str
     points: Points | None = None  # the symbol's corners in the frame, clockwise from top left when known
 
@@ -74,16 +76,21 @@ def _import(name: str) -> ModuleType | None:
 
 
 class ZxingDecoder:
-    """zxing-cpp, reading QR and Code 128 only (fewer formats: faster, and no EAN false positives)."""
+    """zxing-cpp, reading QR and Code 128 only (fewer formats: faster, and no EAN false positives).
+
+    ``retail=True`` (a register's camera, which also reads products) adds EAN-13/JAN and EAN-8.
+    """
 
     name = "zxing-cpp"
 
-    def __init__(self) -> None:
+    def __init__(self, retail: bool = False) -> None:
         self._zxing: Any = _import("zxingcpp")
         if self._zxing is not None:
             fmt = self._zxing.BarcodeFormat
-            self._formats = (fmt.QRCode, fmt.Code128)
             self._names = {fmt.QRCode: QR, fmt.Code128: CODE128}
+            if retail:
+                self._names |= {fmt.EAN13: EAN13, fmt.EAN8: EAN8}
+            self._formats = tuple(self._names)
 
     def is_usable(self) -> bool:
         return self._zxing is not None
@@ -102,15 +109,18 @@ class ZxingDecoder:
 
 
 class PyzbarDecoder:
-    """ZBar through pyzbar, reading QR and Code 128 only; needs the libzbar0 shared library."""
+    """ZBar through pyzbar, reading QR and Code 128 only (``retail=True`` adds EAN-13 and EAN-8);
+    needs the libzbar0 shared library."""
 
     name = "pyzbar"
 
-    def __init__(self) -> None:
+    def __init__(self, retail: bool = False) -> None:
         self._pyzbar: Any = _import("pyzbar.pyzbar")
         if self._pyzbar is not None:
             symbol = self._pyzbar.ZBarSymbol
             self._symbols = [symbol.QRCODE, symbol.CODE128]
+            if retail:
+                self._symbols += [symbol.EAN13, symbol.EAN8]
 
     def is_usable(self) -> bool:
         return self._pyzbar is not None
@@ -126,7 +136,7 @@ class PyzbarDecoder:
                 text = symbol.data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            kind = {"QRCODE": QR, "CODE128": CODE128}.get(symbol.type, symbol.type)
+            kind = {"QRCODE": QR, "CODE128": CODE128, "EAN13": EAN13, "EAN8": EAN8}.get(symbol.type, symbol.type)
             corners = tuple((int(p.x), int(p.y)) for p in symbol.polygon) or None
             found.append(ScanResult(text, kind, self.name, corners))
         return found
@@ -185,9 +195,12 @@ def available_decoders() -> list[Decoder]:
     return [decoder for decoder in all_decoders() if decoder.is_usable()]
 
 
-def default_decoder() -> ChainDecoder:
-    """zxing-cpp, then pyzbar when it finds nothing (OpenCV only if neither is installed)."""
-    chain = ChainDecoder([ZxingDecoder(), PyzbarDecoder()])
+def default_decoder(retail: bool = False) -> ChainDecoder:
+    """zxing-cpp, then pyzbar when it finds nothing (OpenCV only if neither is installed).
+
+    ``retail=True`` also reads product barcodes (EAN-13/JAN, EAN-8), as a register's camera does.
+    """
+    chain = ChainDecoder([ZxingDecoder(retail), PyzbarDecoder(retail)])
     return chain if chain.is_usable() else ChainDecoder([OpenCVQRDecoder()])
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Self
 
 from hardware.decoders import Decoder, ScanResult
-from hardware.frames import FrameSource
+from hardware.frames import Frame, FrameSource
 from protocol import Clock, system_clock
 
 
@@ -56,7 +56,9 @@ class ScannerLoop:
     ``stop()`` is immediate. A decoder, source or ``on_code`` that raises is reported to ``on_error``:
     a decoder or callback error skips that frame, a source error ends the loop. Pass one ``deduper``
     to successive loops of one register (camera restarted, new video) so they share its memory.
-    ``on_code`` runs in the loop's thread.
+    ``on_code`` runs in the loop's thread. ``on_frame`` (a viewfinder) gets every frame with what was
+    read in it, before the dedupe. ``run()`` runs the loop in the calling thread instead (a UI's thread
+    worker); ``stop()`` from another thread ends it.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class ScannerLoop:
         on_error: Callable[[Exception], None] | None = None,
         deduper: Deduper | None = None,
         max_fps: float | None = None,
+        on_frame: Callable[[Frame, list[ScanResult]], None] | None = None,
     ) -> None:
         if max_fps is not None and max_fps <= 0:
             raise ValueError("max_fps must be positive")
@@ -77,6 +80,7 @@ class ScannerLoop:
         self._decoder = decoder
         self._on_code = on_code
         self._on_error = on_error
+        self._on_frame = on_frame
         self.deduper = deduper or Deduper(dedupe_seconds, clock)
         self._max_frames = max_frames
         self._interval = 1 / max_fps if max_fps else 0.0
@@ -97,6 +101,10 @@ class ScannerLoop:
         if self._on_error is not None:
             self._on_error(error)
 
+    def run(self) -> None:
+        """Run the loop in the calling thread until the stream ends, ``max_frames``, or ``stop()``."""
+        self._run()
+
     def _run(self) -> None:
         next_frame_at = time.monotonic()
         while not self._stop.is_set():
@@ -115,7 +123,10 @@ class ScannerLoop:
                 return
             self.frames_read += 1
             try:
-                self._handle(self._decoder.decode(frame))
+                results = self._decoder.decode(frame)
+                if self._on_frame is not None:
+                    self._on_frame(frame, results)
+                self._handle(results)
             except Exception as error:  # a decoder or callback bug must not kill the register's camera
                 self._report(error)
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payment_core import accounts, payments, topups
+from payment_core import accounts, confirmations, payments, topups
 from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
 from payment_core.ledger import balance_of, book_by_name, wallet_book_name
@@ -29,6 +29,7 @@ from payment_core.schemas import (
     AccountBody,
     CardTopupBody,
     CashTopupBody,
+    ConfirmBody,
     DeviceBody,
     PaymentBody,
     RefundBody,
@@ -77,6 +78,11 @@ def _payment_response(core: Core, payment: Payment) -> JSONResponse:
     if payment.status == payments.DECLINED and payment.decline_code:
         error = ProtocolError(ErrorCode(payment.decline_code))
         return error_response(error, payment_id=payment.id, order_id=payment.order_id)
+    if payment.status == payments.AWAITING_CUSTOMER:
+        with core.transaction() as session:
+            store = payments.store_name(session, payment.merchant_id)
+        view = payments.awaiting_view(payment, store, confirmations.confirm_before(core, payment))
+        return JSONResponse(view, status_code=202)
     return _payment_view(core, payment)
 
 
@@ -212,6 +218,28 @@ def create_app(core: Core) -> FastAPI:
                 balance = balance_of(session, book.id)
             view = {"account_id": device.account_id, "device_id": device.id, "balance": balance, "currency": "JPY"}
             return JSONResponse(view)
+
+        return await run(request, handle)
+
+    @app.get("/v1/wallet/awaiting")
+    async def awaiting(request: Request) -> JSONResponse:
+        def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
+            device = auth.device(headers, "GET", path, body)
+            waiting = confirmations.awaiting_for(core, device)
+            views = [
+                payments.awaiting_view(row, store, confirmations.confirm_before(core, row)) for row, store in waiting
+            ]
+            return JSONResponse({"object": "list", "data": views})
+
+        return await run(request, handle)
+
+    @app.post("/v1/wallet/payments/{payment_id}/confirm", openapi_extra=_openapi_body(ConfirmBody))
+    async def confirm(request: Request, payment_id: str) -> JSONResponse:
+        def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
+            device = auth.device(headers, "POST", path, body)
+            data = parse_body(ConfirmBody, body)
+            answered = confirmations.answer(core, device, payment_id, data.decision == "approve")
+            return _payment_view(core, answered)
 
         return await run(request, handle)
 

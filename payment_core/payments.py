@@ -34,6 +34,7 @@ SUCCEEDED = "succeeded"
 DECLINED = "declined"
 REVERSED = "reversed"
 REFUNDED = "refunded"
+AWAITING_CUSTOMER = "awaiting_customer"  # WeChat's USERPAYING: the phone must approve first
 REVERSED_BEFORE_ARRIVAL = "reversed-before-arrival"
 REVERSAL_KEY = "#reversal"  # outside the refund_id pattern: no terminal refund can take it
 
@@ -71,6 +72,11 @@ def payment_view(payment: Payment, store: str) -> dict[str, Any]:
     }
 
 
+def awaiting_view(payment: Payment, store: str, confirm_before: datetime) -> dict[str, Any]:
+    """What the phone shows when the core asks it to approve a payment."""
+    return payment_view(payment, store) | {"confirm_before": confirm_before.isoformat()}
+
+
 def store_name(session: Session, merchant_id: int) -> str:
     merchant = session.get(Merchant, merchant_id)
     return merchant.name if merchant else ""
@@ -90,32 +96,45 @@ def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = 
 
 
 def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, code: str, now: datetime) -> None:
+    """Use the code, then move the money, or (above the threshold) wait for the customer's approval."""
     try:
         device = redeem_code(session, core.config, terminal.id, code, now)
         payment.account_id, payment.device_id = device.account_id, device.id
-        account = session.get(Account, device.account_id)
-        if account is None or account.status != "active":
-            raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
-        wallet = book_by_name(session, wallet_book_name(account.id))
-        merchant = book_by_name(session, merchant_book_name(terminal.merchant_id))
-        try:
-            post(
-                session,
-                "payment",
-                payment.id,
-                now,
-                [(wallet.id, -payment.amount), (merchant.id, payment.amount)],
-            )
-        except InsufficientBalance:
-            raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS) from None
-        payment.status = SUCCEEDED
-        payment.balance_after = balance_of(session, wallet.id)
+        _require_active(session, device.account_id)
+        if payment.amount > core.config.limits.confirm_above_yen:
+            wallet = book_by_name(session, wallet_book_name(device.account_id))
+            if balance_of(session, wallet.id) < payment.amount:
+                raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS)
+            payment.status = AWAITING_CUSTOMER  # nothing moves until the phone approves
+        else:
+            move_money(session, payment, now)
     except ProtocolError as error:
         payment.status, payment.decline_code = DECLINED, error.code.value
     audit.record(
         session, now, terminal.id, "payment", payment.id, payment.decline_code or payment.status,
         order_id=payment.order_id, amount=payment.amount, account_id=payment.account_id, device_id=payment.device_id,
     )  # fmt: skip
+
+
+def _require_active(session: Session, account_id: int) -> None:
+    account = session.get(Account, account_id)
+    if account is None or account.status != "active":
+        raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
+
+
+def move_money(session: Session, payment: Payment, now: datetime) -> None:
+    """Post the wallet-to-store journal and mark the payment succeeded (``INSUFFICIENT_FUNDS`` if it cannot)."""
+    if payment.account_id is None:
+        raise ProtocolError(ErrorCode.INTERNAL)
+    wallet = book_by_name(session, wallet_book_name(payment.account_id))
+    merchant = book_by_name(session, merchant_book_name(payment.merchant_id))
+    try:
+        post(session, "payment", payment.id, now, [(wallet.id, -payment.amount), (merchant.id, payment.amount)])
+    except InsufficientBalance:
+        raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS) from None
+    payment.status = SUCCEEDED
+    payment.balance_after = balance_of(session, wallet.id)
+    payment.updated_at = now
 
 
 def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> Payment:
@@ -198,6 +217,9 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
                 if remaining > 0:
                     _refund_into_wallet(session, payment, remaining, "reversal", REVERSAL_KEY, terminal.id, now)
                 payment.status = REVERSED
+            elif payment.status == AWAITING_CUSTOMER:  # nothing moved; a late approval finds it closed
+                payment.status, payment.updated_at = REVERSED, now
+                audit.record(session, now, terminal.id, "reverse", payment.id, "closed_awaiting", order_id=order_id)
             return payment
 
     return retry_on_conflict(attempt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -48,3 +49,7 @@ class DeviceBody(_Body):
     email: StrictStr = Field(max_length=254)
     password: StrictStr = Field(max_length=1024)
     device_name: StrictStr = Field(max_length=100)
+
+
+class ConfirmBody(_Body):
+    decision: Literal["approve", "deny"]

@@ -40,6 +40,10 @@ class ErrorCode(StrEnum):
     REFUND_EXCEEDS_PAYMENT = "refund_exceeds_payment"
     PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
     CARD_DECLINED = "card_declined"
+    # Confirmation on the phone (above a threshold, or when risk asks).
+    CUSTOMER_DECLINED = "customer_declined"
+    CONFIRMATION_EXPIRED = "confirmation_expired"
+    PAYMENT_NOT_PENDING = "payment_not_pending"
     # Terminal request signing.
     SIGNATURE_MISSING = "signature_missing"
     SIGNATURE_INVALID = "signature_invalid"
@@ -89,6 +93,11 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ),
     ErrorCode.PAYMENT_NOT_REFUNDABLE: ErrorSpec(_T.INVALID_REQUEST, 400, "Only a succeeded payment can be refunded."),
     ErrorCode.CARD_DECLINED: ErrorSpec(_T.PAYMENT, 402, "The card was declined."),
+    ErrorCode.CUSTOMER_DECLINED: ErrorSpec(_T.PAYMENT, 402, "The customer declined the payment on the phone."),
+    ErrorCode.CONFIRMATION_EXPIRED: ErrorSpec(_T.PAYMENT, 402, "The customer did not confirm in time."),
+    ErrorCode.PAYMENT_NOT_PENDING: ErrorSpec(
+        _T.INVALID_REQUEST, 409, "The payment is no longer waiting for the customer's confirmation."
+    ),
     ErrorCode.SIGNATURE_MISSING: ErrorSpec(_T.AUTHENTICATION, 401, "The request is not signed."),
     ErrorCode.SIGNATURE_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
     ErrorCode.TIMESTAMP_STALE: ErrorSpec(_T.AUTHENTICATION, 401, "The request timestamp is too old or too new."),

@@ -26,6 +26,10 @@ from terminal.signed_http import TRANSPORT_ERRORS, SignedClient, encode_json, is
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 FINAL_STATUSES = frozenset({"succeeded", "declined", "reversed", "refunded"})
+AWAITING_CUSTOMER = "awaiting_customer"  # the phone must approve first; poll, then reverse after 30 s
+KNOWN_STATUSES = FINAL_STATUSES | {AWAITING_CUSTOMER}
+CONFIRM_TIMEOUT_SECONDS = 30.0
+CONFIRM_POLL_SECONDS = 2.5
 UNKNOWN_MESSAGE = (
     "The payment service could not confirm or reverse this payment. Do not hand over the goods; "
     "reverse the order once the service is back."
@@ -35,6 +39,7 @@ _MESSAGES = {
     "reversed": "The order is reversed: nothing is charged.",
     "refunded": "Refunded.",
     "declined": "Declined.",
+    AWAITING_CUSTOMER: "Waiting for the customer to approve on the phone.",
 }
 
 
@@ -42,7 +47,8 @@ _MESSAGES = {
 class PaymentOutcome:
     """What the register tells the clerk.
 
-    ``status`` is a final state (``succeeded``, ``declined``, ``reversed``, ``refunded``), ``error`` (the
+    ``status`` is a final state (``succeeded``, ``declined``, ``reversed``, ``refunded``), ``awaiting_customer``
+    (the phone must approve it: see :meth:`PaymentClient.wait_for_customer`), ``error`` (the
     request was refused, locally or by the core, and nothing happened) or ``unknown`` (the core could not
     be reached to say; the order may need a reverse). ``order_id`` is the key the request was made under:
     the order id, or the refund id or top-up id for those requests. ``attempts`` counts every HTTP
@@ -158,6 +164,39 @@ class PaymentClient:
             data=reversed_.data,
         )
 
+    def wait_for_customer(
+        self,
+        order_id: str,
+        *,
+        timeout: float = CONFIRM_TIMEOUT_SECONDS,
+        poll: float = CONFIRM_POLL_SECONDS,
+        on_tick: Callable[[float], bool] | None = None,
+    ) -> PaymentOutcome:
+        """Poll an ``awaiting_customer`` order every ``poll`` seconds; after ``timeout`` (or when ``on_tick``,
+        given the seconds left, returns True: the clerk cancelled) reverse it. A reverse that races the
+        customer's late approval refunds it in full at the core, so the result is always final or ``unknown``.
+        """
+        polls = max(1, int(timeout // poll))
+        attempts, cancelled = 0, False
+        for index in range(polls):
+            if on_tick is not None and on_tick(timeout - index * poll):
+                cancelled = True
+                break
+            self._sleep(poll)
+            looked_up = self.query(order_id)
+            attempts += looked_up.attempts
+            if looked_up.final:
+                return replace(looked_up, attempts=attempts)
+        reversed_ = self.reverse(order_id)
+        attempts += reversed_.attempts
+        if reversed_.final:
+            waited = "The payment was cancelled" if cancelled else "The customer did not approve in time"
+            message = f"{waited}; the order is reversed and nothing is charged."
+            if reversed_.status == "reversed" and (reversed_.data or {}).get("amount_refunded"):
+                message = "Approved too late: the order is reversed and the amount refunded to the wallet."
+            return replace(reversed_, attempts=attempts, message=message)
+        return self._settle(order_id, attempts)
+
     def query(self, order_id: str) -> PaymentOutcome:
         """The payment made for ``order_id``, in whatever state it is (``error``/``resource_missing`` if none)."""
         try:
@@ -270,7 +309,7 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
     if 200 <= answer.status < 300:
         status = str(data.get("status"))
         return PaymentOutcome(
-            status if status in FINAL_STATUSES else "unknown",
+            status if status in KNOWN_STATUSES else "unknown",
             key,
             payment_id=_text(data.get("id")),
             amount=_whole(data.get("amount")),

@@ -87,6 +87,16 @@ class WalletClient:
         body = {"topup_id": topup_id or f"card-{secrets.token_hex(8)}", "amount": amount, "card_number": card_number}
         return self.signed(state, "POST", "/v1/topups/card", body)
 
+    def awaiting(self, state: WalletState) -> list[dict[str, Any]]:
+        """Payments the core asks this account to approve (amount, store, ``confirm_before``)."""
+        data = self.signed(state, "GET", "/v1/wallet/awaiting")
+        return [item for item in data.get("data", []) if isinstance(item, dict)]
+
+    def confirm(self, state: WalletState, payment_id: str, approve: bool) -> dict[str, Any]:
+        """Approve or deny a waiting payment; the answer is the payment in its final state."""
+        body = {"decision": "approve" if approve else "deny"}
+        return self.signed(state, "POST", f"/v1/wallet/payments/{payment_id}/confirm", body)
+
 
 def _encode(body: dict[str, Any] | None) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode() if body is not None else b""

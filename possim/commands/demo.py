@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser("demo", help="run the payment path end to end")
-    parser.add_argument("--headless", action="store_true", help="no TUI: run payments through the scan path")
+    parser.add_argument(
+        "--headless", action="store_true", help="no TUI: run N payments through the scan path and print a summary"
+    )
     parser.add_argument("--payments", type=int, default=20, help="how many payments (default 20)")
     parser.add_argument("--seed", type=int, default=7, help="seed for amounts and camera noise")
     parser.add_argument("--json", action="store_true", help="print only a JSON summary")
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         print("possim demo: --payments must be 1..10000", file=sys.stderr)
         return 2
     if not args.headless:
-        print("possim demo: the register TUI is not built yet; running the headless demo.", file=sys.stderr)
+        return _run_tui(args.seed)
     if args.json:
         summary = run_headless_demo(args.payments, args.seed)
     else:
@@ -41,6 +43,17 @@ def run(args: argparse.Namespace) -> int:
         _print_human(result)
     ok = result["audit"] == "balanced" and result["approved"] == result["payments"]
     return 0 if ok else 1
+
+
+def _run_tui(seed: int) -> int:
+    from possim.tui_demo import demo_register
+
+    if not sys.stdout.isatty():
+        print("possim demo: the register needs a terminal; use --headless for a run without one.", file=sys.stderr)
+        return 2
+    with demo_register(seed) as demo:
+        demo.app.run()
+    return 0
 
 
 def _print_human(result: dict[str, Any]) -> None:

@@ -9,6 +9,22 @@ def test_the_public_api_is_pinned() -> None:
 
     assert sorted(hardware.__all__) == sorted(
         [
+            "CustomerDisplay",
+            "DisplayError",
+            "FileDisplay",
+            "MemoryDisplay",
+            "SerialDisplay",
+            "fit_line",
+            "format_total_line",
+            "PrinterError",
+            "ReceiptPrinter",
+            "dummy_printer",
+            "network_printer",
+            "printer_from_spec",
+            "usb_printer",
+            "KeyboardWedge",
+            "LineScanner",
+            "WedgeRead",
             "CODE128",
             "QR",
             "CameraConditions",

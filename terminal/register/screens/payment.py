@@ -1,0 +1,215 @@
+"""Wallet payment: wait for a code from any input, send it, and say plainly what happened.
+
+States: waiting for a code → sending → approved | declined | waiting for the customer to confirm on
+the phone (countdown; the client polls every 2-3 s and reverses after 30 s) | service unreachable
+(banner; F5 retries with the same order id, so it can never charge twice).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from protocol import format_yen, looks_like_payment_code
+from terminal.client import AWAITING_CUSTOMER, PaymentOutcome
+from terminal.receipt import mask_balance
+from terminal.register.entry import ScanEntry
+from terminal.register.texts import UNREACHABLE, decline_reason
+from terminal.register.till import Completed, PaymentAttempt, TillError
+from terminal.register.viewfinder import Viewfinder
+
+if TYPE_CHECKING:
+    from terminal.register.app import RegisterApp
+
+WAITING, SENDING, AWAITING, APPROVED, DECLINED, UNREACHABLE_STATE = (
+    "waiting", "sending", "awaiting", "approved", "declined", "unreachable",
+)  # fmt: skip
+
+
+class PaymentScreen(Screen[Completed | None]):
+    DEFAULT_CSS = """
+    #pay-amount { height: 3; content-align: center middle; text-style: bold; background: $primary-background; }
+    #pay-main { height: 1fr; }
+    #pay-camera { width: 1fr; border: round $secondary; }
+    #pay-side { width: 52; }
+    #pay-state { height: 1fr; border: thick $accent; padding: 1 2; content-align: center middle; }
+    #pay-state.approved { border: thick $success; background: $success 20%; }
+    #pay-state.declined { border: thick $error; background: $error 20%; }
+    #pay-state.awaiting { border: thick $warning; background: $warning 15%; }
+    #pay-state.unreachable { border: thick $error; background: $error 35%; }
+    #pay-read { height: 3; padding: 0 1; color: $text-muted; }
+    #camera-status { height: 1; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="pay_cancel"),
+        Binding("f5", "retry", "Retry", id="pay_retry", tooltip="Send again with the same order id"),
+        Binding("enter", "done", "Receipt", id="pay_done", show=True),
+    ]
+
+    def __init__(self, attempt: PaymentAttempt) -> None:
+        super().__init__()
+        self.attempt = attempt
+        self.state = WAITING
+        self.code: str | None = None
+        self.completed: Completed | None = None
+        self.outcome: PaymentOutcome | None = None
+        self._cancel = threading.Event()
+
+    @property
+    def register(self) -> RegisterApp:
+        return cast("RegisterApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=self.register.options.show_clock)
+        yield Static(f"お支払い  Amount due  {format_yen(self.attempt.amount)}", id="pay-amount")
+        with Horizontal(id="pay-main"):
+            with Vertical(id="pay-camera"):
+                yield Viewfinder(id="viewfinder")
+                yield Static(self.register.camera_status, id="camera-status")
+            with Vertical(id="pay-side"):
+                yield Static("", id="pay-state")
+                yield Static("", id="pay-read")
+                yield ScanEntry("…or scan / type the 22-digit code", id="pay-entry")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"Receipt {self.attempt.receipt_no}  order {self.attempt.order_id}"
+        if self.register.last_preview is not None:
+            self.query_one(Viewfinder).show(self.register.last_preview)
+        self._set_state(WAITING, "[b]コードをかざしてください[/b]\n\nShow the payment code to the camera,\nor scan it.")
+        self.query_one("#pay-entry", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self.state == UNREACHABLE_STATE
+        if action == "done":
+            return self.state == APPROVED
+        if action == "cancel":
+            return self.state != APPROVED
+        return True
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.replace(" ", "")
+        event.input.value = ""
+        if self.state == APPROVED:  # the entry line keeps focus (a wedge scanner types there): Enter goes on
+            self.action_done()
+        elif text:
+            self.handle_scan(text, "keyboard", "keyboard")
+
+    def handle_scan(self, text: str, symbology: str, source: str) -> None:
+        if self.state not in (WAITING, DECLINED):
+            return
+        if not looks_like_payment_code(text):
+            self.query_one("#pay-read", Static).update(f"Read {text[:24]} ({symbology}): not a payment code.")
+            return
+        if self.state == DECLINED:
+            self.attempt.next_try()  # a declined order id is closed: a new code needs a new order
+            self.sub_title = f"Receipt {self.attempt.receipt_no}  order {self.attempt.order_id}"
+        self.code = text
+        shown = f"{text[:4]} {text[4:8]} … {text[-4:]}"
+        self.query_one("#pay-read", Static).update(f"Read from {source} ({symbology}): {shown}")
+        self._send()
+
+    # -- the payment call --------------------------------------------------------------------------
+
+    def _send(self) -> None:
+        self._set_state(SENDING, "[b]送信中…[/b]\n\nSending to the payment service…")
+        self._pay(self.attempt.order_id, self.attempt.amount, str(self.code))
+
+    @work(thread=True, exclusive=True, group="payment", exit_on_error=False)
+    def _pay(self, order_id: str, amount: int, code: str) -> None:
+        client = self.register.till.client
+        outcome = client.pay(order_id, amount, code, description=f"receipt {self.attempt.receipt_no}")
+        if outcome.status == AWAITING_CUSTOMER:
+            self.app.call_from_thread(self._awaiting, self.register.options.confirm_timeout)
+
+            def on_tick(seconds_left: float) -> bool:
+                self.app.call_from_thread(self._awaiting, seconds_left)
+                return self._cancel.is_set()
+
+            outcome = client.wait_for_customer(
+                order_id,
+                timeout=self.register.options.confirm_timeout,
+                poll=self.register.options.confirm_poll,
+                on_tick=on_tick,
+            )
+        self.app.call_from_thread(self._show_outcome, outcome)
+
+    def _awaiting(self, seconds_left: float) -> None:
+        bar = "█" * int(seconds_left // 2) + "░" * int((self.register.options.confirm_timeout - seconds_left) // 2)
+        self._set_state(
+            AWAITING,
+            "[b]お客様の承認待ち[/b]\nWaiting for the customer to approve on the phone\n\n"
+            f"{bar}\n{seconds_left:4.0f} s left  (Esc cancels and reverses)",
+        )
+
+    def _show_outcome(self, outcome: PaymentOutcome) -> None:
+        self.outcome = outcome
+        if outcome.status == "succeeded":
+            try:
+                self.completed = self.register.till.finish_wallet(self.attempt, outcome)
+            except TillError as error:
+                self._set_state(DECLINED, f"[b]記録エラー[/b]\n\n{error}")
+                return
+            balance = mask_balance(outcome.balance_after) if outcome.balance_after is not None else "—"
+            self._set_state(
+                APPROVED,
+                f"[b]✔ 承認  APPROVED[/b]\n\n{format_yen(self.attempt.amount)}\n残高 Balance {balance}\n\n"
+                "Enter: receipt",
+            )
+        elif outcome.status == "unknown":
+            self._set_state(UNREACHABLE_STATE, f"[b]⚠ 接続エラー  SERVICE UNREACHABLE[/b]\n\n{UNREACHABLE}")
+        elif outcome.status == "reversed":
+            self._set_state(DECLINED, f"[b]取消  REVERSED[/b]\n\n{outcome.message}\nShow a new code to try again.")
+        else:
+            code = outcome.decline_code or outcome.error_code
+            reason = decline_reason(code, outcome.message)
+            self._set_state(DECLINED, f"[b]✘ 不承認  DECLINED[/b]\n\n{reason}\n\nShow a new code, or Esc.")
+            if self.register.camera is not None and self.code:
+                self.register.camera.forget(self.code)
+        self.refresh_bindings()
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def action_retry(self) -> None:
+        if self.state == UNREACHABLE_STATE and self.code:
+            self._send()
+
+    def action_done(self) -> None:
+        if self.state == APPROVED:
+            self.dismiss(self.completed)
+
+    def action_cancel(self) -> None:
+        if self.state == AWAITING:
+            self._cancel.set()
+            self._set_state(SENDING, "[b]取消中…[/b]\n\nCancelling: reversing the order…")
+        elif self.state == UNREACHABLE_STATE:
+            self._reverse_then_leave()
+        elif self.state in (WAITING, DECLINED):
+            self.register.till.refresh_display()
+            self.dismiss(None)
+
+    @work(thread=True, exclusive=True, group="payment", exit_on_error=False)
+    def _reverse_then_leave(self) -> None:
+        outcome = self.register.till.client.reverse(self.attempt.order_id)
+        if outcome.final and outcome.status != "succeeded":
+            self.app.call_from_thread(self.dismiss, None)
+        else:
+            self.app.call_from_thread(self._show_outcome, outcome)
+
+    def _set_state(self, state: str, text: str) -> None:
+        self.state = state
+        panel = self.query_one("#pay-state", Static)
+        panel.update(text)
+        for name in (APPROVED, DECLINED, AWAITING, UNREACHABLE_STATE):
+            panel.set_class(state == name, name)
+        self.refresh_bindings()

@@ -1,0 +1,53 @@
+"""The receipt as printed, on paper-white, with where it went."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Center, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from terminal.register.till import Completed
+
+if TYPE_CHECKING:
+    from terminal.register.app import RegisterApp
+
+
+class ReceiptScreen(Screen[None]):
+    DEFAULT_CSS = """
+    ReceiptScreen VerticalScroll { align-horizontal: center; }
+    #paper { width: 46; height: auto; background: #f4f1e8; color: #1a1a1a; padding: 1 2; }
+    #printed { height: 1; padding: 0 1; color: $text-muted; }
+    #printed.error { color: $error; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,escape", "next_customer", "Next customer", id="receipt_done"),
+    ]
+
+    def __init__(self, completed: Completed) -> None:
+        super().__init__()
+        self.completed = completed
+
+    @property
+    def register(self) -> RegisterApp:
+        return cast("RegisterApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=self.register.options.show_clock)
+        with VerticalScroll(), Center():
+            yield Static("\n".join(self.completed.lines), id="paper", markup=False)
+        where = self.register.options.receipt_path or "the printer"
+        text = f"Printed to {where}" if self.completed.printed else f"Not printed: {self.completed.printer_message}"
+        yield Static(text, id="printed", classes="" if self.completed.printed else "error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        receipt = self.completed.receipt
+        self.sub_title = f"Receipt {receipt.receipt_no}" if receipt else "Report"
+
+    def action_next_customer(self) -> None:
+        self.register.till.refresh_display()
+        self.dismiss(None)

@@ -1,0 +1,34 @@
+"""What the register says to the clerk, in Japanese and English, for each answer of the core."""
+
+from __future__ import annotations
+
+DECLINE_REASONS: dict[str, str] = {
+    "insufficient_funds": "残高不足 — Insufficient balance. Ask for another tender.",
+    "code_expired": "有効期限切れ — The code has expired. Ask the customer to refresh it.",
+    "code_not_yet_valid": "時刻エラー — The code is dated in the future; the phone's clock is wrong.",
+    "code_already_used": "使用済み — This code was already used. Ask for a new code.",
+    "account_frozen": "利用停止中 — The account is frozen. Ask for another tender.",
+    "limit_exceeded": "上限超過 — The account's limit is reached.",
+    "code_forged": "無効なコード — This is not a valid payment code.",
+    "device_unknown": "無効なコード — This is not a valid payment code.",
+    "device_revoked": "無効な端末 — The phone that made this code was revoked.",
+    "code_guessing_throttled": "一時停止 — Too many invalid codes; payments are paused for a while.",
+    "customer_declined": "お客様が拒否 — The customer declined on the phone.",
+    "confirmation_expired": "確認タイムアウト — The customer did not confirm in time.",
+    "code_checksum_failed": "読取エラー — The code was misread. Scan it again.",
+    "code_malformed": "読取エラー — That is not a payment code.",
+    "code_unknown_issuer": "対象外 — This code is not from a possim wallet.",
+    "idempotency_conflict": "注文番号の重複 — This order was already sent with another code.",
+}
+
+UNREACHABLE = (
+    "決済センターに接続できません — The payment service cannot be reached. Do not hand over the goods. "
+    "F5 retries with the same order number (it can never charge twice)."
+)
+
+
+def decline_reason(code: str | None, fallback: str = "") -> str:
+    """The clerk's wording for a decline or refusal code; the core's message when we have none."""
+    if code and code in DECLINE_REASONS:
+        return DECLINE_REASONS[code]
+    return fallback or f"Declined ({code or 'no reason given'})."

@@ -1,0 +1,293 @@
+"""The till: one register's working state, without any UI.
+
+It ties the parts together for a clerk's shift: the operator and shift (``RegisterStore``), the sale
+being rung up (``Sale``), the payment core (``PaymentClient``), the receipt printer and the customer
+display. Screens call it; the payment calls it makes are blocking, so screens call those from workers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from hardware.customer_display import CustomerDisplay, fit_line, format_total_line
+from hardware.printer import PrinterError, ReceiptPrinter
+from protocol import Clock, format_yen, looks_like_payment_code, system_clock
+from terminal.catalog import Catalog, Product
+from terminal.client import PaymentClient, PaymentOutcome
+from terminal.receipt import Receipt, Tender, mask_balance, render_receipt
+from terminal.register_store import Clerk, RegisterStore, RegisterStoreError, SaleRecord, Shift, ShiftReport
+from terminal.sale import Sale, SaleError
+
+
+class TillError(Exception):
+    """Something the clerk must be told; the message is for the screen."""
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """What a scanned or typed code meant: a product rung up, a payment code, or nothing usable."""
+
+    kind: str  # "product" | "payment" | "unknown"
+    text: str
+    product: Product | None = None
+    message: str = ""
+    line_index: int | None = None  # the sale line the product landed on
+
+
+@dataclass
+class PaymentAttempt:
+    """One customer's payment: a receipt number, and an order id per try (a declined try needs a new one)."""
+
+    receipt_no: str
+    amount: int
+    tries: int = 1
+
+    @property
+    def order_id(self) -> str:
+        return f"{self.receipt_no}-{self.tries}"
+
+    def next_try(self) -> None:
+        self.tries += 1
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A printout: a sale's or refund's receipt, or a shift report (``receipt`` None)."""
+
+    receipt: Receipt | None
+    lines: list[str]
+    printed: bool
+    printer_message: str = ""
+
+
+class Till:
+    def __init__(
+        self,
+        store: RegisterStore,
+        catalog: Catalog,
+        client: PaymentClient,
+        printer: ReceiptPrinter,
+        display: CustomerDisplay,
+        *,
+        store_name: str,
+        terminal_id: str,
+        clock: Clock = system_clock,
+        on_display: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.client = client
+        self.printer = printer
+        self.display = display
+        self.store_name = store_name
+        self.terminal_id = terminal_id
+        self.clock = clock
+        self.on_display = on_display
+        self.clerk: Clerk | None = None
+        self.shift: Shift | None = None
+        self.sale = Sale()
+        self.display_lines = ("いらっしゃいませ", "Welcome")
+        self.last_receipt: Completed | None = None
+
+    # -- operator and shift ------------------------------------------------------------------------
+
+    def sign_in(self, clerk_id: str, pin: str) -> Clerk:
+        """Check the PIN (throttled by the store) and open a shift, or resume this clerk's open one."""
+        clerk = self.store.sign_in(clerk_id, pin)
+        shift = self.store.current_shift()
+        if shift is not None and shift.clerk_id != clerk.clerk_id:
+            raise TillError(f"Shift #{shift.shift_id} is open for clerk {shift.clerk_id}; they must close it first.")
+        self.clerk, self.shift = clerk, shift or self.store.open_shift(clerk.clerk_id)
+        self.show("いらっしゃいませ", "Welcome")
+        return clerk
+
+    def shift_report(self) -> ShiftReport:
+        return self.store.shift_report(self._shift().shift_id)
+
+    def close_shift(self) -> Completed:
+        """Close the shift (Z-report), print it, and sign the clerk out."""
+        if not self.sale.is_empty:
+            raise TillError("Finish or void the sale before closing the shift.")
+        report = self.store.close_shift(self._shift().shift_id)
+        lines = [fit_line(self.store_name, 42).rstrip(), *report.lines()]
+        printed, message = self._print(lines, None)
+        self.clerk, self.shift = None, None
+        self.show("休止中", "Closed")
+        return Completed(None, lines, printed, message)
+
+    def _shift(self) -> Shift:
+        if self.shift is None:
+            raise TillError("Sign in first.")
+        return self.shift
+
+    # -- the sale ----------------------------------------------------------------------------------
+
+    def scan(self, text: str, quantity: int = 1) -> ScanOutcome:
+        """A code from the camera, a wedge scanner or the keyboard: a product is rung up at once."""
+        text = text.strip()
+        if looks_like_payment_code(text):
+            return ScanOutcome("payment", text, message="Payment code read.")
+        product = self.catalog.lookup(text)
+        if product is None:
+            return ScanOutcome("unknown", text, message=f"{text[:24]}: not in the catalog (商品が見つかりません)")
+        try:
+            index = self.sale.add(product, quantity)
+        except SaleError as error:
+            return ScanOutcome("unknown", text, product, str(error))
+        self.show(f"{product.name} {format_yen(product.price)}", format_total_line("合計", self.sale.total))
+        return ScanOutcome("product", text, product, f"{product.name}  {format_yen(product.price)}", index)
+
+    def void_sale(self) -> None:
+        self.sale = Sale()
+        self.show("取消しました", "Sale voided")
+
+    def new_sale(self) -> None:
+        self.sale = Sale()
+        self.show("いらっしゃいませ", "Welcome")
+
+    def refresh_display(self) -> None:
+        if self.sale.is_empty:
+            self.show("いらっしゃいませ", "Welcome")
+        else:
+            self.show(f"点数 {self.sale.item_count}", format_total_line("合計", self.sale.total))
+
+    def start_payment(self) -> PaymentAttempt:
+        self._shift()
+        if self.sale.total <= 0:
+            raise TillError("Nothing to pay: ring up an item first.")
+        if self.sale.age_check_pending:
+            raise TillError("Age check needed: the customer must confirm they are 20 or over.")
+        attempt = PaymentAttempt(self.store.next_receipt_no(), self.sale.total)
+        self.show(format_total_line("お支払い", attempt.amount), "コードをかざしてください")
+        return attempt
+
+    def finish_wallet(self, attempt: PaymentAttempt, outcome: PaymentOutcome) -> Completed:
+        """Record a succeeded wallet payment, print the receipt, and start a new sale."""
+        if outcome.status != "succeeded":
+            raise TillError(f"The payment is {outcome.status}, not approved.")
+        masked = mask_balance(outcome.balance_after) if outcome.balance_after is not None else None
+        tender = Tender("wallet", attempt.amount, "possim")
+        return self._complete(attempt, outcome.order_id, "wallet", (tender,), 0, outcome.payment_id, masked)
+
+    def finish_cash(self, attempt: PaymentAttempt, tendered: int) -> Completed:
+        if tendered < attempt.amount:
+            raise TillError(f"{format_yen(tendered)} is less than the {format_yen(attempt.amount)} due.")
+        change = tendered - attempt.amount
+        return self._complete(attempt, f"{attempt.receipt_no}-cash", "cash", (Tender("cash", tendered),), change, None)
+
+    def _complete(
+        self,
+        attempt: PaymentAttempt,
+        order_id: str,
+        tender: str,
+        tenders: tuple[Tender, ...],
+        change: int,
+        payment_id: str | None,
+        masked_balance: str | None = None,
+    ) -> Completed:
+        shift = self._shift()
+        lines_json = json.dumps(
+            [
+                [line.product.jan, line.product.name, line.product.price, line.quantity, line.voided]
+                for line in self.sale.lines
+            ],
+            ensure_ascii=False,
+        )
+        self.store.record_sale(
+            receipt_no=attempt.receipt_no, shift_id=shift.shift_id, order_id=order_id, total=attempt.amount,
+            tender=tender, wallet_amount=attempt.amount if tender == "wallet" else 0,
+            cash_amount=attempt.amount if tender == "cash" else 0, payment_id=payment_id, lines_json=lines_json,
+        )  # fmt: skip
+        receipt = Receipt.from_sale(
+            self.sale, tenders=tenders, change=change, payment_id=payment_id, balance_after_masked=masked_balance,
+            **self._header(attempt.receipt_no, "sale"),
+        )  # fmt: skip
+        completed = self._print_receipt(receipt)
+        self.sale = Sale()
+        lower = f"お釣り {format_yen(change)}" if tender == "cash" else "Approved 承認"
+        self.show("ありがとうございました", lower)
+        return completed
+
+    # -- refunds and voids -------------------------------------------------------------------------
+
+    def find_sale(self, receipt_no: str) -> SaleRecord:
+        record = self.store.get_sale(receipt_no.strip())
+        if record is None:
+            raise TillError(f"No receipt {receipt_no.strip()[:20]} on this register.")
+        return record
+
+    def refund(self, receipt_no: str, amount: int | None = None) -> Completed:
+        """Refund ``amount`` (or all that is left) of a past sale: to the wallet through the core, or in cash."""
+        record = self.find_sale(receipt_no)
+        left = self.store.refundable(record.receipt_no)
+        value = left if amount is None else amount
+        if value <= 0 or value > left:
+            raise TillError(f"Only {format_yen(left)} is left to refund on {record.receipt_no}.")
+        refund_id = None
+        if record.tender == "wallet":
+            if record.payment_id is None:
+                raise TillError("The sale has no payment id to refund.")
+            refund_id = f"{record.receipt_no}-r{record.refunded}-{value}"
+            outcome = self.client.refund(record.payment_id, refund_id, value)
+            if outcome.status != "refunded":
+                raise TillError(f"The refund did not go through: {outcome.message}")
+        try:
+            self.store.record_refund(
+                receipt_no=record.receipt_no, amount=value, tender=record.tender, refund_id=refund_id
+            )
+        except RegisterStoreError as error:
+            raise TillError(str(error)) from None
+        return self._refund_receipt(record, value, f"返品 {record.receipt_no}")
+
+    def void(self, receipt_no: str) -> Completed:
+        """Cancel a whole past wallet sale at the core (a reverse: refunded in full) and mark it voided."""
+        record = self.find_sale(receipt_no)
+        if record.status != "completed":
+            raise TillError(f"{record.receipt_no} is {record.status}; use a refund instead.")
+        if record.tender == "wallet":
+            outcome = self.client.reverse(record.order_id)
+            if outcome.status != "reversed":
+                raise TillError(f"The void did not go through: {outcome.message}")
+        self.store.record_void(record.receipt_no)
+        return self._refund_receipt(record, record.total, f"取消 {record.receipt_no}")
+
+    def _refund_receipt(self, record: SaleRecord, amount: int, note: str) -> Completed:
+        receipt = Receipt.from_sale(
+            Sale(), tenders=(Tender(record.tender, amount),), note=note, **self._header(record.receipt_no, "refund")
+        )
+        receipt = replace(receipt, total=amount)
+        self.show(note, format_total_line("返金", amount))
+        return self._print_receipt(receipt)
+
+    # -- devices -----------------------------------------------------------------------------------
+
+    def show(self, upper: str, lower: str) -> None:
+        self.display_lines = (fit_line(upper), fit_line(lower))
+        try:
+            self.display.show(upper, lower)
+        except Exception:
+            self.display_lines = (self.display_lines[0], "(display offline)")
+        if self.on_display is not None:
+            self.on_display(*self.display_lines)
+
+    def _header(self, receipt_no: str, kind: str) -> dict[str, object]:
+        clerk = self.clerk.name if self.clerk else ""
+        return {
+            "store_name": self.store_name, "terminal_id": self.terminal_id, "receipt_no": receipt_no,
+            "clerk": clerk, "issued_at": self.clock(), "kind": kind,
+        }  # fmt: skip
+
+    def _print_receipt(self, receipt: Receipt) -> Completed:
+        lines = render_receipt(receipt)
+        printed, message = self._print(lines, receipt.receipt_no or None)
+        self.last_receipt = Completed(receipt, lines, printed, message)
+        return self.last_receipt
+
+    def _print(self, lines: list[str], barcode: str | None) -> tuple[bool, str]:
+        try:
+            self.printer.print_receipt(lines, title_lines=1, barcode=barcode)
+        except PrinterError as error:
+            return False, f"Printer: {error}"
+        return True, ""

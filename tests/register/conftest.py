@@ -1,0 +1,104 @@
+"""A register wired to a real core: uvicorn on a loopback port, SQLite, a funded wallet, a virtual camera."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hardware.customer_display import MemoryDisplay
+from hardware.decoders import default_decoder
+from hardware.printer import ReceiptPrinter, dummy_printer
+from hardware.virtual_camera import VirtualCamera
+from payment_core import terminals
+from payment_core.api import create_app
+from payment_core.config import CoreConfig
+from payment_core.core import Core
+from payment_core.server import ServerThread
+from possim.demo_stage import DemoStage
+from protocol import Clock, system_clock
+from terminal.catalog import Catalog
+from terminal.client import PaymentClient
+from terminal.register import CameraFeed, RegisterApp, RegisterOptions, Till
+from terminal.register_store import RegisterStore
+from tests.support import enroll_wallet
+from wallet_app.minter import CodeMinter
+from wallet_app.state import WalletState
+
+CLERK_ID, CLERK_NAME, CLERK_PIN = "1001", "Sato", "2580"
+FUNDS = 30_000
+FIXED_TIME = datetime(2026, 11, 22, 3, 15, tzinfo=UTC)  # 12:15 in Tokyo
+
+
+@dataclass
+class World:
+    core: Core
+    server: ServerThread
+    terminal_id: str
+    terminal_secret: bytes
+    wallet: WalletState
+    minter: CodeMinter
+    stage: DemoStage
+    catalog: Catalog
+    tmp: Path
+    store: RegisterStore | None = None
+    printer: ReceiptPrinter | None = None
+    display: MemoryDisplay = field(default_factory=MemoryDisplay)
+    clients: list[PaymentClient] = field(default_factory=list)
+
+    def app(
+        self,
+        *,
+        camera: bool = False,
+        sleep: Callable[[float], None] | None = None,
+        clock: Clock = system_clock,
+        show_clock: bool = True,
+    ) -> RegisterApp:
+        """A register app; ``sleep`` replaces the client's waits (retry backoff, confirmation polls)."""
+        self.store = RegisterStore(self.tmp / "register.db", clock, terminal_id="R1")
+        self.store.add_clerk(CLERK_ID, CLERK_NAME, CLERK_PIN)
+        self.printer = dummy_printer(self.tmp / "receipts.escpos")
+        client = PaymentClient(
+            self.server.url, self.terminal_id, self.terminal_secret, sleep=sleep or (lambda _s: None), backoff=0.01,
+            retries=1, timeout=5,
+        )  # fmt: skip
+        self.clients.append(client)
+        till = Till(
+            self.store, self.catalog, client, self.printer, self.display,
+            store_name="possim 渋谷一丁目店", terminal_id="R1", clock=clock,
+        )  # fmt: skip
+        feed = None
+        if camera:
+            feed = CameraFeed(
+                lambda: VirtualCamera(self.stage.screen, seed=3), default_decoder(retail=True),
+                label="virtual camera", max_fps=20, preview_fps=5,
+            )  # fmt: skip
+        options = RegisterOptions(receipt_path=str(self.tmp / "receipts.escpos"), show_clock=show_clock)
+        return RegisterApp(till, feed, self.stage, options)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    core = Core(CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32)))
+    core.migrate()
+    made = terminals.provision_terminal(core, "possim 渋谷一丁目店", "register-1", "test")
+    server = ServerThread(create_app(core)).start()
+    wallet = enroll_wallet(server.url, system_clock, "hanako@example.jp")
+    minter = CodeMinter(wallet.device_id, wallet.secret)
+    with PaymentClient(server.url, made.terminal.id, made.secret) as client:
+        funded = client.topup_cash("fund", FUNDS, minter.mint().numeric)
+        assert funded.status == "succeeded", funded
+    catalog = Catalog.default()
+    stage = DemoStage(minter, "Hanako's wallet", [product.jan for product in catalog][:5])
+    world = World(core, server, made.terminal.id, made.secret, wallet, minter, stage, catalog, tmp_path)
+    yield world
+    for client in world.clients:
+        client.close()
+    if world.store is not None:
+        world.store.close()
+    server.stop()
+    core.close()
