@@ -22,7 +22,7 @@ class Limits:
     terminal_code_failures: int = 20
     code_failure_window_seconds: int = 600
     confirm_above_yen: int = 10_000  # larger payments wait for the customer to approve them on the phone
-    confirm_window_seconds: int = 60  # the register gives up (reverses) after 30 s; the phone may answer until then
+    confirm_window_seconds: int = 35  # the register reverses after 30 s; unanswered ones expire after this
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ from sqlalchemy import select
 from payment_core import audit
 from payment_core.core import Core, retry_on_conflict
 from payment_core.models import Device, Payment
-from payment_core.payments import AWAITING_CUSTOMER, DECLINED, SUCCEEDED, move_money, store_name
+from payment_core.payments import (
+    AWAITING_CUSTOMER,
+    DECLINED,
+    SUCCEEDED,
+    expire_if_unanswered,
+    move_money,
+    require_active,
+    store_name,
+)
 from protocol import ErrorCode, ProtocolError
 
 
@@ -38,35 +46,46 @@ def awaiting_for(core: Core, device: Device) -> list[tuple[Payment, str]]:
 
 
 def answer(core: Core, device: Device, payment_id: str, approve: bool) -> Payment:
-    """Approve (move the money) or deny a waiting payment; repeating the same answer returns the same payment."""
+    """Approve (move the money) or deny a waiting payment; repeating the same answer returns the same payment.
 
-    def attempt() -> Payment:
+    An answer to a closed payment is refused (``PAYMENT_NOT_PENDING``) and the refusal is audited.
+    """
+    decision = "approve" if approve else "deny"
+
+    def attempt() -> tuple[Payment, bool]:
         now = core.now()
         with core.transaction() as session:
             payment = session.get(Payment, payment_id, with_for_update=True)
             if payment is None or payment.account_id != device.account_id:
                 raise ProtocolError(ErrorCode.NOT_FOUND, param="payment_id")
+            expire_if_unanswered(core, session, payment, now)
             if payment.status != AWAITING_CUSTOMER:
                 if _same_answer(payment, approve):
-                    return payment
-                raise ProtocolError(ErrorCode.PAYMENT_NOT_PENDING)
-            if now >= confirm_before(core, payment):
-                payment.status, payment.decline_code = DECLINED, ErrorCode.CONFIRMATION_EXPIRED.value
-            elif not approve:
+                    return payment, False
+                audit.record(
+                    session, now, f"device:{device.id}", "confirm", payment.id, "refused_not_pending",
+                    decision=decision, status=payment.status,
+                )  # fmt: skip
+                return payment, True
+            if not approve:
                 payment.status, payment.decline_code = DECLINED, ErrorCode.CUSTOMER_DECLINED.value
             else:
                 try:
+                    require_active(session, device.account_id)  # a freeze since the code was used still counts
                     move_money(session, payment, now)
                 except ProtocolError as error:
                     payment.status, payment.decline_code = DECLINED, error.code.value
             payment.updated_at = now
             audit.record(
                 session, now, f"device:{device.id}", "confirm", payment.id, payment.decline_code or payment.status,
-                decision="approve" if approve else "deny", amount=payment.amount, account_id=payment.account_id,
+                decision=decision, amount=payment.amount, account_id=payment.account_id,
             )  # fmt: skip
-            return payment
+            return payment, False
 
-    return retry_on_conflict(attempt)
+    payment, refused = retry_on_conflict(attempt)
+    if refused:
+        raise ProtocolError(ErrorCode.PAYMENT_NOT_PENDING)
+    return payment
 
 
 def _same_answer(payment: Payment, approve: bool) -> bool:

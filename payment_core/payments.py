@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -100,7 +100,7 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
     try:
         device = redeem_code(session, core.config, terminal.id, code, now)
         payment.account_id, payment.device_id = device.account_id, device.id
-        _require_active(session, device.account_id)
+        require_active(session, device.account_id)
         if payment.amount > core.config.limits.confirm_above_yen:
             wallet = book_by_name(session, wallet_book_name(device.account_id))
             if balance_of(session, wallet.id) < payment.amount:
@@ -116,10 +116,25 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
     )  # fmt: skip
 
 
-def _require_active(session: Session, account_id: int) -> None:
-    account = session.get(Account, account_id)
+def require_active(session: Session, account_id: int | None) -> None:
+    account = session.get(Account, account_id) if account_id is not None else None
     if account is None or account.status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
+
+
+def expire_if_unanswered(core: Core, session: Session, payment: Payment, now: datetime) -> bool:
+    """Close a payment the customer never answered in time (declined, ``confirmation_expired``).
+
+    Called wherever a waiting payment is read under its row lock (lookup, reverse, repeat, answer), so
+    every payment reaches a final state even when nobody polls it again. True when it expired now.
+    """
+    window = timedelta(seconds=core.config.limits.confirm_window_seconds)
+    if payment.status != AWAITING_CUSTOMER or now < payment.created_at + window:
+        return False
+    payment.status, payment.decline_code = DECLINED, ErrorCode.CONFIRMATION_EXPIRED.value
+    payment.updated_at = now
+    audit.record(session, now, "core", "confirm", payment.id, "expired_unanswered", order_id=payment.order_id)
+    return True
 
 
 def move_money(session: Session, payment: Payment, now: datetime) -> None:
@@ -144,8 +159,9 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
     def attempt() -> Payment:
         now = core.now()
         with core.transaction() as session:
-            existing = _find_order(session, terminal.id, request.order_id)
+            existing = _find_order(session, terminal.id, request.order_id, lock=True)
             if existing is not None:
+                expire_if_unanswered(core, session, existing, now)
                 return _replay(existing, request)
             payment = Payment(
                 id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
@@ -162,8 +178,16 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
 
 
 def get_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
-    with core.transaction() as session:
-        payment = _find_order(session, terminal.id, order_id)
+    def attempt() -> Payment | None:
+        now = core.now()
+        with core.transaction() as session:
+            payment = _find_order(session, terminal.id, order_id)
+            if payment is not None and payment.status == AWAITING_CUSTOMER:
+                session.refresh(payment, with_for_update=True)
+                expire_if_unanswered(core, session, payment, now)
+            return payment
+
+    payment = retry_on_conflict(attempt)
     if payment is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, param="order_id")
     return payment
@@ -212,6 +236,7 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
                 session.flush()
                 audit.record(session, now, terminal.id, "reverse", payment.id, "closed_unseen", order_id=order_id)
                 return payment
+            expire_if_unanswered(core, session, payment, now)
             if payment.status == SUCCEEDED:
                 remaining = payment.amount - payment.amount_refunded
                 if remaining > 0:

@@ -148,7 +148,7 @@ class PaymentClient:
         """The charge's fate is unknown: ask the core, and if it cannot say, close the order."""
         looked_up = self.query(order_id)
         attempts += looked_up.attempts
-        if looked_up.final:
+        if looked_up.final or looked_up.status == AWAITING_CUSTOMER:  # the phone is asked: the caller waits
             return replace(looked_up, attempts=attempts)
         reversed_ = self.reverse(order_id)  # also closes an order the core never saw (404 above)
         attempts += reversed_.attempts

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from hardware.decoders import ScanResult
 from terminal.register.camera import CameraFeed
 from terminal.register.commands import RegisterCommands
-from terminal.register.messages import CameraStopped, CodeScanned, FramePreview
+from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
 from terminal.register.till import Till
 from terminal.register.viewfinder import Preview, Viewfinder
 
@@ -79,6 +79,18 @@ class RegisterApp(App[None]):
             return self.stage is not None
         return True
 
+    def payment_open(self) -> bool:
+        """A payment is in flight or charged but unrecorded: leaving now could lose track of money."""
+        from terminal.register.screens.payment import OPEN_STATES, PaymentScreen
+
+        return any(isinstance(screen, PaymentScreen) and screen.state in OPEN_STATES for screen in self.screen_stack)
+
+    async def action_quit(self) -> None:
+        if self.payment_open():
+            self.notify("A payment is in progress: finish or cancel it before quitting.", severity="warning")
+            return
+        await super().action_quit()
+
     # -- camera ------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="camera", exit_on_error=False)
@@ -112,7 +124,7 @@ class RegisterApp(App[None]):
         self._refresh_camera_status()
 
     def on_camera_stopped(self, message: CameraStopped) -> None:
-        self.camera_status = f"camera stopped: {message.reason}"
+        self.camera_status = f"camera {'stopped' if message.stopped else 'error'}: {message.reason}"
         self._refresh_camera_status()
 
     def _refresh_camera_status(self) -> None:
@@ -140,5 +152,8 @@ class RegisterApp(App[None]):
             self.notify(f"A product ({jan}) is held up to the camera.", timeout=2)
 
     def _display_changed(self, upper: str, lower: str) -> None:
+        self.post_message(DisplayChanged(upper, lower))  # thread safe: the till is also called from workers
+
+    def on_display_changed(self, message: DisplayChanged) -> None:
         for widget in self.screen.query("#pole"):
-            widget.update(f"{upper}\n{lower}")  # type: ignore[attr-defined]
+            widget.update(f"{message.upper}\n{message.lower}")  # type: ignore[attr-defined]

@@ -27,6 +27,16 @@ class FramePreview(Message):
 
 
 class CameraStopped(Message):
-    def __init__(self, reason: str) -> None:
+    """The camera ended (``stopped``) or one frame could not be read or decoded."""
+
+    def __init__(self, reason: str, stopped: bool = True) -> None:
         super().__init__()
-        self.reason = reason
+        self.reason, self.stopped = reason, stopped
+
+
+class DisplayChanged(Message):
+    """The customer display's two lines changed (posted from any thread)."""
+
+    def __init__(self, upper: str, lower: str) -> None:
+        super().__init__()
+        self.upper, self.lower = upper, lower

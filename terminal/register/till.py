@@ -229,7 +229,9 @@ class Till:
         if record.tender == "wallet":
             if record.payment_id is None:
                 raise TillError("The sale has no payment id to refund.")
-            refund_id = f"{record.receipt_no}-r{record.refunded}-{value}"
+            # Stable until the refund is recorded here: a retry after a lost answer or a failed local write
+            # replays the core's refund (or is refused if the amount changed), never a second refund.
+            refund_id = f"{record.receipt_no}-r{record.refunded}"
             outcome = self.client.refund(record.payment_id, refund_id, value)
             if outcome.status != "refunded":
                 raise TillError(f"The refund did not go through: {outcome.message}")
@@ -246,6 +248,8 @@ class Till:
         record = self.find_sale(receipt_no)
         if record.status != "completed":
             raise TillError(f"{record.receipt_no} is {record.status}; use a refund instead.")
+        if self.shift is None or record.shift_id != self.shift.shift_id:
+            raise TillError(f"{record.receipt_no} is from an earlier shift: refund it instead (F2).")
         if record.tender == "wallet":
             outcome = self.client.reverse(record.order_id)
             if outcome.status != "reversed":

@@ -73,7 +73,8 @@ class Viewfinder(Widget):
         width = self.size.width
         if image is None:
             text = self.placeholder if y == self.size.height // 2 else ""
-            return Strip([Segment(text.center(width)[:width], Style(color="grey50"))])
+            line = (" " * max(0, (width - len(text)) // 2) + text).ljust(width)[:width]
+            return Strip([Segment(line, Style(color="grey50"))], width)
         upper, lower = image[2 * y], image[2 * y + 1]
         segments = []
         for x in range(width):

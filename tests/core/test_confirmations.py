@@ -93,11 +93,50 @@ def test_an_approval_after_the_window_is_refused(
     rich: int,
 ) -> None:
     started = _start_big_payment(terminal, minter)
-    clock.advance(61)
+    clock.advance(36)
     assert phone.awaiting(wallet) == []
-    late = phone.confirm(wallet, started["id"], approve=True)
-    assert (late["status"], late["decline_code"]) == ("declined", "confirmation_expired")
+    with pytest.raises(WalletError) as refused:
+        phone.confirm(wallet, started["id"], approve=True)
+    assert refused.value.code == "payment_not_pending"
+    order = terminal.call("GET", "/v1/orders/ord-big").json()
+    assert (order["status"], order["decline_code"]) == ("declined", "confirmation_expired")
     assert balance(core, wallet) == rich
+    assert {"expired_unanswered", "refused_not_pending"} <= _audit_results(core, started["id"])
+
+
+def test_an_unanswered_payment_ends_declined_when_the_register_looks_it_up(
+    core: Core, terminal: SignedCaller, minter: CodeMinter, clock: ManualClock, rich: int
+) -> None:
+    """Nobody answers and the register went away: the next lookup closes it (a final state, audited)."""
+    _start_big_payment(terminal, minter)
+    clock.advance(20)
+    assert terminal.call("GET", "/v1/orders/ord-big").json()["status"] == "awaiting_customer"
+    clock.advance(16)
+    order = terminal.call("GET", "/v1/orders/ord-big").json()
+    assert (order["status"], order["decline_code"]) == ("declined", "confirmation_expired")
+    again = terminal.call("POST", "/v1/orders/ord-big/reverse", {}).json()
+    assert again["status"] == "declined"  # closed already: the reverse has nothing to undo
+
+
+def test_an_account_frozen_while_waiting_cannot_approve(
+    core: Core, terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, phone: WalletClient, rich: int
+) -> None:
+    from payment_core import accounts
+
+    started = _start_big_payment(terminal, minter)
+    accounts.set_account_status(core, wallet.account_id, "frozen", "test")
+    answered = phone.confirm(wallet, started["id"], approve=True)
+    assert (answered["status"], answered["decline_code"]) == ("declined", "account_frozen")
+    assert balance(core, wallet) == rich
+
+
+def _audit_results(core: Core, target: str) -> set[str]:
+    from sqlalchemy import select
+
+    from payment_core.models import AuditEvent
+
+    with core.transaction() as session:
+        return set(session.scalars(select(AuditEvent.result).where(AuditEvent.target == target)))
 
 
 def test_a_reverse_before_approval_closes_it_and_the_late_approval_is_refused(

@@ -22,15 +22,16 @@ from terminal.client import AWAITING_CUSTOMER, PaymentOutcome
 from terminal.receipt import mask_balance
 from terminal.register.entry import ScanEntry
 from terminal.register.texts import UNREACHABLE, decline_reason
-from terminal.register.till import Completed, PaymentAttempt, TillError
+from terminal.register.till import Completed, PaymentAttempt
 from terminal.register.viewfinder import Viewfinder
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
 
-WAITING, SENDING, AWAITING, APPROVED, DECLINED, UNREACHABLE_STATE = (
-    "waiting", "sending", "awaiting", "approved", "declined", "unreachable",
+WAITING, SENDING, AWAITING, APPROVED, DECLINED, UNREACHABLE_STATE, NOT_RECORDED = (
+    "waiting", "sending", "awaiting", "approved", "declined", "unreachable", "not_recorded",
 )  # fmt: skip
+OPEN_STATES = frozenset({SENDING, AWAITING, UNREACHABLE_STATE, NOT_RECORDED})  # the register may not quit now
 
 
 class PaymentScreen(Screen[Completed | None]):
@@ -44,6 +45,7 @@ class PaymentScreen(Screen[Completed | None]):
     #pay-state.declined { border: thick $error; background: $error 20%; }
     #pay-state.awaiting { border: thick $warning; background: $warning 15%; }
     #pay-state.unreachable { border: thick $error; background: $error 35%; }
+    #pay-state.not_recorded { border: thick $warning; background: $error 25%; }
     #pay-read { height: 3; padding: 0 1; color: $text-muted; }
     #camera-status { height: 1; color: $text-muted; padding: 0 1; }
     """
@@ -88,11 +90,11 @@ class PaymentScreen(Screen[Completed | None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry":
-            return self.state == UNREACHABLE_STATE
+            return self.state in (UNREACHABLE_STATE, NOT_RECORDED)
         if action == "done":
             return self.state == APPROVED
         if action == "cancel":
-            return self.state != APPROVED
+            return self.state not in (APPROVED, NOT_RECORDED, SENDING)
         return True
 
     # -- input -------------------------------------------------------------------------------------
@@ -115,8 +117,8 @@ class PaymentScreen(Screen[Completed | None]):
             self.attempt.next_try()  # a declined order id is closed: a new code needs a new order
             self.sub_title = f"Receipt {self.attempt.receipt_no}  order {self.attempt.order_id}"
         self.code = text
-        shown = f"{text[:4]} {text[4:8]} … {text[-4:]}"
-        self.query_one("#pay-read", Static).update(f"Read from {source} ({symbology}): {shown}")
+        form = "QR form" if len(text) > 22 else "numeric form"
+        self.query_one("#pay-read", Static).update(f"Payment code read from the {source} ({form}).")
         self._send()
 
     # -- the payment call --------------------------------------------------------------------------
@@ -133,7 +135,10 @@ class PaymentScreen(Screen[Completed | None]):
             self.app.call_from_thread(self._awaiting, self.register.options.confirm_timeout)
 
             def on_tick(seconds_left: float) -> bool:
-                self.app.call_from_thread(self._awaiting, seconds_left)
+                try:
+                    self.app.call_from_thread(self._awaiting, seconds_left)
+                except RuntimeError:  # the app is closing: stop waiting, the client reverses the order
+                    return True
                 return self._cancel.is_set()
 
             outcome = client.wait_for_customer(
@@ -142,7 +147,11 @@ class PaymentScreen(Screen[Completed | None]):
                 poll=self.register.options.confirm_poll,
                 on_tick=on_tick,
             )
-        self.app.call_from_thread(self._show_outcome, outcome)
+        try:
+            self.app.call_from_thread(self._show_outcome, outcome)
+        except RuntimeError:  # closing mid-payment: an approval nobody will record is given back
+            if outcome.status == "succeeded":
+                client.reverse(order_id)
 
     def _awaiting(self, seconds_left: float) -> None:
         bar = "█" * int(seconds_left // 2) + "░" * int((self.register.options.confirm_timeout - seconds_left) // 2)
@@ -157,10 +166,16 @@ class PaymentScreen(Screen[Completed | None]):
         if outcome.status == "succeeded":
             try:
                 self.completed = self.register.till.finish_wallet(self.attempt, outcome)
-            except TillError as error:
-                self._set_state(DECLINED, f"[b]記録エラー[/b]\n\n{error}")
+            except Exception as error:
+                self._set_state(
+                    NOT_RECORDED,
+                    "[b]承認済み・未記録  APPROVED, NOT RECORDED[/b]\n\nThe customer has paid, but the register "
+                    f"could not record the sale:\n{type(error).__name__}: {error}\n\n"
+                    "F5 records it again. Do not take another payment.",
+                )
                 return
             balance = mask_balance(outcome.balance_after) if outcome.balance_after is not None else "—"
+            self.set_focus(None)  # Enter now belongs to the screen: on to the receipt
             self._set_state(
                 APPROVED,
                 f"[b]✔ 承認  APPROVED[/b]\n\n{format_yen(self.attempt.amount)}\n残高 Balance {balance}\n\n"
@@ -183,6 +198,8 @@ class PaymentScreen(Screen[Completed | None]):
     def action_retry(self) -> None:
         if self.state == UNREACHABLE_STATE and self.code:
             self._send()
+        elif self.state == NOT_RECORDED and self.outcome is not None:
+            self._show_outcome(self.outcome)
 
     def action_done(self) -> None:
         if self.state == APPROVED:
@@ -193,6 +210,7 @@ class PaymentScreen(Screen[Completed | None]):
             self._cancel.set()
             self._set_state(SENDING, "[b]取消中…[/b]\n\nCancelling: reversing the order…")
         elif self.state == UNREACHABLE_STATE:
+            self._set_state(SENDING, "[b]取消中…[/b]\n\nReversing the order before leaving…")
             self._reverse_then_leave()
         elif self.state in (WAITING, DECLINED):
             self.register.till.refresh_display()
@@ -210,6 +228,6 @@ class PaymentScreen(Screen[Completed | None]):
         self.state = state
         panel = self.query_one("#pay-state", Static)
         panel.update(text)
-        for name in (APPROVED, DECLINED, AWAITING, UNREACHABLE_STATE):
+        for name in (APPROVED, DECLINED, AWAITING, UNREACHABLE_STATE, NOT_RECORDED):
             panel.set_class(state == name, name)
         self.refresh_bindings()

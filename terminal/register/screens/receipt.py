@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import ComposeResult
@@ -39,7 +40,7 @@ class ReceiptScreen(Screen[None]):
         yield Header(show_clock=self.register.options.show_clock)
         with VerticalScroll(), Center():
             yield Static("\n".join(self.completed.lines), id="paper", markup=False)
-        where = self.register.options.receipt_path or "the printer"
+        where = Path(self.register.options.receipt_path).name or "the printer"
         text = f"Printed to {where}" if self.completed.printed else f"Not printed: {self.completed.printer_message}"
         yield Static(text, id="printed", classes="" if self.completed.printed else "error")
         yield Footer()

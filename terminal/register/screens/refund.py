@@ -32,6 +32,8 @@ class RefundScreen(Screen[None]):
         Binding("f4", "void_receipt", "Void sale", id="refund_void", tooltip="Cancel the whole sale (reverse)"),
     ]
 
+    busy = False  # a refund or void is in flight: the keys wait for it
+
     @property
     def register(self) -> RegisterApp:
         return cast("RegisterApp", self.app)
@@ -85,21 +87,32 @@ class RefundScreen(Screen[None]):
     def action_back(self) -> None:
         self.dismiss(None)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("refund_amount", "void_receipt", "back"):
+            return not self.busy
+        return True
+
     def action_refund_amount(self) -> None:
+        if self.busy:
+            return
         receipt_no = self.query_one("#refund-receipt", Input).value.strip()
         amount_text = self.query_one("#refund-amount", Input).value.strip()
         if not receipt_no:
             self.say("Type or pick a receipt number.", error=True)
             return
         self.say("Refunding…")
+        self._set_busy(True)
         self._run("refund", receipt_no, int(amount_text) if amount_text else None)
 
     def action_void_receipt(self) -> None:
+        if self.busy:
+            return
         receipt_no = self.query_one("#refund-receipt", Input).value.strip()
         if not receipt_no:
             self.say("Type or pick a receipt number.", error=True)
             return
         self.say("Voiding…")
+        self._set_busy(True)
         self._run("void", receipt_no, None)
 
     @work(thread=True, exclusive=True, group="refund", exit_on_error=False)
@@ -108,13 +121,25 @@ class RefundScreen(Screen[None]):
         try:
             done = till.refund(receipt_no, amount) if kind == "refund" else till.void(receipt_no)
         except (TillError, RegisterStoreError) as error:
-            self.app.call_from_thread(self.say, str(error), True)
+            self.app.call_from_thread(self._failed, str(error))
+            return
+        except Exception as error:
+            self.app.call_from_thread(self._failed, f"{type(error).__name__}: {error}"[:200])
             return
         self.app.call_from_thread(self._done, done)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.refresh_bindings()
+
+    def _failed(self, message: str) -> None:
+        self._set_busy(False)
+        self.say(message, error=True)
 
     def _done(self, completed: Completed) -> None:
         from terminal.register.screens.receipt import ReceiptScreen
 
+        self._set_busy(False)
         self._fill()
         self.query_one("#refund-amount", Input).value = ""
         self.say("Done: the refund receipt is printed.")

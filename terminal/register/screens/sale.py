@@ -138,11 +138,20 @@ class SaleScreen(Screen[None]):
         line = self.register.till.sale.lines[index]
         question = f"[b]数量  Quantity[/b]\n\n{line.product.name}  (now {line.quantity})"
 
+        if line.voided:
+            self.say("That line is voided (取消): ring the item up again instead.", error=True)
+            return
+
         def done(quantity: int | None) -> None:
-            if quantity is not None:
+            if quantity is None:
+                return
+            try:
                 self.register.till.sale.set_quantity(index, quantity)
-                self.register.till.refresh_display()
-                self.refresh_sale()
+            except SaleError as error:
+                self.say(str(error), error=True)
+                return
+            self.register.till.refresh_display()
+            self.refresh_sale()
 
         self.app.push_screen(NumberDialog(question, minimum=1, maximum=MAX_QUANTITY, default=line.quantity), done)
 
@@ -187,6 +196,9 @@ class SaleScreen(Screen[None]):
                 completed = self.register.till.finish_cash(attempt, amount)
             except TillError as error:
                 self.say(str(error), error=True)
+                return
+            except Exception as error:
+                self.say(f"Could not record the cash sale ({type(error).__name__}: {error}); try again.", error=True)
                 return
             self._paid(completed)
 

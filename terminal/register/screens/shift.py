@@ -10,8 +10,6 @@ from textual.containers import Center
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from terminal.register.till import TillError
-
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
 
@@ -49,7 +47,7 @@ class ShiftScreen(Screen[None]):
 
         try:
             printed = self.register.till.close_shift()
-        except TillError as error:
+        except Exception as error:
             self.query_one("#shift-message", Static).update(str(error))
             return
         app = self.app
