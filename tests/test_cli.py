@@ -93,3 +93,28 @@ def test_core_serve_runs_as_a_process_and_serves_openapi(tmp_path: Path) -> None
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_register_adds_a_clerk_and_refuses_to_start_without_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "register.db")
+    monkeypatch.setenv("POSSIM_CLERK_PIN", "2580")
+    assert main(["register", "--register-db", db, "--add-clerk", "1001", "Sato"]) == 0
+    assert "clerk 1001 (Sato) added" in capsys.readouterr().out
+    assert "2580" not in (tmp_path / "register.db").read_bytes().decode("latin-1")
+    monkeypatch.setenv("POSSIM_CLERK_PIN", "12")
+    assert main(["register", "--register-db", db, "--add-clerk", "1002", "Suzuki"]) == 1
+    assert "PIN is 4 to 8 digits" in capsys.readouterr().err
+    assert main(["register", "--register-db", db]) == 1
+    assert "--terminal-id" in capsys.readouterr().err
+    missing = str(tmp_path / "nope.secret")
+    args = ["register", "--register-db", db, "--terminal-id", "term_x", "--terminal-secret-file", missing]
+    assert main(args) == 1
+    assert "cannot read the terminal secret file" in capsys.readouterr().err
+
+
+def test_demo_without_a_terminal_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """Under pytest stdout is not a terminal: the TUI demo refuses with a hint instead of drawing garbage."""
+    assert main(["demo"]) == 2
+    assert "--headless" in capsys.readouterr().err

@@ -19,7 +19,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--terminal-id", default=None, help="this register's terminal id (possim admin terminal-add)")
     parser.add_argument("--terminal-secret-file", type=Path, default=None, help="file holding the terminal secret")
     parser.add_argument("--camera", default=None, help="OpenCV camera index (0) or a video file; omit for none")
-    parser.add_argument("--scanner", choices=("none", "wedge"), default="none", help="wedge: a USB keyboard scanner")
+    parser.add_argument(
+        "--scanner",
+        default="none",
+        help="wedge (a USB keyboard scanner types into the register) or serial:PORT (e.g. serial:/dev/ttyACM0)",
+    )
     parser.add_argument("--printer", default=None, help="dummy, file:PATH, tcp://HOST:PORT or usb:VID:PID")
     parser.add_argument("--display", type=Path, default=None, help="write the customer display's two lines here")
     parser.add_argument("--store-name", default="possim store", help="the name printed on receipts")
@@ -29,6 +33,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import serial
+
     from hardware.customer_display import FileDisplay, MemoryDisplay
     from hardware.decoders import default_decoder
     from hardware.frames import VideoSource
@@ -66,6 +72,14 @@ def run(args: argparse.Namespace) -> int:
         except (CatalogError, PrinterError) as error:
             return _fail(str(error))
         display = FileDisplay(args.display) if args.display else MemoryDisplay()
+        port = None
+        if args.scanner.startswith("serial:"):
+            try:
+                port = serial.serial_for_url(args.scanner.removeprefix("serial:"), timeout=0.2)
+            except (serial.SerialException, ValueError) as error:
+                return _fail(f"cannot open the scanner {args.scanner}: {error}")
+        elif args.scanner not in ("none", "wedge"):
+            return _fail("--scanner is none, wedge or serial:PORT")
         camera = None
         if args.camera is not None:
             source: int | str = int(args.camera) if args.camera.isdigit() else args.camera
@@ -73,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         with PaymentClient(args.core, terminal_id, secret) as client:
             till = Till(store, catalog, client, printer, display, store_name=args.store_name, terminal_id=terminal_id)
             options = RegisterOptions(wedge=args.scanner == "wedge", receipt_path=args.printer or str(receipts))
-            RegisterApp(till, camera, None, options).run()
+            RegisterApp(till, camera, None, options, serial_scanner=port).run()
     return 0
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+from serial import SerialBase
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from hardware.decoders import ScanResult
+from hardware.wedge import LineScanner, WedgeRead
 from terminal.register.camera import CameraFeed
 from terminal.register.commands import RegisterCommands
 from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
@@ -55,9 +57,11 @@ class RegisterApp(App[None]):
         camera: CameraFeed | None = None,
         stage: CameraStage | None = None,
         options: RegisterOptions | None = None,
+        serial_scanner: SerialBase | None = None,
     ) -> None:
         super().__init__()
         self.till, self.camera, self.stage = till, camera, stage
+        self.line_scanner = None if serial_scanner is None else LineScanner(serial_scanner, self._serial_read)
         self.options = options or RegisterOptions()
         self.camera_status = "no camera" if camera is None else f"{camera.label}: starting"
         self.last_preview: Preview | None = None
@@ -69,10 +73,17 @@ class RegisterApp(App[None]):
         self.push_screen(SignInScreen())
         if self.camera is not None:
             self._run_camera()
+        if self.line_scanner is not None:
+            self.line_scanner.start()
 
     def on_unmount(self) -> None:
         if self.camera is not None:
             self.camera.stop()
+        if self.line_scanner is not None:
+            self.line_scanner.stop()
+
+    def _serial_read(self, read: WedgeRead) -> None:  # on the serial scanner's thread
+        self.post_message(CodeScanned(read.text, read.kind, "scanner"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("hold_phone", "show_product"):

@@ -136,7 +136,7 @@ class Till:
             index = self.sale.add(product, quantity)
         except SaleError as error:
             return ScanOutcome("unknown", text, product, str(error))
-        self.show(f"{product.name} {format_yen(product.price)}", format_total_line("合計", self.sale.total))
+        self.show(format_total_line(product.name, product.price), format_total_line("合計", self.sale.total))
         return ScanOutcome("product", text, product, f"{product.name}  {format_yen(product.price)}", index)
 
     def void_sale(self) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from serial import SerialBase
 
 from hardware.customer_display import MemoryDisplay
 from hardware.decoders import default_decoder
@@ -57,6 +58,7 @@ class World:
         sleep: Callable[[float], None] | None = None,
         clock: Clock = system_clock,
         show_clock: bool = True,
+        serial_scanner: SerialBase | None = None,
     ) -> RegisterApp:
         """A register app; ``sleep`` replaces the client's waits (retry backoff, confirmation polls)."""
         if self.store is None:  # a second app in one test is the same register, restarted
@@ -79,7 +81,7 @@ class World:
                 label="virtual camera", max_fps=20, preview_fps=5,
             )  # fmt: skip
         options = RegisterOptions(receipt_path=str(self.tmp / "receipts.escpos"), show_clock=show_clock)
-        return RegisterApp(till, feed, self.stage, options)
+        return RegisterApp(till, feed, self.stage, options, serial_scanner=serial_scanner)
 
 
 @pytest.fixture

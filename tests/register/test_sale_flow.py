@@ -140,3 +140,18 @@ async def test_operator_sign_in_is_throttled(world: World) -> None:
             pilot, lambda: "Checking" not in str(app.screen.query_one("#signin-message").render()), "an answer"
         )
         assert app.till.clerk is None
+
+
+async def test_a_serial_scanner_rings_up_products(world: World) -> None:
+    """A 1-D scanner on a serial port (pyserial's loop:// stands in for /dev/ttyACM0)."""
+    import serial
+
+    port = serial.serial_for_url("loop://", timeout=0.1)
+    food = pick(world.catalog, 8)
+    app = world.app(serial_scanner=port)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await sign_in(pilot)
+        port.write(f"{food.jan}\r\n".encode())
+        await wait_for(pilot, lambda: line_count(app) == 1, "the serial scan")
+        assert app.till.sale.total == food.price
+    port.close()
