@@ -93,27 +93,22 @@ class RefundScreen(Screen[None]):
         return True
 
     def action_refund_amount(self) -> None:
-        if self.busy:
-            return
-        receipt_no = self.query_one("#refund-receipt", Input).value.strip()
         amount_text = self.query_one("#refund-amount", Input).value.strip()
-        if not receipt_no:
-            self.say("Type or pick a receipt number.", error=True)
-            return
-        self.say("Refunding…")
-        self._set_busy(True)
-        self._run("refund", receipt_no, int(amount_text) if amount_text else None)
+        self._start("refund", "Refunding…", int(amount_text) if amount_text else None)
 
     def action_void_receipt(self) -> None:
-        if self.busy:
+        self._start("void", "Voiding…", None)
+
+    def _start(self, kind: str, doing: str, amount: int | None) -> None:
+        if self.busy:  # a second press while the first is in flight does nothing
             return
         receipt_no = self.query_one("#refund-receipt", Input).value.strip()
         if not receipt_no:
             self.say("Type or pick a receipt number.", error=True)
             return
-        self.say("Voiding…")
+        self.say(doing)
         self._set_busy(True)
-        self._run("void", receipt_no, None)
+        self._run(kind, receipt_no, amount)
 
     @work(thread=True, exclusive=True, group="refund", exit_on_error=False)
     def _run(self, kind: str, receipt_no: str, amount: int | None) -> None:
