@@ -19,6 +19,7 @@ from payment_core.models import Journal, LedgerAccount, Posting
 
 CASH_CLEARING = "cash_clearing"
 CARD_CLEARING = "card_clearing"
+BANK_CLEARING = "bank_clearing"  # from the second migration
 
 
 class InsufficientBalance(Exception):

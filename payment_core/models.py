@@ -54,6 +54,49 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="active")  # active | frozen
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The TOTP secret is derived from the server key and this salt (payment_core.keys), never stored.
+    totp_salt: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # last accepted: no replay
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    totp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class EmailVerification(Base):
+    """The pending e-mail code of an account: only its keyed hash is kept; it burns after a few wrong tries."""
+
+    __tablename__ = "email_verifications"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None once used or burnt
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """Something the wallet shows: for every device of the account, or (``device_id``) for one device."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_account_created", "account_id", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    device_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    message: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(Base):
+    """A simulated e-mail or SMS as sent: the user's mailbox, read with ``possim outbox``."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))  # email | sms
+    to: Mapped[str] = mapped_column("to", String(254), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class Device(Base):
@@ -156,7 +199,7 @@ class Topup(Base):
     topup_key: Mapped[str] = mapped_column(String(64))
     request_hash: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
-    method: Mapped[str] = mapped_column(String(20))  # cash | card
+    method: Mapped[str] = mapped_column(String(20))  # cash | card | bank
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20))  # succeeded | declined
     decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)

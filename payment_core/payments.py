@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payment_core import audit
+from payment_core import audit, notify
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
@@ -150,6 +150,7 @@ def move_money(session: Session, payment: Payment, now: datetime) -> None:
     payment.status = SUCCEEDED
     payment.balance_after = balance_of(session, wallet.id)
     payment.updated_at = now
+    notify.payment_succeeded(session, payment, now)
 
 
 def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> Payment:
@@ -212,6 +213,7 @@ def _refund_into_wallet(
     payment.amount_refunded += amount
     payment.balance_after = balance_of(session, wallet.id)
     payment.updated_at = now
+    notify.refunded(session, payment, amount, now)
     audit.record(
         session, now, actor, reason, refund.id, "succeeded",
         payment_id=payment.id, amount=amount, account_id=payment.account_id,

@@ -37,18 +37,41 @@ class CardTopupBody(_Body):
     topup_id: StrictStr = Field(pattern=_KEY)
     amount: StrictInt
     card_number: StrictStr = Field(max_length=30)
+    otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: 401, not 422
+
+
+class BankTopupBody(_Body):
+    topup_id: StrictStr = Field(pattern=_KEY)
+    amount: StrictInt
+    bank_account: StrictStr = Field(max_length=30)
+    otp: StrictStr | None = Field(default=None, max_length=1024)
 
 
 class AccountBody(_Body):
     email: StrictStr = Field(max_length=254)
+    phone: StrictStr = Field(max_length=30)
     password: StrictStr = Field(max_length=1024)
     display_name: StrictStr | None = Field(default=None, max_length=100)
+
+
+class VerifyBody(_Body):
+    email: StrictStr = Field(max_length=254)
+    code: StrictStr = Field(max_length=20)
+
+
+class ResendBody(_Body):
+    email: StrictStr = Field(max_length=254)
 
 
 class DeviceBody(_Body):
     email: StrictStr = Field(max_length=254)
     password: StrictStr = Field(max_length=1024)
+    otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: the same 401
     device_name: StrictStr = Field(max_length=100)
+
+
+class EmptyBody(_Body):
+    pass
 
 
 class ConfirmBody(_Body):

@@ -1,4 +1,7 @@
-"""Top-ups: cash handed over at a register (the customer shows a payment code) and simulated cards."""
+"""Top-ups: cash handed over at a register (the customer shows a payment code), simulated cards and
+bank transfers. A card or bank top-up needs a fresh TOTP code (7pay's lesson), checked before the
+top-up is recorded, so a wrong code is a 401 that leaves nothing stored; a repeat of a recorded
+top-up (same id and parameters) replays it without using another code."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payment_core import audit
+from payment_core import audit, notify, otp
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
+    BANK_CLEARING,
     CARD_CLEARING,
     CASH_CLEARING,
     balance_of,
@@ -28,14 +32,18 @@ from protocol import ErrorCode, ProtocolError, require_amount
 # Test cards, as in Stripe's test mode.
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
+# Test bank accounts: the first transfers, any other is declined.
+BANK_OK = "0001234"
+BANK_DECLINED = "0009999"
+BANK_DECLINED_MESSAGE = "The bank declined the transfer."
 
 
 @dataclass(frozen=True)
 class TopupRequest:
     topup_id: str
     amount: int
-    method: str  # cash | card
-    detail: str  # the payment code (cash) or the card number (card)
+    method: str  # cash | card | bank
+    detail: str  # the payment code (cash), the card number (card) or the bank account (bank)
 
     def fingerprint(self) -> str:
         fields = {"topup_id": self.topup_id, "amount": self.amount, "method": self.method, "detail": self.detail}
@@ -83,6 +91,7 @@ def _credit(session: Session, topup: Topup, clearing: str) -> None:
     post(session, "topup", topup.id, topup.created_at, [(source.id, -topup.amount), (wallet.id, topup.amount)])
     topup.status = "succeeded"
     topup.balance_after = balance_of(session, wallet.id)
+    notify.topped_up(session, topup)
 
 
 def _record(
@@ -111,8 +120,8 @@ def _record(
             except ProtocolError as error:
                 topup.status, topup.decline_code = "declined", error.code.value
             detail: dict[str, object] = {"amount": request.amount, "account_id": topup.account_id}
-            if request.method == "card":
-                detail["card_last4"] = request.detail[-4:]
+            if request.method in ("card", "bank"):
+                detail[f"{request.method}_last4"] = request.detail[-4:]
             audit.record(session, now, source, f"topup.{request.method}", topup.id,
                          topup.decline_code or topup.status, **detail)  # fmt: skip
             return topup
@@ -131,12 +140,28 @@ def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
     return _record(core, terminal.id, request, None, decide)
 
 
-def topup_card(core: Core, device: Device, request: TopupRequest) -> Topup:
-    """A simulated card charge into the device's wallet (test card numbers only)."""
+def _from_device(core: Core, device: Device, request: TopupRequest, code: str | None, ok: str, clearing: str) -> Topup:
+    source = f"dev_{device.id}"
+    with core.transaction() as session:
+        found = _existing(session, source, request)
+    if found is not None:
+        return found
+    _check_limits(core, request)
+    otp.require_totp(core, device.account_id, code)
 
     def decide(session: Session, topup: Topup) -> None:
-        if request.detail != CARD_OK:
+        if request.detail != ok:
             raise ProtocolError(ErrorCode.CARD_DECLINED)
-        _credit(session, topup, CARD_CLEARING)
+        _credit(session, topup, clearing)
 
-    return _record(core, f"dev_{device.id}", request, device.account_id, decide)
+    return _record(core, source, request, device.account_id, decide)
+
+
+def topup_card(core: Core, device: Device, request: TopupRequest, code: str | None) -> Topup:
+    """A simulated card charge into the device's wallet (test card numbers only), after a TOTP code."""
+    return _from_device(core, device, request, code, CARD_OK, CARD_CLEARING)
+
+
+def topup_bank(core: Core, device: Device, request: TopupRequest, code: str | None) -> Topup:
+    """A simulated bank transfer into the device's wallet (test bank accounts only), after a TOTP code."""
+    return _from_device(core, device, request, code, BANK_OK, BANK_CLEARING)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyotp
+
 from hardware.decoders import Decoder, default_decoder
 from hardware.scanner import scan_once
 from hardware.virtual_camera import VirtualCamera
@@ -26,6 +28,7 @@ from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.ledger import audit_books
 from payment_core.server import ServerThread
+from possim.commands.outbox import mailed_code
 from protocol import OffsetClock, PaymentCode, damm_digit, mint_code, system_clock
 from terminal.client import PaymentClient
 from wallet_app.client import WalletClient
@@ -34,6 +37,7 @@ from wallet_app.render import render_phone_screen
 
 DEMO_EMAIL = "demo@possim.example"
 DEMO_PASSWORD = secrets.token_urlsafe(18)  # a throwaway account in a throwaway database
+DEMO_PHONE = "+819000000000"
 EXTRA_ATTEMPTS = 5
 MAX_FRAMES_PER_SCAN = 60
 Progress = Callable[[str, int, int], None]
@@ -107,8 +111,10 @@ class HeadlessDemo:
         made = terminals.provision_terminal(self.core, "possim demo store", "register-1", "demo")
         with ServerThread(create_app(self.core)) as server:
             with WalletClient(server.url) as wallet_client:
-                wallet_client.sign_up(DEMO_EMAIL, DEMO_PASSWORD, "Demo customer")
-                state = wallet_client.enroll(DEMO_EMAIL, DEMO_PASSWORD, "demo phone", "possim demo wallet")
+                account = wallet_client.sign_up(DEMO_EMAIL, DEMO_PHONE, DEMO_PASSWORD, "Demo customer")
+                wallet_client.verify_email(DEMO_EMAIL, mailed_code(self.core, DEMO_EMAIL))
+                otp = pyotp.TOTP(str(account["totp_secret"])).at(self.core.now())
+                state = wallet_client.enroll(DEMO_EMAIL, DEMO_PASSWORD, otp, "demo phone", "possim demo wallet")
             minter = CodeMinter(state.device_id, state.secret)
             with PaymentClient(server.url, made.terminal.id, made.secret) as client:
                 amounts = [self.rng.randrange(100, 3_000) for _ in range(payments)]

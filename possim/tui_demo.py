@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
+
 from hardware.customer_display import FileDisplay
 from hardware.decoders import default_decoder
 from hardware.printer import dummy_printer
@@ -23,6 +25,7 @@ from payment_core.api import create_app
 from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.server import ServerThread
+from possim.commands.outbox import mailed_code
 from possim.demo_stage import DemoStage
 from terminal.catalog import Catalog
 from terminal.client import PaymentClient
@@ -35,6 +38,8 @@ DEMO_CLERK = ("1001", "Sato", "2580")  # id, name, PIN: shown on the demo's sign
 DEMO_FUNDS = 30_000
 DEMO_BASKET = ("4901234567894",)  # replaced by real catalog products when the catalog has them
 STORE_NAME = "possim 渋谷一丁目店"
+DEMO_EMAIL = "demo@possim.example"
+DEMO_PHONE = "+819000000000"
 REGISTER_NO = "R1"  # the register's own number: receipt numbers are R1-000001, ...
 
 
@@ -56,8 +61,10 @@ def demo_register(seed: int = 7, work_dir: Path | None = None) -> Iterator[DemoR
         server = stack.enter_context(ServerThread(create_app(core)))
         password = secrets.token_urlsafe(18)
         with WalletClient(server.url) as wallet:
-            wallet.sign_up("demo@possim.example", password, "Demo customer")
-            state = wallet.enroll("demo@possim.example", password, "demo phone", "possim wallet")
+            account = wallet.sign_up(DEMO_EMAIL, DEMO_PHONE, password, "Demo customer")
+            wallet.verify_email(DEMO_EMAIL, mailed_code(core, DEMO_EMAIL))
+            otp = pyotp.TOTP(str(account["totp_secret"])).at(core.now())
+            state = wallet.enroll(DEMO_EMAIL, password, otp, "demo phone", "possim wallet")
         minter = CodeMinter(state.device_id, state.secret)
         client = stack.enter_context(PaymentClient(server.url, made.terminal.id, made.secret))
         funded = client.topup_cash("demo-funds", DEMO_FUNDS, minter.mint().numeric)

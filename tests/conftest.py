@@ -87,8 +87,8 @@ def second_terminal(core: Core, server: ServerThread, clock: ManualClock) -> Ite
 
 
 @pytest.fixture
-def wallet(server: ServerThread, clock: ManualClock) -> WalletState:
-    return enroll_wallet(server.url, clock, "hanako@example.jp")
+def wallet(core: Core, server: ServerThread, clock: ManualClock) -> WalletState:
+    return enroll_wallet(server.url, clock, "hanako@example.jp", core)
 
 
 @pytest.fixture

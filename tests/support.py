@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
 import httpx
+import pyotp
+from sqlalchemy import select
 
+from payment_core import otp, outbox
 from payment_core.core import Core
 from payment_core.ledger import audit_books, balance_of, book_by_name, wallet_book_name
-from protocol import Clock, sign_request
+from payment_core.models import Account
+from protocol import Clock, ManualClock, sign_request
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
 PASSWORD = "correct horse battery staple"
+PHONE = "+819012345678"
+TOTP_STEP_SECONDS = 30
 
 
 class SignedCaller:
@@ -61,10 +68,49 @@ class SignedCaller:
         return self.call("POST", "/v1/payments", {"order_id": order_id, "amount": amount, "code": code})
 
 
-def enroll_wallet(base_url: str, clock: Clock, email: str) -> WalletState:
+def mailbox(core: Core, address: str) -> list[str]:
+    """The bodies of the mails sent to ``address``, newest first: the simulated user's inbox."""
+    return [message.body for message in outbox.messages(core, to=address)]
+
+
+def mailed_code(core: Core, address: str) -> str:
+    """The six-digit code of the newest verification mail, read as the user would read it."""
+    for body in mailbox(core, address):
+        found = re.search(r"verification code is (\d{6})", body)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no verification mail for {address}")
+
+
+def totp_now(totp_secret: str, clock: Clock) -> str:
+    """What the user's authenticator app shows now."""
+    return pyotp.TOTP(totp_secret).at(clock())
+
+
+def fresh_otp(core: Core, clock: ManualClock, account_id: int) -> str:
+    """Move to the next 30 s step (a code is accepted once per step) and read the account's authenticator.
+
+    The test derives the secret the way the core does (it holds the server key); the user would have it
+    from sign-up."""
+    clock.advance(TOTP_STEP_SECONDS)
+    with core.transaction() as session:
+        account = session.scalars(select(Account).where(Account.id == account_id)).one()
+    return totp_now(otp.account_totp_secret(core, account), clock)
+
+
+def sign_up_verified(client: WalletClient, core: Core, email: str) -> dict[str, Any]:
+    """Sign up with a phone and verify the address with the mailed code; the sign-up answer."""
+    made = client.sign_up(email, PHONE, PASSWORD)
+    client.verify_email(email, mailed_code(core, email))
+    return made
+
+
+def enroll_wallet(base_url: str, clock: Clock, email: str, core: Core, device_name: str = "test phone") -> WalletState:
+    """The whole sign-up: account, verified e-mail, then this device with the password and a TOTP code."""
     with WalletClient(base_url, clock=clock) as client:
-        client.sign_up(email, PASSWORD)
-        return client.enroll(email, PASSWORD, "test phone", wallet_name="Hanako's wallet")
+        made = sign_up_verified(client, core, email)
+        code = totp_now(str(made["totp_secret"]), clock)
+        return client.enroll(email, PASSWORD, code, device_name, wallet_name="Hanako's wallet")
 
 
 def fund_wallet(terminal: SignedCaller, minter: CodeMinter, amount: int) -> dict[str, Any]:

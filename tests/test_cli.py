@@ -118,3 +118,30 @@ def test_demo_without_a_terminal_says_so(capsys: pytest.CaptureFixture[str]) -> 
     """Under pytest stdout is not a terminal: the TUI demo refuses with a hint instead of drawing garbage."""
     assert main(["demo"]) == 2
     assert "--headless" in capsys.readouterr().err
+
+
+def test_wallet_show_writes_a_scannable_code_and_explains_what_it_cannot_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import zxingcpp
+    from PIL import Image
+
+    from protocol import parse_code, system_clock, verify_code
+    from wallet_app.state import WalletState, save_state
+
+    secret = bytes(range(1, 33))
+    state = tmp_path / "wallet.json"
+    save_state(WalletState("http://127.0.0.1:9", "a@example.jp", 1, 77, secret), state)
+    png = tmp_path / "code.png"
+    assert main(["wallet", "--state", str(state), "show", "--png", str(png)]) == 0
+    texts = [r.text for r in zxingcpp.read_barcodes(np.asarray(Image.open(png).convert("L")))]
+    qr = next(text for text in texts if len(text) == 40)
+    assert verify_code(parse_code(qr), secret, system_clock()).device_id == 77
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert main(["wallet", "--state", str(state), "show", "--window"]) == 1
+    assert "needs a display" in capsys.readouterr().err
+    assert main(["wallet", "--state", str(tmp_path / "none.json"), "show", "--png", str(png)]) == 1
+    assert "enroll this device first" in capsys.readouterr().err
+    assert main(["wallet", "--state", str(state)]) == 2  # no terminal under pytest
+    assert "needs a terminal" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The wallet's link to the core: sign-up, device enrollment, and device-signed requests."""
+"""The wallet's link to the core: sign-up, e-mail verification, device enrollment (password and TOTP),
+and device-signed requests (docs/WALLET_API.md)."""
 
 from __future__ import annotations
 
@@ -60,14 +61,25 @@ class WalletClient:
             raise WalletError(str(problem.get("code")), str(problem.get("message")), response.status_code)
         return data
 
-    def sign_up(self, email: str, password: str, display_name: str | None = None) -> dict[str, Any]:
-        body = {"email": email, "password": password, "display_name": display_name}
+    def sign_up(self, email: str, phone: str, password: str, display_name: str | None = None) -> dict[str, Any]:
+        """Create the account: the answer carries ``totp_secret`` and ``totp_uri``, shown this once."""
+        body = {"email": email, "phone": phone, "password": password, "display_name": display_name}
         return self._send("POST", "/v1/accounts", _encode(body), {})
 
-    def enroll(self, email: str, password: str, device_name: str, wallet_name: str = "possim wallet") -> WalletState:
-        data = self._send(
-            "POST", "/v1/devices", _encode({"email": email, "password": password, "device_name": device_name}), {}
-        )
+    def verify_email(self, email: str, code: str) -> dict[str, Any]:
+        """Confirm the address with the six-digit code from the verification mail."""
+        return self._send("POST", "/v1/accounts/verify", _encode({"email": email, "code": code}), {})
+
+    def resend_verification(self, email: str) -> None:
+        """Ask for a new verification mail (the core never says whether the account exists)."""
+        self._send("POST", "/v1/accounts/verify/resend", _encode({"email": email}), {})
+
+    def enroll(
+        self, email: str, password: str, otp: str, device_name: str, wallet_name: str = "possim wallet"
+    ) -> WalletState:
+        """Enroll this phone: the password, the authenticator's current code and a verified e-mail."""
+        body = {"email": email, "password": password, "otp": otp, "device_name": device_name}
+        data = self._send("POST", "/v1/devices", _encode(body), {})
         secret = decode_secret(str(data["device_secret"]))
         if len(secret) < 16:
             raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
@@ -81,21 +93,63 @@ class WalletClient:
     def balance(self, state: WalletState) -> int:
         return int(self.signed(state, "GET", "/v1/wallet")["balance"])
 
+    def wallet(self, state: WalletState) -> dict[str, Any]:
+        """``account_id``, ``device_id``, ``balance``, ``currency``, ``email``, ``display_name``."""
+        return self.signed(state, "GET", "/v1/wallet")
+
     def topup_card(
-        self, state: WalletState, amount: int, card_number: str, topup_id: str | None = None
+        self, state: WalletState, amount: int, card_number: str, otp: str, topup_id: str | None = None
     ) -> dict[str, Any]:
-        body = {"topup_id": topup_id or f"card-{secrets.token_hex(8)}", "amount": amount, "card_number": card_number}
+        body = {
+            "topup_id": topup_id or f"card-{secrets.token_hex(8)}",
+            "amount": amount,
+            "card_number": card_number,
+            "otp": otp,
+        }
         return self.signed(state, "POST", "/v1/topups/card", body)
+
+    def topup_bank(
+        self, state: WalletState, amount: int, bank_account: str, otp: str, topup_id: str | None = None
+    ) -> dict[str, Any]:
+        body = {
+            "topup_id": topup_id or f"bank-{secrets.token_hex(8)}",
+            "amount": amount,
+            "bank_account": bank_account,
+            "otp": otp,
+        }
+        return self.signed(state, "POST", "/v1/topups/bank", body)
+
+    def history(self, state: WalletState) -> list[dict[str, Any]]:
+        """Payments, refunds and top-ups, newest first (at most 50)."""
+        return _items(self.signed(state, "GET", "/v1/wallet/history"))
+
+    def notifications(self, state: WalletState) -> list[dict[str, Any]]:
+        return _items(self.signed(state, "GET", "/v1/wallet/notifications"))
+
+    def devices(self, state: WalletState) -> list[dict[str, Any]]:
+        return _items(self.signed(state, "GET", "/v1/wallet/devices"))
+
+    def revoke_device(self, state: WalletState, device_id: int) -> dict[str, Any]:
+        """Sign out one device of this account; the answer is the device, now ``revoked``."""
+        return self.signed(state, "POST", f"/v1/wallet/devices/{int(device_id)}/revoke", {})
+
+    def sign_out_everywhere(self, state: WalletState) -> int:
+        """Revoke every device of the account, this one included; how many were revoked."""
+        return int(self.signed(state, "POST", "/v1/wallet/sign-out-everywhere", {})["revoked"])
 
     def awaiting(self, state: WalletState) -> list[dict[str, Any]]:
         """Payments the core asks this account to approve (amount, store, ``confirm_before``)."""
-        data = self.signed(state, "GET", "/v1/wallet/awaiting")
-        return [item for item in data.get("data", []) if isinstance(item, dict)]
+        return _items(self.signed(state, "GET", "/v1/wallet/awaiting"))
 
     def confirm(self, state: WalletState, payment_id: str, approve: bool) -> dict[str, Any]:
         """Approve or deny a waiting payment; the answer is the payment in its final state."""
         body = {"decision": "approve" if approve else "deny"}
         return self.signed(state, "POST", f"/v1/wallet/payments/{payment_id}/confirm", body)
+
+
+def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = data.get("data", [])
+    return [item for item in listed if isinstance(item, dict)] if isinstance(listed, list) else []
 
 
 def _encode(body: dict[str, Any] | None) -> bytes:

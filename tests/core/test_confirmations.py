@@ -198,12 +198,12 @@ def test_approval_racing_the_reverse_never_loses_or_doubles_money(
 
 
 def test_another_account_cannot_answer(
-    server: Any, terminal: SignedCaller, minter: CodeMinter, clock: ManualClock, rich: int
+    core: Core, server: Any, terminal: SignedCaller, minter: CodeMinter, clock: ManualClock, rich: int
 ) -> None:
     from tests.support import enroll_wallet
 
     started = _start_big_payment(terminal, minter)
-    stranger = enroll_wallet(server.url, clock, "taro@example.jp")
+    stranger = enroll_wallet(server.url, clock, "taro@example.jp", core)
     with WalletClient(server.url, clock=clock) as client, pytest.raises(WalletError) as refused:
         client.confirm(stranger, started["id"], approve=True)
     assert refused.value.code == "resource_missing"

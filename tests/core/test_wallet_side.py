@@ -11,7 +11,7 @@ import pytest
 
 from payment_core.core import Core
 from protocol import ManualClock, parse_code
-from tests.support import PASSWORD, SignedCaller
+from tests.support import PASSWORD, PHONE, SignedCaller, fresh_otp, sign_up_verified, totp_now
 from wallet_app.client import WalletClient, WalletError
 from wallet_app.minter import CodeMinter, CodesExhausted
 from wallet_app.state import WalletState, WalletStateError, load_state, save_state
@@ -20,18 +20,22 @@ from wallet_app.state import WalletState, WalletStateError, load_state, save_sta
 def test_card_topups_need_the_device_signature_and_test_cards(
     core: Core, server: object, wallet: WalletState, clock: ManualClock
 ) -> None:
+    def otp() -> str:
+        return fresh_otp(core, clock, wallet.account_id)
+
     with WalletClient(wallet.core_url, clock=clock) as client:
-        made = client.topup_card(wallet, 3_000, "4242 4242 4242 4242", topup_id="card-1")
+        made = client.topup_card(wallet, 3_000, "4242 4242 4242 4242", otp(), topup_id="card-1")
         assert (made["status"], made["balance_after"]) == ("succeeded", 3_000)
-        assert client.topup_card(wallet, 3_000, "4242424242424242", topup_id="card-1")["id"] == made["id"]
+        # The same top-up again replays the stored one: no second code is used, no money moves.
+        assert client.topup_card(wallet, 3_000, "4242424242424242", "000000", topup_id="card-1")["id"] == made["id"]
         with pytest.raises(WalletError) as declined:
-            client.topup_card(wallet, 1_000, "4000000000000002", topup_id="card-2")
+            client.topup_card(wallet, 1_000, "4000000000000002", otp(), topup_id="card-2")
         assert (declined.value.code, declined.value.status) == ("card_declined", 402)
         with pytest.raises(WalletError) as too_big:
-            client.topup_card(wallet, 100_001, "4242424242424242")
+            client.topup_card(wallet, 100_001, "4242424242424242", otp())
         assert too_big.value.code == "limit_exceeded"
         with pytest.raises(WalletError) as conflict:
-            client.topup_card(wallet, 2_000, "4242424242424242", topup_id="card-1")
+            client.topup_card(wallet, 2_000, "4242424242424242", otp(), topup_id="card-1")
         assert conflict.value.code == "idempotency_conflict"
         assert client.balance(wallet) == 3_000
         impostor = WalletState(wallet.core_url, wallet.email, wallet.account_id, wallet.device_id, b"\x07" * 32)
@@ -40,20 +44,23 @@ def test_card_topups_need_the_device_signature_and_test_cards(
         assert (forged.value.code, forged.value.status) == ("signature_invalid", 401)
 
 
-def test_enrollment_needs_the_right_password_and_says_nothing_more(server: object, clock: ManualClock) -> None:
+def test_enrollment_needs_the_right_password_and_says_nothing_more(
+    core: Core, server: object, clock: ManualClock
+) -> None:
     url = f"{server.url}"  # type: ignore[attr-defined]
     with WalletClient(url, clock=clock) as client:
-        client.sign_up("ken@example.jp", PASSWORD)
+        made = sign_up_verified(client, core, "ken@example.jp")
+        code = totp_now(made["totp_secret"], clock)
         with pytest.raises(WalletError) as wrong:
-            client.enroll("ken@example.jp", PASSWORD + "!", "phone")
+            client.enroll("ken@example.jp", PASSWORD + "!", code, "phone")
         with pytest.raises(WalletError) as unknown:
-            client.enroll("nobody@example.jp", PASSWORD, "phone")
+            client.enroll("nobody@example.jp", PASSWORD, code, "phone")
         assert (wrong.value.code, wrong.value.message) == (unknown.value.code, unknown.value.message)
         with pytest.raises(WalletError) as short:
-            client.sign_up("ken2@example.jp", "short")
+            client.sign_up("ken2@example.jp", PHONE, "short")
         assert short.value.code == "parameter_invalid"
         with pytest.raises(WalletError) as twice:
-            client.sign_up("KEN@example.jp", PASSWORD)
+            client.sign_up("KEN@example.jp", PHONE, PASSWORD)
         assert twice.value.code == "account_exists"
 
 

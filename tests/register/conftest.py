@@ -90,7 +90,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     core.migrate()
     made = terminals.provision_terminal(core, "possim 渋谷一丁目店", "register-1", "test")
     server = ServerThread(create_app(core)).start()
-    wallet = enroll_wallet(server.url, system_clock, "hanako@example.jp")
+    wallet = enroll_wallet(server.url, system_clock, "hanako@example.jp", core)
     minter = CodeMinter(wallet.device_id, wallet.secret)
     with PaymentClient(server.url, made.terminal.id, made.secret) as client:
         funded = client.topup_cash("fund", FUNDS, minter.mint().numeric)

@@ -1,0 +1,88 @@
+"""Wallet notifications, written in the same transaction as the event they tell of.
+
+A notification with no ``device_id`` is for every device of the account; one with a ``device_id`` is
+for that device only (a "new device signed in" notice goes to each of the account's other devices).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from payment_core.core import Core
+from payment_core.models import Device, Merchant, Notification, Payment, Topup
+from protocol import format_yen
+
+NEW_DEVICE = "new_device"
+PAYMENT = "payment"
+REFUND = "refund"
+TOPUP = "topup"
+DEVICE_REVOKED = "device_revoked"
+PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a notification kind)
+MAX_LIST = 50
+
+
+def notify(
+    session: Session, account_id: int, kind: str, message: str, at: datetime, device_id: int | None = None
+) -> None:
+    session.add(Notification(account_id=account_id, device_id=device_id, kind=kind, message=message[:300],
+                             created_at=at))  # fmt: skip
+
+
+def _store(session: Session, merchant_id: int) -> str:
+    merchant = session.get(Merchant, merchant_id)
+    return merchant.name if merchant else "a store"
+
+
+def payment_succeeded(session: Session, payment: Payment, at: datetime) -> None:
+    if payment.account_id is not None:
+        text = f"You paid {format_yen(payment.amount)} at {_store(session, payment.merchant_id)}."
+        notify(session, payment.account_id, PAYMENT, text, at)
+
+
+def refunded(session: Session, payment: Payment, amount: int, at: datetime) -> None:
+    if payment.account_id is not None:
+        text = f"{_store(session, payment.merchant_id)} refunded {format_yen(amount)} to your wallet."
+        notify(session, payment.account_id, REFUND, text, at)
+
+
+def topped_up(session: Session, topup: Topup) -> None:
+    if topup.account_id is not None:
+        text = f"{format_yen(topup.amount)} was added to your wallet ({topup.method})."
+        notify(session, topup.account_id, TOPUP, text, topup.created_at)
+
+
+def new_device(session: Session, device: Device, at: datetime) -> None:
+    """Tell each other active device of the account that a new one signed in."""
+    others = session.scalars(
+        select(Device.id).where(
+            Device.account_id == device.account_id, Device.status == "active", Device.id != device.id
+        )
+    ).all()
+    text = f"A new device signed in: {device.name}. If it was not you, revoke it and change your password."
+    for other in others:
+        notify(session, device.account_id, NEW_DEVICE, text, at, device_id=other)
+
+
+def device_revoked(session: Session, device: Device, at: datetime) -> None:
+    notify(session, device.account_id, DEVICE_REVOKED, f"The device {device.name} was signed out.", at)
+
+
+def for_device(core: Core, device: Device) -> list[dict[str, Any]]:
+    """What this device shows: the account's notices and its own, newest first."""
+    with core.transaction() as session:
+        rows = session.scalars(
+            select(Notification)
+            .where(
+                Notification.account_id == device.account_id,
+                or_(Notification.device_id.is_(None), Notification.device_id == device.id),
+            )
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(MAX_LIST)
+        ).all()
+    return [
+        {"id": row.id, "kind": row.kind, "message": row.message, "created": row.created_at.isoformat()} for row in rows
+    ]

@@ -1,0 +1,164 @@
+"""Second factors: the account's TOTP (RFC 6238) and the e-mail verification code.
+
+TOTP: the secret is derived from the server key and a per-account salt (``keys.totp_secret``), never
+stored. A code is accepted for the current 30 s step or one step either side, compared in constant
+time, and only for a step later than the last one accepted: a code that worked once (enrollment, a
+top-up) is refused if replayed, even within its window (RFC 6238, section 5.2). After
+``TOTP_MAX_FAILURES`` wrong codes in a row the account takes no code for ``TOTP_LOCK_MINUTES``: six
+digits must not be guessable by a phone already signed in.
+
+E-mail codes: six random digits, kept only as an HMAC under the server key, valid for 15 minutes and
+burnt after ``EMAIL_CODE_MAX_TRIES`` wrong tries; a new one is sent at most once a minute. The code
+reaches the user only through the outbox (the simulated mailbox) and is never logged or returned.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import pyotp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from payment_core import audit, outbox
+from payment_core.core import Core
+from payment_core.keys import keyed_hash, totp_secret
+from payment_core.models import Account, EmailVerification
+from protocol import ErrorCode, ProtocolError
+
+ISSUER = "possim"
+TOTP_MAX_FAILURES = 10
+TOTP_LOCK_MINUTES = 15
+EMAIL_CODE_MINUTES = 15
+EMAIL_CODE_MAX_TRIES = 5
+EMAIL_RESEND_SECONDS = 60
+
+
+# -- TOTP ---------------------------------------------------------------------------------------
+
+
+def account_totp_secret(core: Core, account: Account) -> str:
+    if account.totp_salt is None:
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
+    return totp_secret(core.config.server_key, account.id, account.totp_salt)
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+
+
+def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step (±1 around ``now``) whose code is ``code``; every candidate is compared."""
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    found = None
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            found = step
+    return found
+
+
+def accept_totp(session: Session, core: Core, account: Account, code: str | None, now: datetime) -> bool:
+    """Check ``code`` for ``account`` (a row the caller holds locked) and record the outcome in the session.
+
+    The caller commits either way (a failure must count) and refuses after the commit when this is False.
+    """
+    if account.totp_locked_until is not None and now < account.totp_locked_until:
+        audit.record(session, now, f"account:{account.id}", "otp.check", f"account:{account.id}", "locked")
+        return False
+    step = None
+    if code is not None and account.totp_salt is not None:
+        step = _matching_step(account_totp_secret(core, account), code, now)
+    replayed = step is not None and account.totp_last_step is not None and step <= account.totp_last_step
+    if step is None or replayed:
+        account.totp_failures = (account.totp_failures or 0) + 1
+        if account.totp_failures >= TOTP_MAX_FAILURES:
+            account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
+        result = "replayed" if replayed else "rejected"
+        audit.record(session, now, f"account:{account.id}", "otp.check", f"account:{account.id}", result)
+        return False
+    account.totp_last_step, account.totp_failures, account.totp_locked_until = step, 0, None
+    return True
+
+
+def require_totp(core: Core, account_id: int, code: str | None) -> None:
+    """A fresh TOTP code for this account, or ``CREDENTIALS_INVALID`` (the failure is counted and audited)."""
+    with core.transaction() as session:
+        account = session.get(Account, account_id, with_for_update=True)
+        accepted = account is not None and accept_totp(session, core, account, code, core.now())
+    if not accepted:
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
+
+
+# -- e-mail verification ------------------------------------------------------------------------
+
+
+def _code_hash(core: Core, account_id: int, code: str) -> str:
+    return keyed_hash(core.config.server_key, "email-code", str(account_id), code)
+
+
+def send_email_code(session: Session, core: Core, account: Account, now: datetime) -> None:
+    """A new six-digit code replaces any earlier one; it goes to the outbox only."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    pending = session.get(EmailVerification, account.id)
+    if pending is None:
+        pending = EmailVerification(account_id=account.id)
+        session.add(pending)
+    pending.code_hash = _code_hash(core, account.id, code)
+    pending.expires_at = now + timedelta(minutes=EMAIL_CODE_MINUTES)
+    pending.attempts, pending.sent_at = 0, now
+    body = (
+        f"Hello {account.display_name},\n\nyour possim verification code is {code}.\n"
+        f"It expires in {EMAIL_CODE_MINUTES} minutes. If you did not sign up, ignore this mail.\n"
+    )
+    outbox.send(session, outbox.EMAIL, account.email, "Your possim verification code", body, now)
+    audit.record(session, now, "core", "account.verify_code_sent", f"account:{account.id}", "succeeded")
+
+
+def _find(session: Session, email: str) -> Account | None:
+    query = select(Account).where(Account.email == email.strip().lower()).with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def verify_email(core: Core, email: str, code: str) -> Account:
+    """Mark the address verified with the mailed code; any failure is ``CREDENTIALS_INVALID``."""
+    now = core.now()
+    with core.transaction() as session:
+        account = _find(session, email)
+        pending = session.get(EmailVerification, account.id) if account is not None else None
+        given = _code_hash(core, account.id if account else 0, code)
+        ok = False
+        if account is not None and pending is not None and pending.code_hash is not None:
+            if now >= pending.expires_at:
+                pending.code_hash = None
+            else:
+                ok = hmac.compare_digest(pending.code_hash, given)
+                if ok:
+                    pending.code_hash, account.email_verified_at = None, now
+                else:
+                    pending.attempts += 1
+                    if pending.attempts >= EMAIL_CODE_MAX_TRIES:
+                        pending.code_hash = None  # burnt: ask for a new one
+        if account is not None:
+            result = "succeeded" if ok else "rejected"
+            audit.record(session, now, f"account:{account.id}", "account.verify", f"account:{account.id}", result)
+    if not ok or account is None:
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
+    return account
+
+
+def resend_email_code(core: Core, email: str) -> None:
+    """Send a new code to an unverified account, at most once a minute; silent about everything else."""
+    now = core.now()
+    with core.transaction() as session:
+        account = _find(session, email)
+        if account is None or account.email_verified_at is not None:
+            return
+        pending = session.get(EmailVerification, account.id)
+        if pending is not None and now < pending.sent_at + timedelta(seconds=EMAIL_RESEND_SECONDS):
+            return
+        send_email_code(session, core, account, now)

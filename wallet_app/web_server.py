@@ -1,0 +1,129 @@
+"""The web wallet: a phone-sized page (``wallet_app/web``) and a same-origin proxy to the core.
+
+The page talks to ``/v1/*`` on its own origin, so a phone's browser needs no CORS and never learns the
+core's address; this server forwards each call to the core unchanged (method, path with its query,
+raw body, content type and the ``X-Possim-*`` signature headers, which cover the path and body, so the
+proxy cannot alter a signed request without the core refusing it) and hands the answer back. A core
+that cannot be reached is a 503 ``service_unavailable`` in the core's own error shape.
+
+The device secret never passes through here after enrollment: the page keeps it in the browser, mints
+codes offline and signs its own requests (``web/possim.js``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from protocol import SPECS, ErrorCode
+from protocol.signing import HEADER_KEY_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+
+WEB_DIR = Path(__file__).with_name("web")
+MAX_BODY_BYTES = 64 * 1024  # the core refuses more; no point carrying it there
+PROXY_TIMEOUT_SECONDS = 10.0
+_FORWARDED_HEADERS = (
+    "content-type",
+    "accept",
+    *(h.lower() for h in (HEADER_KEY_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)),
+)
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _error(code: ErrorCode, message: str) -> JSONResponse:
+    spec = SPECS[code]
+    return JSONResponse({"error": {"type": spec.type.value, "code": code.value, "message": message}}, spec.status)
+
+
+class _SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class _Proxy:
+    """One pooled ``httpx.AsyncClient`` to the core, made on first use in the server's event loop."""
+
+    def __init__(self, core_url: str, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.core_url = httpx.URL(core_url.rstrip("/") + "/")
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=PROXY_TIMEOUT_SECONDS, transport=self._transport)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def forward(self, request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            return _error(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+        body = bytearray()
+        async for chunk in request.stream():  # a chunked body declares no length: count it as it comes
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return _error(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        query: bytes = request.scope.get("query_string", b"")
+        target = self.core_url.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
+        headers = {name: value for name in _FORWARDED_HEADERS if (value := request.headers.get(name)) is not None}
+        if request.client is not None:
+            headers["x-forwarded-for"] = request.client.host
+        try:
+            answer = await self.client().request(request.method, target, content=bytes(body), headers=headers)
+        except httpx.HTTPError as error:
+            return _error(
+                ErrorCode.SERVICE_UNAVAILABLE, f"The payment core cannot be reached ({type(error).__name__})."
+            )
+        media_type = answer.headers.get("content-type", "application/json")
+        return Response(content=answer.content, status_code=answer.status_code, media_type=media_type)
+
+
+def create_web_app(core_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The web wallet's app: the page at ``/`` and ``/v1/*`` proxied to the core at ``core_url``."""
+    proxy = _Proxy(core_url, transport)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await proxy.close()
+
+    app = FastAPI(title="possim web wallet", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(_SecurityHeaders)
+    app.state.proxy = proxy
+
+    @app.api_route("/v1/{rest:path}", methods=_METHODS, include_in_schema=False)
+    async def forward(request: Request, rest: str) -> Response:
+        return await proxy.forward(request)
+
+    app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app
+
+
+def serve(core_url: str, host: str = "127.0.0.1", port: int = 8800) -> None:
+    """Serve the web wallet in the foreground (``possim wallet web``); ``host="0.0.0.0"`` for a phone.
+
+    A phone on plain ``http://`` (not localhost) has no WebCrypto; the page then uses its own SHA-256,
+    with the same results (see ``web/possim.js``).
+    """
+    uvicorn.run(create_web_app(core_url), host=host, port=port, log_level="info", access_log=False)
