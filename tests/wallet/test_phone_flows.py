@@ -39,9 +39,11 @@ def _code_on_screen(app: WalletApp) -> str:
 
 
 async def _click(pilot: Pilot[None], selector: str) -> None:
-    """Click once the widget is mounted (a screen is pushed before its children are composed)."""
+    """Press a button once it is mounted (a screen is pushed before its children are composed). The button's
+    own press, not a mouse click at its coordinates: under load the layout may not be placed yet."""
     await wait_for(pilot, lambda: bool(pilot.app.screen.query(selector)), f"{selector} on screen")
-    await pilot.click(selector)
+    pilot.app.screen.query_one(selector, Button).press()
+    await pilot.pause()
 
 
 async def _fill(pilot: Pilot[None], **values: str) -> None:
