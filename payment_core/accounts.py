@@ -1,50 +1,84 @@
-"""Accounts and devices: sign-up, device enrollment (returns the device secret once), revocation.
+"""Accounts: sign-up, the password check every sign-in goes through, password changes, status.
 
-Sign-up returns the account's TOTP secret once (derived, never stored) and mails a verification code.
-Enrolling a device needs the password, a fresh TOTP code and a verified address; every failure is the
-same ``CREDENTIALS_INVALID`` after the same argon2 work, and a success notifies the other devices and
-the registered address.
+Sign-up never tells whether an address has an account (OWASP authentication cheat sheet): the request
+is checked (address, phone, password policy) and answered "check your e-mail" at once, and the work is
+done after the answer (``Core.defer``), so the answer's time says nothing either. A new address gets a
+verification code; an unverified one gets its registration replaced and a new code (the mailbox's owner
+wins over whoever typed it first); a verified one gets "someone tried to sign up with your address".
+The TOTP key and the recovery codes are handed out when the mailed code is entered
+(``otp.verify_email`` then :func:`second_factor_kit`).
+
+:func:`check_password` costs one argon2 verification whether or not the account exists, and a locked
+account (``throttle``) fails exactly like a wrong password.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from payment_core import audit, notify, otp, outbox
+from payment_core import audit, notify, otp, outbox, recovery, sessions, throttle
+from payment_core.config import PasswordPolicy
 from payment_core.core import Core
-from payment_core.keys import device_secret, new_salt
+from payment_core.keys import new_salt
 from payment_core.ledger import open_book, wallet_book_name
-from payment_core.models import Account, Device
+from payment_core.models import Account, AuthSession
+from payment_core.passwords import BreachedRanges, PasswordHasher, check_new_password, load_ranges
 from protocol import ErrorCode, ProtocolError
 
-MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{10,15}$")
-_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory defaults
-# Verified against when the e-mail is unknown, so the answer takes as long as for a real account.
-_DUMMY_HASH = _hasher.hash("possim-no-such-account")
+SIGNUP_ANSWER = "Check your e-mail: the next step is in a message we sent to that address."
 
 
 @dataclass(frozen=True)
-class Enrollment:
-    device: Device
-    secret: bytes = field(repr=False)  # shown to the wallet once, never stored
+class SignUpRequest:
+    email: str
+    phone: str
+    password: str = field(repr=False)
+    display_name: str | None
 
 
 @dataclass(frozen=True)
-class SignUp:
-    account: Account
-    totp_secret: str = field(repr=False)  # shown to the user once, never stored
+class SecondFactorKit:
+    """Shown once, when the address is verified: the authenticator key and the recovery codes."""
+
+    totp_secret: str = field(repr=False)
     totp_uri: str = field(repr=False)
+    recovery_codes: list[str] = field(repr=False)
 
 
-def _normalise_email(email: str) -> str:
+@lru_cache(maxsize=4)
+def hasher_for(policy: PasswordPolicy) -> PasswordHasher:
+    return PasswordHasher(policy)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(policy: PasswordPolicy) -> str:
+    # Verified against when the e-mail is unknown, so the answer takes as long as for a real account.
+    return hasher_for(policy).hash("possim-no-such-account")
+
+
+def hasher(core: Core) -> PasswordHasher:
+    return hasher_for(core.config.passwords)
+
+
+@lru_cache(maxsize=4)
+def _ranges(source: str) -> BreachedRanges:
+    return load_ranges(source)
+
+
+def breached_ranges(core: Core) -> BreachedRanges:
+    return _ranges(core.config.breached_passwords)
+
+
+def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise ProtocolError(ErrorCode.VALIDATION_FAILED, "That is not an e-mail address.", param="email")
@@ -59,121 +93,143 @@ def normalise_phone(phone: str) -> str:
     return compact
 
 
-def sign_up(core: Core, email: str, phone: str, password: str, display_name: str | None = None) -> SignUp:
-    """A new account with a phone, its TOTP secret (returned once) and a verification mail in the outbox."""
-    account = create_account(core, email, password, display_name, phone=normalise_phone(phone))
-    secret = otp.account_totp_secret(core, account)
-    return SignUp(account, secret, otp.provisioning_uri(secret, account.email))
+def check_new(core: Core, password: str, email: str, phone: str | None) -> None:
+    """The password policy (length, not breached, not the e-mail or phone): 422 with the reason."""
+    check_new_password(core.config.passwords, breached_ranges(core), password, email, phone)
 
 
-def create_account(
-    core: Core,
-    email: str,
-    password: str,
-    display_name: str | None = None,
-    actor: str = "signup",
-    phone: str | None = None,
-) -> Account:
-    email = _normalise_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ProtocolError(
-            ErrorCode.VALIDATION_FAILED, f"Use at least {MIN_PASSWORD_LENGTH} characters.", param="password"
-        )
+def check_sign_up(core: Core, email: str, phone: str, password: str, display_name: str | None) -> SignUpRequest:
+    """Everything about a sign-up that can be told without looking at the accounts."""
+    email, phone = normalise_email(email), normalise_phone(phone)
+    check_new(core, password, email, phone)
+    return SignUpRequest(email, phone, password, display_name)
+
+
+def register(core: Core, request: SignUpRequest) -> None:
+    """Do a checked sign-up (after the answer was sent): see the module's docstring."""
+    password_hash = hasher(core).hash(request.password)
     now = core.now()
     try:
         with core.transaction() as session:
-            account = Account(
-                email=email,
-                display_name=display_name or email.split("@")[0],
-                password_hash=_hasher.hash(password),
-                status="active",
-                created_at=now,
-                phone=phone,
-                totp_salt=new_salt(),
-                totp_failures=0,
-            )
-            session.add(account)
-            session.flush()
-            open_book(session, "wallet", wallet_book_name(account.id), owner_id=account.id)
-            audit.record(session, now, actor, "account.create", f"account:{account.id}", "succeeded")
-            otp.send_email_code(session, core, account, now)
-            return account
+            found = _find(session, request.email)
+            if found is None:
+                _create(session, core, request, password_hash, now, "signup")
+            elif found.email_verified_at is None:
+                found.password_hash, found.phone, found.totp_salt = password_hash, request.phone, new_salt()
+                found.display_name = request.display_name or found.display_name
+                found.totp_last_step, found.password_changed_at = None, now
+                audit.record(session, now, "signup", "account.signup", f"account:{found.id}", "replaced_unverified")
+                otp.send_email_code(session, core, found, now)
+            else:
+                audit.record(session, now, "signup", "account.signup", f"account:{found.id}", "refused_exists")
+                body = (
+                    "Someone tried to open a possim wallet with this address, which already has one.\n"
+                    "If it was you, sign in instead; if you forgot your password, reset it from the wallet.\n"
+                    "If it was not you, you need not do anything.\n"
+                )
+                outbox.send(session, outbox.EMAIL, found.email, "Sign-up attempt with your address", body, now)
+    except IntegrityError:  # a concurrent sign-up for the same address won: it has mailed its code
+        return
+
+
+def _find(session: Session, email: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.email == email).with_for_update()).one_or_none()
+
+
+def _create(
+    session: Session, core: Core, request: SignUpRequest, password_hash: str, now: datetime, actor: str
+) -> Account:
+    account = Account(
+        email=request.email,
+        display_name=request.display_name or request.email.split("@")[0],
+        password_hash=password_hash,
+        status="active",
+        created_at=now,
+        phone=request.phone or None,
+        totp_salt=new_salt(),
+        totp_failures=0,
+        signin_failures=0,
+        password_changed_at=now,
+    )
+    session.add(account)
+    session.flush()
+    open_book(session, "wallet", wallet_book_name(account.id), owner_id=account.id)
+    audit.record(session, now, actor, "account.create", f"account:{account.id}", "succeeded")
+    otp.send_email_code(session, core, account, now)
+    return account
+
+
+def sign_up(core: Core, email: str, phone: str, password: str, display_name: str | None = None) -> None:
+    """Check and register at once (the API defers :func:`register` instead)."""
+    register(core, check_sign_up(core, email, phone, password, display_name))
+
+
+def create_account(
+    core: Core, email: str, password: str, display_name: str | None = None, actor: str = "signup"
+) -> Account:
+    """An account made by an operator (``possim admin account-add``): same policy, no phone; it still has to
+    verify its address before a device can enroll."""
+    email = normalise_email(email)
+    check_new(core, password, email, None)
+    request = SignUpRequest(email, "", password, display_name)
+    try:
+        with core.transaction() as session:
+            return _create(session, core, request, hasher(core).hash(password), core.now(), actor)
     except IntegrityError:
         raise ProtocolError(ErrorCode.ACCOUNT_EXISTS, param="email") from None
 
 
-def check_password(core: Core, email: str, password: str) -> Account:
-    """The account for these credentials; the same error, after the same work, for any failure."""
+def second_factor_kit(core: Core, account: Account) -> SecondFactorKit:
+    """The TOTP key and a fresh set of recovery codes, for an address verified just now."""
+    with core.transaction() as session:
+        codes = recovery.issue(session, core, account.id, core.now())
+    secret = otp.account_totp_secret(core, account)
+    return SecondFactorKit(secret, otp.provisioning_uri(secret, account.email), codes)
+
+
+def check_password(core: Core, email: str, password: str) -> Account | None:
+    """The account if ``password`` is its password and password sign-in is not locked; None otherwise,
+    after the same argon2 work either way. A hash made with weaker parameters is upgraded."""
     with core.transaction() as session:
         account = session.scalars(select(Account).where(Account.email == email.strip().lower())).one_or_none()
-    stored = account.password_hash if account else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        account = None
-    if account is None:
-        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
+    policy_hasher = hasher(core)
+    stored = account.password_hash if account else _dummy_hash(core.config.passwords)
+    matches = policy_hasher.verify(stored, password)
+    if account is None or not matches or throttle.account_locked(account, core.now()):
+        return None
+    if policy_hasher.needs_rehash(account.password_hash):
+        with core.transaction() as session:
+            fresh = session.get(Account, account.id, with_for_update=True)
+            if fresh is not None and fresh.password_hash == account.password_hash:
+                fresh.password_hash = policy_hasher.hash(password)
     return account
 
 
-def enroll_device(core: Core, email: str, password: str, code: str | None, device_name: str) -> Enrollment:
-    """A new device for a verified account, after the password and a fresh TOTP code."""
-    account = check_password(core, email, password)
-    now = core.now()
-    salt = new_salt()
-    device = None
+def change_password(core: Core, auth: AuthSession, current: str, new: str) -> None:
+    """A signed-in user's new password: the current one first; every other session ends; the owner is told."""
     with core.transaction() as session:
-        locked = session.get(Account, account.id, with_for_update=True)
-        actor = f"account:{account.id}"
-        if locked is None or locked.email_verified_at is None:
-            audit.record(session, now, actor, "device.enroll", actor, "refused_unverified")
-        elif otp.accept_totp(session, core, locked, code, now):
-            device = Device(
-                account_id=account.id, name=device_name[:100], secret_salt=salt, status="active", enrolled_at=now
-            )
-            session.add(device)
-            session.flush()
-            audit.record(session, now, actor, "device.enroll", f"device:{device.id}", "succeeded")
-            notify.new_device(session, device, now)
-            body = (
-                f"A new device signed in to your possim wallet: {device.name}, at {now:%Y-%m-%d %H:%M} UTC.\n"
-                "If it was not you, sign out everywhere from the wallet and change your password.\n"
-            )
-            outbox.send(session, outbox.EMAIL, locked.email, "New device signed in", body, now)
-        else:
-            audit.record(session, now, actor, "device.enroll", actor, "refused_otp")
-    if device is None:  # after the commit: a failed code still counts
-        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
-    return Enrollment(device, device_secret(core.config.server_key, device.id, salt))
-
-
-def revoke_device(core: Core, device_id: int, actor: str, account_id: int | None = None) -> Device:
-    """Revoke a device (its codes fail from now); with ``account_id``, only one of that account's."""
+        account = session.get(Account, auth.account_id)
+    if account is None or not hasher(core).verify(account.password_hash, current):
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="current_password")
+    check_new(core, new, account.email, account.phone)
+    new_hash = hasher(core).hash(new)
     now = core.now()
     with core.transaction() as session:
-        device = session.get(Device, device_id, with_for_update=True)
-        if device is None or (account_id is not None and device.account_id != account_id):
-            raise ProtocolError(ErrorCode.NOT_FOUND, param="device_id")
-        if device.status != "revoked":
-            device.status, device.revoked_at = "revoked", now
-            audit.record(session, now, actor, "device.revoke", f"device:{device_id}", "succeeded")
-            notify.device_revoked(session, device, now)
-        return device
+        account = session.get(Account, auth.account_id, with_for_update=True)
+        assert account is not None
+        account.password_hash, account.password_changed_at = new_hash, now
+        audit.record(session, now, f"account:{account.id}", "password.change", f"account:{account.id}", "succeeded")
+        sessions.revoke_all(session, account.id, now, "password_changed", keep=auth.id)
+        password_changed_notice(session, account, now)
 
 
-def revoke_all(core: Core, account_id: int, actor: str) -> int:
-    """Sign out every device of the account; the number revoked."""
-    now = core.now()
-    with core.transaction() as session:
-        devices = session.scalars(
-            select(Device).where(Device.account_id == account_id, Device.status == "active").with_for_update()
-        ).all()
-        for device in devices:
-            device.status, device.revoked_at = "revoked", now
-            audit.record(session, now, actor, "device.revoke", f"device:{device.id}", "succeeded", everywhere=True)
-        if devices:
-            notify.notify(session, account_id, notify.DEVICE_REVOKED, f"Signed out everywhere ({len(devices)}).", now)
-        return len(devices)
+def password_changed_notice(session: Session, account: Account, now: datetime) -> None:
+    notify.notify(session, account.id, notify.PASSWORD_CHANGED, "Your password was changed.", now)
+    body = (
+        f"The password of your possim wallet was changed at {now:%Y-%m-%d %H:%M} UTC.\n"
+        "If it was not you, reset it now from the wallet and sign out everywhere.\n"
+    )
+    outbox.send(session, outbox.EMAIL, account.email, "Your password was changed", body, now)
 
 
 def set_account_status(core: Core, account_id: int, status: str, actor: str) -> Account:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payment_core import api_wallet, payments, topups
+from payment_core import api_account, api_wallet, payments, topups
 from payment_core.api_support import (
     Headers,
     check_order_id,
@@ -66,7 +66,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 def create_app(core: Core) -> FastAPI:
     app = FastAPI(title="possim payment core", version="1", docs_url=None, redoc_url=None)
     auth = RequestAuthenticator(core)
-    run = make_runner()
+    run = make_runner(core)
     _add_error_handlers(app)
 
     @app.get("/healthz")
@@ -120,4 +120,5 @@ def create_app(core: Core) -> FastAPI:
         return await run(request, handle)
 
     api_wallet.add_routes(app, core, auth, run)
+    api_account.add_routes(app, core, auth, run)
     return app

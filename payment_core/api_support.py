@@ -16,6 +16,7 @@ from payment_core import confirmations, payments, topups
 from payment_core.core import Core
 from payment_core.models import Payment, Topup
 from payment_core.schemas import ORDER_ID
+from payment_core.sources import client_address, current_source
 from protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("possim.core")
@@ -27,7 +28,11 @@ Runner = Callable[[Request, Handler], Awaitable[JSONResponse]]
 
 
 def error_response(error: ProtocolError, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict() | extra}, status_code=error.status)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        return JSONResponse({"error": error.to_dict() | extra}, status_code=error.status)
+    body = {"error": error.to_dict() | extra | {"retry_after": retry_after}}
+    return JSONResponse(body, status_code=error.status, headers={"Retry-After": str(retry_after)})
 
 
 def parse_body(model: type[M], body: bytes) -> M:
@@ -99,8 +104,13 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def make_runner() -> Runner:
+def make_runner(core: Core) -> Runner:
+    """Run a handler in a worker thread with the request's client address as ``sources.current_source``."""
+    trusted = core.config.trusted_proxies
+
     async def run(request: Request, handler: Handler) -> JSONResponse:
+        peer = request.client.host if request.client else None
+        current_source.set(client_address(peer, request.headers.get("x-forwarded-for"), trusted))
         body = await _read_body(request)
         return await run_in_threadpool(handler, request.headers, _signed_path(request), body)
 

@@ -1,4 +1,4 @@
-"""The audit trail: every money movement and admin action, written in the same transaction as the act."""
+"""The audit trail: every money movement, sign-in and admin action, written in the same transaction as the act."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from payment_core.models import AuditEvent
+from payment_core.sources import current_source
 
 
 def record(session: Session, at: datetime, actor: str, action: str, target: str, result: str, **detail: Any) -> None:
-    """Add one audit event. Callers pass facts only: never a secret, password, code MAC or token."""
+    """Add one audit event: who, what, on what, the result, and from where (the request's client address).
+
+    Callers pass facts only: never a secret, password, code MAC or token."""
     session.add(
         AuditEvent(
             at=at,
@@ -21,5 +24,6 @@ def record(session: Session, at: datetime, actor: str, action: str, target: str,
             target=target,
             result=result,
             detail=json.dumps(detail, sort_keys=True, default=str),
+            source=current_source.get()[:64],
         )
     )

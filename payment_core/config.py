@@ -17,12 +17,78 @@ SERVER_KEY_BYTES = 32
 class Limits:
     """Bounds the core enforces on money and on guessing."""
 
-    topup_max_yen: int = 100_000
+    topup_max_yen: int = 100_000  # 7pay's own cap per top-up
+    topup_daily_count: int = 3  # top-ups per account in any 24 hours (7pay: 3 a day)
+    topup_daily_sum_yen: int = 200_000  # yen topped up per account in any 24 hours
+    # A device enrolled within the last ``new_device_hours`` tops up less: the 7pay pattern was a
+    # stolen account, a fresh phone, a top-up and spending on the same day.
+    new_device_hours: int = 72
+    new_device_topup_max_yen: int = 10_000
+    new_device_daily_sum_yen: int = 20_000
+    max_devices: int = 5  # active devices per account; one more must wait for a revoke
     device_code_failures: int = 10
     terminal_code_failures: int = 20
     code_failure_window_seconds: int = 600
     confirm_above_yen: int = 10_000  # larger payments wait for the customer to approve them on the phone
     confirm_window_seconds: int = 35  # the register reverses after 30 s; unanswered ones expire after this
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """How account passwords are hashed (argon2id) and which new passwords are accepted.
+
+    The argon2id parameters are RFC 9106's second recommended option (section 4, for memory-constrained
+    servers): t=3 passes over m=64 MiB with p=4 lanes, a 128-bit salt and a 256-bit tag. It is well above
+    OWASP's Password Storage Cheat Sheet minimum (m=19 MiB, t=2, p=1) and is argon2-cffi's own default,
+    so hashes made before this policy was written need no rehash. Raising any of these makes
+    ``accounts.check_password`` rehash a password at its next successful sign-in.
+
+    Lengths follow NIST SP 800-63B section 5.1.1.2: at least 12 characters (above the 8 it requires,
+    as PCI DSS v4 8.3.6 asks for 12), and up to 1024 so a passphrase is never cut, while bounding the
+    work one request can ask of argon2.
+    """
+
+    time_cost: int = 3  # passes over memory
+    memory_cost: int = 65_536  # KiB (64 MiB)
+    parallelism: int = 4  # lanes
+    hash_len: int = 32  # bytes of tag
+    salt_len: int = 16  # bytes of random salt per hash
+    min_length: int = 12
+    max_length: int = 1024
+
+
+@dataclass(frozen=True)
+class Throttling:
+    """Failed sign-ins, after the OWASP credential-stuffing cheat sheet and PCI DSS v4 8.3.4.
+
+    Per account: ``account_max_failures`` failures in a row lock password sign-in for
+    ``account_lock_minutes`` or until a password reset (8.3.4: at most 10, at least 30 minutes).
+    Per source address (IPv6 counted per /64): failures in a sliding window of ``window_seconds``;
+    beyond ``free_failures`` each next try waits 2^(n - free) seconds after the last failure, up to
+    ``backoff_max_seconds``. An address that fails across ``list_attack_accounts`` different e-mail
+    addresses within the window is blocked for ``list_attack_block_minutes`` and recorded as a list
+    attack (audit ``signin.list_attack``).
+    """
+
+    account_max_failures: int = 10
+    account_lock_minutes: int = 30
+    window_seconds: int = 900
+    free_failures: int = 5
+    backoff_max_seconds: int = 900
+    list_attack_accounts: int = 20
+    list_attack_block_minutes: int = 60
+    reset_requests_per_window: int = 10  # password-reset and sign-up requests per address per window
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Signed-in sessions: short access tokens, rotating refresh tokens, and the account's one-time secrets."""
+
+    access_token_seconds: int = 300
+    refresh_token_days: int = 14  # a refresh token unused this long is dead; each use gives a new one
+    session_max_days: int = 60  # a session ends after this however often it is refreshed
+    reset_token_minutes: int = 15
+    recovery_codes: int = 10
 
 
 @dataclass(frozen=True)
@@ -34,6 +100,14 @@ class CoreConfig:
     clock_skew_seconds: int = DEFAULT_SKEW_SECONDS
     signature_tolerance_seconds: int = TOLERANCE_SECONDS
     limits: Limits = field(default_factory=Limits)
+    passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
+    throttling: Throttling = field(default_factory=Throttling)
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    # Where new passwords are looked up: "builtin" (fixtures/passwords), a range file or directory, or a
+    # k-anonymity range API URL (payment_core.passwords.load_ranges).
+    breached_passwords: str = "builtin"
+    # Peers whose X-Forwarded-For is believed (the web wallet's proxy); anyone else is taken at its address.
+    trusted_proxies: tuple[str, ...] = ()
     clock: Clock = system_clock
 
     def __post_init__(self) -> None:

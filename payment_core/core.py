@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import secrets
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
@@ -17,6 +20,7 @@ from payment_core.db import make_engine, make_session_factory, migrate, transact
 from protocol import ErrorCode, ProtocolError
 
 T = TypeVar("T")
+log = logging.getLogger("possim.core")
 CONCURRENT_RETRIES = 5
 
 
@@ -39,6 +43,9 @@ class Core:
         self.config = config
         self.engine = engine or make_engine(config.db_url, config.db_schema)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        # Work done after the answer was sent (sign-up, password-reset mail), one job at a time, so an
+        # answer's timing never depends on whether an account exists.
+        self._after_answer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="possim-after-answer")
 
     def now(self) -> datetime:
         return self.config.clock()
@@ -51,5 +58,22 @@ class Core:
         with transaction(self.sessions) as session:
             yield session
 
+    def defer(self, work: Callable[[], None]) -> Future[None]:
+        """Run ``work`` after the answer, in the background, with the caller's context (its source address)."""
+        future = self._after_answer.submit(contextvars.copy_context().run, work)
+        future.add_done_callback(_log_failure)
+        return future
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until the work deferred so far is done (tests, shutdown)."""
+        self._after_answer.submit(lambda: None).result(timeout=timeout)
+
     def close(self) -> None:
+        self._after_answer.shutdown(wait=True)
         self.engine.dispose()
+
+
+def _log_failure(future: Future[None]) -> None:
+    error = future.exception()
+    if error is not None:  # the type only: the work may hold a password
+        log.error("deferred work failed: %s", type(error).__name__)

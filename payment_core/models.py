@@ -61,6 +61,10 @@ class Account(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # last accepted: no replay
     totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     totp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Failed password sign-ins in a row; at ``Throttling.account_max_failures`` the account locks (PCI DSS 8.3.4).
+    signin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    signin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EmailVerification(Base):
@@ -247,3 +251,80 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(60))
     result: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)  # from where: the client address, or "cli"
+
+
+class SigninAttempt(Base):
+    """One password check (or one refused before it) from a source address: the sliding windows read these.
+
+    ``subject`` is a keyed hash of the normalised e-mail tried, so a list attack is seen across accounts
+    that do not exist without keeping the attacker's list in the clear.
+    """
+
+    __tablename__ = "signin_attempts"
+    __table_args__ = (Index("ix_signin_attempts_source_at", "source", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(20))  # failed | succeeded | throttled
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AddressBlock(Base):
+    """A source address refused for a while: it failed across many accounts (a list attack) or an operator said so."""
+
+    __tablename__ = "address_blocks"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    accounts_tried: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)  # attempts turned away while blocked
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code of an account: only its keyed hash is kept."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PasswordReset(Base):
+    """A password-reset token as sent to the registered address: kept hashed, single use, short-lived."""
+
+    __tablename__ = "password_resets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuthSession(Base):
+    """A signed-in session: its access tokens name it, its refresh tokens rotate within it."""
+
+    __tablename__ = "auth_sessions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    device_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute end, whatever the refreshes
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class RefreshToken(Base):
+    """One refresh token of a session, kept as a keyed hash; used once, then replaced (rotation)."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("auth_sessions.id"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

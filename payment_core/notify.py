@@ -22,6 +22,7 @@ REFUND = "refund"
 TOPUP = "topup"
 DEVICE_REVOKED = "device_revoked"
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a notification kind)
+SECURITY = "security"  # a sign-in ended, a recovery code used, a sign-in with the right password but no second factor
 MAX_LIST = 50
 
 

@@ -22,7 +22,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payment_core import audit, outbox
+from payment_core import audit, outbox, recovery
 from payment_core.core import Core
 from payment_core.keys import keyed_hash, totp_secret
 from payment_core.models import Account, EmailVerification
@@ -83,6 +83,25 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
         return False
     account.totp_last_step, account.totp_failures, account.totp_locked_until = step, 0, None
     return True
+
+
+def accept_second_factor(session: Session, core: Core, account: Account, code: str | None, now: datetime) -> bool:
+    """A TOTP code, or one of the account's recovery codes (signing in on a new device only).
+
+    A wrong recovery code counts towards the same lock as a wrong TOTP code."""
+    if code is None or not recovery.looks_like_recovery_code(code):
+        return accept_totp(session, core, account, code, now)
+    if account.totp_locked_until is not None and now < account.totp_locked_until:
+        audit.record(session, now, f"account:{account.id}", "otp.check", f"account:{account.id}", "locked")
+        return False
+    if recovery.use(session, core, account, code, now):
+        account.totp_failures = 0
+        return True
+    account.totp_failures = (account.totp_failures or 0) + 1
+    if account.totp_failures >= TOTP_MAX_FAILURES:
+        account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
+    audit.record(session, now, f"account:{account.id}", "recovery_code.use", f"account:{account.id}", "rejected")
+    return False
 
 
 def require_totp(core: Core, account_id: int, code: str | None) -> None:

@@ -76,3 +76,31 @@ class EmptyBody(_Body):
 
 class ConfirmBody(_Body):
     decision: Literal["approve", "deny"]
+
+
+class SignInBody(_Body):
+    password: StrictStr = Field(max_length=1024)
+
+
+class RefreshBody(_Body):
+    refresh_token: StrictStr = Field(max_length=200)
+
+
+class PasswordChangeBody(_Body):
+    current_password: StrictStr = Field(max_length=1024)
+    new_password: StrictStr = Field(max_length=1024)
+
+
+class RecoveryCodesBody(_Body):
+    otp: StrictStr | None = Field(default=None, max_length=1024)
+
+
+class ResetRequestBody(_Body):
+    """Only the account's address: a second address (7pay's form took one) is refused as an unknown field."""
+
+    email: StrictStr = Field(max_length=254)
+
+
+class ResetConfirmBody(_Body):
+    token: StrictStr = Field(max_length=200)
+    new_password: StrictStr = Field(max_length=1024)

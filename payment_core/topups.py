@@ -1,6 +1,8 @@
 """Top-ups: cash handed over at a register (the customer shows a payment code), simulated cards and
-bank transfers. A card or bank top-up needs a fresh TOTP code (7pay's lesson), checked before the
-top-up is recorded, so a wrong code is a 401 that leaves nothing stored; a repeat of a recorded
+bank transfers. Limits (``config.Limits``, after 7pay's 100,000 yen a charge and 3 a day): per top-up,
+per day count and per day sum over any 24 hours, and lower ones while the device that asks (or whose
+code is shown at the register) is less than 72 hours enrolled. A card or bank top-up needs a fresh TOTP
+code (7pay's lesson; the login password is not accepted), checked before the top-up is recorded, so a wrong code is a 401 that leaves nothing stored; a repeat of a recorded
 top-up (same id and parameters) replays it without using another code."""
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify, otp
@@ -27,7 +30,7 @@ from payment_core.ledger import (
     wallet_book_name,
 )
 from payment_core.models import Account, Device, Terminal, Topup
-from protocol import ErrorCode, ProtocolError, require_amount
+from protocol import ErrorCode, ProtocolError, format_yen, require_amount
 
 # Test cards, as in Stripe's test mode.
 CARD_OK = "4242424242424242"
@@ -80,10 +83,38 @@ def _check_limits(core: Core, request: TopupRequest) -> None:
         raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, param="amount")
 
 
+def check_daily_limits(
+    session: Session, core: Core, account_id: int, device: Device, amount: int, now: datetime
+) -> None:
+    """The per-day limits (any 24 hours) of the account, and the lower ones of a device enrolled lately.
+
+    The caller holds the account's row lock, so two top-ups at once cannot both squeeze under a limit."""
+    limits = core.config.limits
+    since = now - timedelta(hours=24)
+    count, total = session.execute(
+        select(func.count(), func.coalesce(func.sum(Topup.amount), 0)).where(
+            Topup.account_id == account_id, Topup.status == "succeeded", Topup.created_at >= since
+        )
+    ).one()
+    if count >= limits.topup_daily_count:
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"At most {limits.topup_daily_count} top-ups a day.", "amount")
+    if total + amount > limits.topup_daily_sum_yen:
+        message = f"At most {format_yen(limits.topup_daily_sum_yen)} of top-ups a day; {format_yen(total)} so far."
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, message, "amount")
+    recent = device.enrolled_at > now - timedelta(hours=limits.new_device_hours)
+    if recent and (amount > limits.new_device_topup_max_yen or total + amount > limits.new_device_daily_sum_yen):
+        message = (
+            f"This phone signed in less than {limits.new_device_hours} hours ago: up to "
+            f"{format_yen(limits.new_device_topup_max_yen)} a top-up and "
+            f"{format_yen(limits.new_device_daily_sum_yen)} a day until then."
+        )
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, message, "amount")
+
+
 def _credit(session: Session, topup: Topup, clearing: str) -> None:
     """Move the money in from outside; a frozen account takes nothing."""
     assert topup.account_id is not None
-    account = session.get(Account, topup.account_id)
+    account = session.get(Account, topup.account_id, with_for_update=True)
     if account is None or account.status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
     wallet = book_by_name(session, wallet_book_name(topup.account_id))
@@ -135,6 +166,8 @@ def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
     def decide(session: Session, topup: Topup) -> None:
         device = redeem_code(session, core.config, terminal.id, request.detail, topup.created_at)
         topup.account_id = device.account_id
+        session.get(Account, device.account_id, with_for_update=True)
+        check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at)
         _credit(session, topup, CASH_CLEARING)
 
     return _record(core, terminal.id, request, None, decide)
@@ -147,9 +180,13 @@ def _from_device(core: Core, device: Device, request: TopupRequest, code: str | 
     if found is not None:
         return found
     _check_limits(core, request)
+    with core.transaction() as session:  # before the code is spent: a top-up over a limit burns no TOTP step
+        check_daily_limits(session, core, device.account_id, device, request.amount, core.now())
     otp.require_totp(core, device.account_id, code)
 
     def decide(session: Session, topup: Topup) -> None:
+        session.get(Account, device.account_id, with_for_update=True)
+        check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at)
         if request.detail != ok:
             raise ProtocolError(ErrorCode.CARD_DECLINED)
         _credit(session, topup, clearing)

@@ -53,6 +53,8 @@ class ErrorCode(StrEnum):
     # Accounts.
     CREDENTIALS_INVALID = "credentials_invalid"
     ACCOUNT_EXISTS = "account_exists"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 (an error code)
+    DEVICE_LIMIT = "device_limit_reached"
     # Requests.
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     NOT_FOUND = "resource_missing"
@@ -103,7 +105,15 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.TIMESTAMP_STALE: ErrorSpec(_T.AUTHENTICATION, 401, "The request timestamp is too old or too new."),
     ErrorCode.NONCE_REPLAYED: ErrorSpec(_T.AUTHENTICATION, 401, "The request was already received."),
     ErrorCode.TERMINAL_UNKNOWN: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
-    ErrorCode.CREDENTIALS_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The e-mail or password is wrong."),
+    ErrorCode.CREDENTIALS_INVALID: ErrorSpec(
+        _T.AUTHENTICATION,
+        401,
+        "Those sign-in details did not work. If this goes on, check your e-mail or reset your password.",
+    ),
+    ErrorCode.TOKEN_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The access token is missing, invalid or expired."),
+    ErrorCode.DEVICE_LIMIT: ErrorSpec(
+        _T.INVALID_REQUEST, 409, "This account has as many devices as it may; sign one out first."
+    ),
     ErrorCode.ACCOUNT_EXISTS: ErrorSpec(_T.INVALID_REQUEST, 409, "An account with this e-mail exists."),
     ErrorCode.IDEMPOTENCY_CONFLICT: ErrorSpec(_T.IDEMPOTENCY, 409, "This order id was used with other parameters."),
     ErrorCode.NOT_FOUND: ErrorSpec(_T.INVALID_REQUEST, 404, "No such resource."),

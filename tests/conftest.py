@@ -88,7 +88,10 @@ def second_terminal(core: Core, server: ServerThread, clock: ManualClock) -> Ite
 
 @pytest.fixture
 def wallet(core: Core, server: ServerThread, clock: ManualClock) -> WalletState:
-    return enroll_wallet(server.url, clock, "hanako@example.jp", core)
+    """Hanako's phone, enrolled three days ago: past the lower top-up limits of a new device."""
+    state = enroll_wallet(server.url, clock, "hanako@example.jp", core)
+    clock.advance(core.config.limits.new_device_hours * 3600 + 60)
+    return state
 
 
 @pytest.fixture

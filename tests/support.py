@@ -69,8 +69,20 @@ class SignedCaller:
 
 
 def mailbox(core: Core, address: str) -> list[str]:
-    """The bodies of the mails sent to ``address``, newest first: the simulated user's inbox."""
+    """The bodies of the mails sent to ``address``, newest first: the simulated user's inbox.
+
+    Sign-up and reset mails are sent after the answer (``Core.defer``): this waits for that work first."""
+    core.drain()
     return [message.body for message in outbox.messages(core, to=address)]
+
+
+def mailed_reset_token(core: Core, address: str) -> str:
+    """The reset code of the newest password-reset mail."""
+    for body in mailbox(core, address):
+        found = re.search(r"Reset code: (\S+)", body)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no reset mail for {address}")
 
 
 def mailed_code(core: Core, address: str) -> str:
@@ -99,10 +111,10 @@ def fresh_otp(core: Core, clock: ManualClock, account_id: int) -> str:
 
 
 def sign_up_verified(client: WalletClient, core: Core, email: str) -> dict[str, Any]:
-    """Sign up with a phone and verify the address with the mailed code; the sign-up answer."""
-    made = client.sign_up(email, PHONE, PASSWORD)
-    client.verify_email(email, mailed_code(core, email))
-    return made
+    """Sign up with a phone and verify the address with the mailed code; the verification's answer (the
+    TOTP key and the recovery codes)."""
+    client.sign_up(email, PHONE, PASSWORD)
+    return client.verify_email(email, mailed_code(core, email))
 
 
 def enroll_wallet(base_url: str, clock: Clock, email: str, core: Core, device_name: str = "test phone") -> WalletState:

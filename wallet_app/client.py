@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -62,13 +63,49 @@ class WalletClient:
         return data
 
     def sign_up(self, email: str, phone: str, password: str, display_name: str | None = None) -> dict[str, Any]:
-        """Create the account: the answer carries ``totp_secret`` and ``totp_uri``, shown this once."""
+        """Ask for an account: the answer is the same "check your e-mail" whether or not one exists."""
         body = {"email": email, "phone": phone, "password": password, "display_name": display_name}
         return self._send("POST", "/v1/accounts", _encode(body), {})
 
     def verify_email(self, email: str, code: str) -> dict[str, Any]:
-        """Confirm the address with the six-digit code from the verification mail."""
+        """Confirm the address with the six-digit code from the verification mail. The answer carries
+        ``totp_secret``, ``totp_uri`` and ``recovery_codes``, shown this once."""
         return self._send("POST", "/v1/accounts/verify", _encode({"email": email, "code": code}), {})
+
+    def request_password_reset(self, email: str) -> str:
+        """Ask for a reset code by mail (only ever to the account's own address); the core's message."""
+        return str(self._send("POST", "/v1/password-reset", _encode({"email": email}), {})["message"])
+
+    def reset_password(self, token: str, new_password: str) -> dict[str, Any]:
+        """Set a new password with the mailed reset code; every device is signed out by it."""
+        body = {"token": token, "new_password": new_password}
+        return self._send("POST", "/v1/password-reset/confirm", _encode(body), {})
+
+    def sign_in(self, state: WalletState, password: str) -> WalletState:
+        """A new session on this (enrolled) phone: the device key and the password."""
+        data = self.signed(state, "POST", "/v1/sessions", {"password": password})
+        return replace(state, refresh_token=str(data["refresh_token"]))
+
+    def refresh(self, state: WalletState) -> tuple[str, WalletState]:
+        """A fresh access token; the refresh token rotates, so keep the state this returns."""
+        if not state.refresh_token:
+            raise WalletError(ErrorCode.TOKEN_INVALID.value, "this phone holds no session; sign in again", 401)
+        data = self._send("POST", "/v1/sessions/refresh", _encode({"refresh_token": state.refresh_token}), {})
+        return str(data["access_token"]), replace(state, refresh_token=str(data["refresh_token"]))
+
+    def bearer(self, access_token: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._send(method, path, _encode(body), {"authorization": f"Bearer {access_token}"})
+
+    def change_password(self, access_token: str, current: str, new: str) -> dict[str, Any]:
+        body = {"current_password": current, "new_password": new}
+        return self.bearer(access_token, "POST", "/v1/account/password", body)
+
+    def new_recovery_codes(self, access_token: str, otp: str) -> list[str]:
+        data = self.bearer(access_token, "POST", "/v1/account/recovery-codes", {"otp": otp})
+        return [str(code) for code in data["recovery_codes"]]
+
+    def account_security(self, access_token: str) -> dict[str, Any]:
+        return self.bearer(access_token, "GET", "/v1/account")
 
     def resend_verification(self, email: str) -> None:
         """Ask for a new verification mail (the core never says whether the account exists)."""
@@ -77,13 +114,15 @@ class WalletClient:
     def enroll(
         self, email: str, password: str, otp: str, device_name: str, wallet_name: str = "possim wallet"
     ) -> WalletState:
-        """Enroll this phone: the password, the authenticator's current code and a verified e-mail."""
+        """Enroll this phone: the password, the authenticator's current code (or a recovery code) and a
+        verified e-mail. The state holds the session's refresh token too."""
         body = {"email": email, "password": password, "otp": otp, "device_name": device_name}
         data = self._send("POST", "/v1/devices", _encode(body), {})
         secret = decode_secret(str(data["device_secret"]))
         if len(secret) < 16:
             raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
-        return WalletState(self.base_url, email, int(data["account_id"]), int(data["device_id"]), secret, wallet_name)
+        return WalletState(self.base_url, email, int(data["account_id"]), int(data["device_id"]), secret, wallet_name,
+                           refresh_token=str(data["refresh_token"]))  # fmt: skip
 
     def signed(self, state: WalletState, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         content = _encode(body)

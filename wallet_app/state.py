@@ -1,4 +1,5 @@
-"""What a wallet keeps on the phone: its device number and secret, in a file only its owner can read."""
+"""What a wallet keeps on the phone: its device number and secret and its session's refresh token, in a
+file only its owner can read."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class WalletState:
     device_id: int
     secret: bytes = field(repr=False)
     wallet_name: str = "possim wallet"
+    refresh_token: str | None = field(default=None, repr=False)  # the session's; rotates on each use
 
     @property
     def key_id(self) -> str:
@@ -35,6 +37,7 @@ class WalletState:
             "device_id": self.device_id,
             "device_secret": base64.urlsafe_b64encode(self.secret).decode(),
             "wallet_name": self.wallet_name,
+            "refresh_token": self.refresh_token,
         }
         return json.dumps(data, indent=2)
 
@@ -66,6 +69,7 @@ def load_state(path: Path) -> WalletState:
             device_id=int(data["device_id"]),
             secret=decode_secret(str(data["device_secret"])),
             wallet_name=str(data.get("wallet_name", "possim wallet")),
+            refresh_token=str(data["refresh_token"]) if data.get("refresh_token") else None,
         )
     except FileNotFoundError:
         raise WalletStateError(f"no wallet at {path}; enroll this device first") from None

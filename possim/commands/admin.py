@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from payment_core import accounts, terminals
+from payment_core import accounts, devices, terminals
 from payment_core.core import Core
 from payment_core.ledger import audit_books
 from possim.runtime import add_store_arguments, open_core
@@ -111,7 +111,7 @@ def _account_status(args: argparse.Namespace) -> int:
 
 def _device_revoke(args: argparse.Namespace) -> int:
     def work(core: Core) -> int:
-        device = accounts.revoke_device(core, args.device_id, _actor())
+        device = devices.revoke_device(core, args.device_id, _actor())
         print(json.dumps({"device_id": device.id, "status": device.status}))
         return 0
 

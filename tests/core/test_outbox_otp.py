@@ -20,7 +20,7 @@ from payment_core.server import ServerThread
 from possim.cli import main
 from protocol import ManualClock
 from tests.conftest import Database
-from tests.support import PASSWORD, PHONE, mailbox, mailed_code, totp_now
+from tests.support import PASSWORD, PHONE, mailbox, mailed_code, sign_up_verified, totp_now
 from wallet_app.client import WalletClient, WalletError
 
 EMAIL = "sakura@example.jp"
@@ -46,18 +46,23 @@ def test_sign_up_shows_the_totp_secret_once_and_mails_a_code_but_stores_neither(
     core: Core, server: ServerThread, database: Database, clock: ManualClock
 ) -> None:
     with WalletClient(server.url, clock=clock) as client:
-        made = client.sign_up(EMAIL, "+81 90-1234-5678", PASSWORD, "Sakura")
+        answer = client.sign_up(EMAIL, "+81 90-1234-5678", PASSWORD, "Sakura")
+        assert set(answer) == {"object", "message"}  # nothing about the account before the address is proven
+        code = mailed_code(core, EMAIL)
+        made = client.verify_email(EMAIL, code)
     secret = str(made["totp_secret"])
-    assert made["email_verified"] is False and made["phone"] == PHONE
+    assert made["email_verified"] is True and made["phone"] == PHONE
     assert len(base64.b32decode(secret)) == 20
     assert made["totp_uri"].startswith("otpauth://totp/") and f"secret={secret}" in made["totp_uri"]
-    code = mailed_code(core, EMAIL)
-    assert len(code) == 6 and "code" not in made and code not in json.dumps(made)
+    assert len(code) == 6 and code not in json.dumps(made)
+    recovery_codes = [str(item) for item in made["recovery_codes"]]
+    assert len(set(recovery_codes)) == 10
 
     raw_secret = base64.b32decode(secret)
     everything = _all_values(core, skip=set())
     for value in everything:
         assert secret not in value and PASSWORD not in value
+        assert not any(item in value or item.replace("-", "") in value for item in recovery_codes)
         assert raw_secret.hex() not in value and raw_secret.decode("latin-1") not in value
     # Only the mail itself (the user's simulated mailbox) holds the code.
     assert not [value for value in _all_values(core, skip={"outbox"}) if code in value]
@@ -87,7 +92,8 @@ def test_a_wrong_code_five_times_burns_it_and_a_new_one_is_mailed(
         clock.advance(61)
         client.resend_verification(EMAIL)
         assert len(mailbox(core, EMAIL)) == 2
-        assert client.verify_email(EMAIL, mailed_code(core, EMAIL)) == {"email": EMAIL, "email_verified": True}
+        verified = client.verify_email(EMAIL, mailed_code(core, EMAIL))
+        assert (verified["email"], verified["email_verified"]) == (EMAIL, True)
         client.resend_verification("nobody@example.jp")  # 202 whether or not the account exists
     assert mailbox(core, "nobody@example.jp") == []
 
@@ -95,6 +101,7 @@ def test_a_wrong_code_five_times_burns_it_and_a_new_one_is_mailed(
 def test_the_mailed_code_expires_after_fifteen_minutes(core: Core, server: ServerThread, clock: ManualClock) -> None:
     with WalletClient(server.url, clock=clock) as client:
         client.sign_up(EMAIL, PHONE, PASSWORD)
+        core.drain()  # the mail is sent after the answer
         clock.advance(15 * 60)
         with pytest.raises(WalletError) as expired:
             client.verify_email(EMAIL, mailed_code(core, EMAIL))
@@ -128,7 +135,7 @@ def test_a_totp_code_works_once_within_one_step_either_side(
     core: Core, server: ServerThread, clock: ManualClock
 ) -> None:
     with WalletClient(server.url, clock=clock) as client:
-        secret = str(client.sign_up(EMAIL, PHONE, PASSWORD)["totp_secret"])
+        secret = str(sign_up_verified(client, core, EMAIL)["totp_secret"])
     earlier = totp_now(secret, clock)
     clock.advance(30)
     current = totp_now(secret, clock)
@@ -146,7 +153,7 @@ def test_ten_wrong_totp_codes_lock_the_account_for_a_while(
     core: Core, server: ServerThread, clock: ManualClock
 ) -> None:
     with WalletClient(server.url, clock=clock) as client:
-        secret = str(client.sign_up(EMAIL, PHONE, PASSWORD)["totp_secret"])
+        secret = str(sign_up_verified(client, core, EMAIL)["totp_secret"])
     right = totp_now(secret, clock)
     for _ in range(otp.TOTP_MAX_FAILURES):
         assert not _check(core, f"{(int(right) + 7) % 1_000_000:06d}")

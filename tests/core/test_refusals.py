@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from payment_core import accounts
+from payment_core import accounts, devices
 from payment_core.core import Core
 from protocol import ManualClock, OffsetClock, damm_digit, mint_code
 from tests.support import SignedCaller, assert_books_balance, balance, error_code
@@ -61,7 +61,7 @@ def test_code_from_a_revoked_device_is_refused(
     core: Core, terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, funded: int
 ) -> None:
     code = minter.mint()
-    accounts.revoke_device(core, wallet.device_id, "test")
+    devices.revoke_device(core, wallet.device_id, "test")
     response = terminal.pay("order-1", 500, code.qr)
     assert (response.status_code, error_code(response)) == (402, "device_revoked")
     assert balance(core, wallet) == funded

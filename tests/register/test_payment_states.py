@@ -12,7 +12,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from payment_core import accounts
+from payment_core import accounts, devices
 from payment_core.api import create_app
 from payment_core.models import Payment
 from payment_core.server import ServerThread
@@ -71,7 +71,7 @@ async def test_each_decline_shows_its_reason_and_moves_nothing(world: World, cas
 
         text = forge(code)
     elif case == "revoked":
-        accounts.revoke_device(world.core, world.wallet.device_id, "test")
+        devices.revoke_device(world.core, world.wallet.device_id, "test")
     before = balance(world.core, world.wallet)
 
     app = world.app()

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, Response
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from payment_core import accounts, outbox
+from payment_core import devices, outbox
 from payment_core.models import Device
 from payment_core.server import ServerThread
 from protocol import epoch_seconds, parse_code, system_clock, verify_code
@@ -376,7 +376,7 @@ def test_sign_up_on_the_page_then_sign_in(page: Page, stack: Stack) -> None:
     stored = json.loads(page.evaluate("localStorage.getItem('possim.wallet')"))
 
     # Signed out elsewhere (the device revoked): the next poll finds out, and the page forgets the secret.
-    accounts.revoke_device(stack.core, int(stored["device_id"]), "test")
+    devices.revoke_device(stack.core, int(stored["device_id"]), "test")
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-error")).to_contain_text("revoked")
     assert page.evaluate("localStorage.getItem('possim.wallet')") is None

@@ -1,0 +1,184 @@
+"""Account routes (docs/WALLET_API.md): sign-up and verification, sign-in on a new or an enrolled
+device, sessions (refresh, sign-out), password change and reset, recovery codes.
+
+Answers never tell whether an account exists: sign-up, resend and reset requests are a 202 with the
+same body, their work deferred until after the answer (``Core.defer``); every failed sign-in is the
+same 401 ``credentials_invalid``; a throttled address gets 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from payment_core import accounts, devices, otp, recovery, resets, sessions, throttle
+from payment_core.api_support import Headers, Runner, b64, openapi_body, parse_body
+from payment_core.auth import RequestAuthenticator
+from payment_core.core import Core
+from payment_core.schemas import (
+    AccountBody,
+    DeviceBody,
+    EmptyBody,
+    PasswordChangeBody,
+    RecoveryCodesBody,
+    RefreshBody,
+    ResendBody,
+    ResetConfirmBody,
+    ResetRequestBody,
+    SignInBody,
+    VerifyBody,
+)
+from payment_core.sources import current_source
+
+
+def _accepted(message: str) -> JSONResponse:
+    return JSONResponse({"object": "accepted", "message": message}, status_code=202)
+
+
+def add_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, run: Runner) -> None:
+    _add_signup_routes(app, core, run)
+    _add_session_routes(app, core, auth, run)
+    _add_password_routes(app, core, run)
+
+
+def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
+    @app.post("/v1/accounts", status_code=202, openapi_extra=openapi_body(AccountBody))
+    async def create_account(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            data = parse_body(AccountBody, body)
+            checked = accounts.check_sign_up(core, data.email, data.phone, data.password, data.display_name)
+            throttle.limit_requests(core, current_source.get(), checked.email, "signup")
+            core.defer(lambda: accounts.register(core, checked))
+            return _accepted(accounts.SIGNUP_ANSWER)
+
+        return await run(request, handle)
+
+    @app.post("/v1/accounts/verify", openapi_extra=openapi_body(VerifyBody))
+    async def verify(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            data = parse_body(VerifyBody, body)
+            account = otp.verify_email(core, data.email, data.code)
+            kit = accounts.second_factor_kit(core, account)
+            view = {
+                "object": "account",
+                "id": account.id,
+                "email": account.email,
+                "phone": account.phone,
+                "email_verified": True,
+                "totp_secret": kit.totp_secret,
+                "totp_uri": kit.totp_uri,
+                "recovery_codes": kit.recovery_codes,
+            }
+            return JSONResponse(view)
+
+        return await run(request, handle)
+
+    @app.post("/v1/accounts/verify/resend", status_code=202, openapi_extra=openapi_body(ResendBody))
+    async def resend(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            email = parse_body(ResendBody, body).email
+            throttle.limit_requests(core, current_source.get(), email, "resend")
+            core.defer(lambda: otp.resend_email_code(core, email))
+            return _accepted(accounts.SIGNUP_ANSWER)
+
+        return await run(request, handle)
+
+
+def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, run: Runner) -> None:
+    @app.post("/v1/devices", status_code=201, openapi_extra=openapi_body(DeviceBody))
+    async def enroll_device(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            data = parse_body(DeviceBody, body)
+            enrolled = devices.enroll_device(core, data.email, data.password, data.otp, data.device_name)
+            view = {
+                "device_id": enrolled.device.id,
+                "key_id": f"dev_{enrolled.device.id}",
+                "device_secret": b64(enrolled.secret),
+                "account_id": enrolled.device.account_id,
+            } | enrolled.tokens.view()
+            return JSONResponse(view, status_code=201)
+
+        return await run(request, handle)
+
+    @app.post("/v1/sessions", status_code=201, openapi_extra=openapi_body(SignInBody))
+    async def sign_in(request: Request) -> JSONResponse:
+        def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
+            device = auth.device(headers, "POST", path, body)
+            tokens = devices.sign_in(core, device, parse_body(SignInBody, body).password)
+            return JSONResponse(tokens.view(), status_code=201)
+
+        return await run(request, handle)
+
+    @app.post("/v1/sessions/refresh", openapi_extra=openapi_body(RefreshBody))
+    async def refresh(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            return JSONResponse(sessions.refresh(core, parse_body(RefreshBody, body).refresh_token).view())
+
+        return await run(request, handle)
+
+    @app.post("/v1/sessions/sign-out", openapi_extra=openapi_body(EmptyBody))
+    async def sign_out(request: Request) -> JSONResponse:
+        def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            session = sessions.authenticate(core, headers.get("authorization"))
+            parse_body(EmptyBody, body)
+            sessions.end(core, session)
+            return JSONResponse({"session_id": session.id, "signed_out": True})
+
+        return await run(request, handle)
+
+    @app.get("/v1/account")
+    async def account(request: Request) -> JSONResponse:
+        def handle(headers: Headers, _path: str, _body: bytes) -> JSONResponse:
+            session = sessions.authenticate(core, headers.get("authorization"))
+            view = {
+                "object": "account_security",
+                "account_id": session.account_id,
+                "session_id": session.id,
+                "sessions": len(sessions.live_sessions(core, session.account_id)),
+                "recovery_codes_left": recovery.remaining(core, session.account_id),
+            }
+            return JSONResponse(view)
+
+        return await run(request, handle)
+
+    @app.post("/v1/account/recovery-codes", openapi_extra=openapi_body(RecoveryCodesBody))
+    async def new_recovery_codes(request: Request) -> JSONResponse:
+        def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            session = sessions.authenticate(core, headers.get("authorization"))
+            otp.require_totp(core, session.account_id, parse_body(RecoveryCodesBody, body).otp)
+            with core.transaction() as db:
+                codes = recovery.issue(db, core, session.account_id, core.now())
+            return JSONResponse({"recovery_codes": codes})
+
+        return await run(request, handle)
+
+    @app.post("/v1/account/password", openapi_extra=openapi_body(PasswordChangeBody))
+    async def change_password(request: Request) -> JSONResponse:
+        def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            session = sessions.authenticate(core, headers.get("authorization"))
+            data = parse_body(PasswordChangeBody, body)
+            accounts.change_password(core, session, data.current_password, data.new_password)
+            return JSONResponse({"password_changed": True})
+
+        return await run(request, handle)
+
+
+def _add_password_routes(app: FastAPI, core: Core, run: Runner) -> None:
+    @app.post("/v1/password-reset", status_code=202, openapi_extra=openapi_body(ResetRequestBody))
+    async def request_reset(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            email = accounts.normalise_email(parse_body(ResetRequestBody, body).email)
+            throttle.limit_requests(core, current_source.get(), email, "reset")
+            core.defer(lambda: resets.request_reset(core, email))
+            return _accepted(resets.RESET_ANSWER)
+
+        return await run(request, handle)
+
+    @app.post("/v1/password-reset/confirm", openapi_extra=openapi_body(ResetConfirmBody))
+    async def complete_reset(request: Request) -> JSONResponse:
+        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
+            data = parse_body(ResetConfirmBody, body)
+            account = resets.complete_reset(core, data.token, data.new_password)
+            return JSONResponse({"email": account.email, "password_changed": True, "devices_signed_out": True})
+
+        return await run(request, handle)

@@ -1,0 +1,162 @@
+"""Devices: signing in on a new phone (enrollment), signing in again on an enrolled one, revocation.
+
+Signing in on a phone the account has never used needs the password **and** the second factor (a TOTP
+code, or a recovery code), a verified address and a free device slot (``Limits.max_devices``); it then
+notifies every other device and the registered address (7pay let a new phone in silently). An enrolled
+phone signs in again with its device key and the password. Every sign-in passes the throttles
+(``throttle.admit`` before, ``throttle.settle`` after) and every failure is the same
+``CREDENTIALS_INVALID``. A sign-in with the right password but a wrong second factor also warns the
+owner: the password is known to someone else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from payment_core import accounts, audit, notify, otp, outbox, sessions, throttle
+from payment_core.core import Core
+from payment_core.keys import device_secret, new_salt
+from payment_core.models import Account, Device, OutboxMessage
+from payment_core.sources import current_source
+from protocol import ErrorCode, ProtocolError
+
+_WARN_AGAIN_AFTER = timedelta(hours=1)
+LEAKED_PASSWORD_SUBJECT = "Your password was used without your authenticator"  # noqa: S105 (a subject line)
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device: Device
+    secret: bytes = field(repr=False)  # shown to the wallet once, never stored
+    tokens: sessions.Tokens
+
+
+def _active_devices(session: Session, account_id: int) -> int:
+    query = select(func.count()).where(Device.account_id == account_id, Device.status == "active")
+    return int(session.execute(query).scalar_one())
+
+
+def _warn_password_known(session: Session, account: Account, now: datetime) -> None:
+    """Tell the owner (at most once an hour) that their password worked for someone without the factor."""
+    recent = session.scalars(
+        select(OutboxMessage.id).where(
+            OutboxMessage.to == account.email,
+            OutboxMessage.subject == LEAKED_PASSWORD_SUBJECT,
+            OutboxMessage.created_at >= now - _WARN_AGAIN_AFTER,
+        )
+    ).first()
+    if recent is not None:
+        return
+    body = (
+        f"At {now:%Y-%m-%d %H:%M} UTC someone signed in to your possim wallet with your password but without\n"
+        "the code from your authenticator, so they were refused. Your password is known to someone else:\n"
+        "change it now (and anywhere else you used it).\n"
+    )
+    outbox.send(session, outbox.EMAIL, account.email, LEAKED_PASSWORD_SUBJECT, body, now)
+    notify.notify(session, account.id, notify.SECURITY, "Someone had your password but not your authenticator "
+                  "code; change your password.", now)  # fmt: skip
+
+
+def enroll_device(core: Core, email: str, password: str, second_factor: str | None, device_name: str) -> Enrollment:
+    """Sign in on a new device (see the module's docstring)."""
+    source = current_source.get()
+    throttle.admit(core, source, email)
+    account = accounts.check_password(core, email, password)
+    now = core.now()
+    enrolled: Enrollment | None = None
+    full = False
+    with core.transaction() as session:
+        locked = session.get(Account, account.id, with_for_update=True) if account is not None else None
+        actor = f"account:{locked.id}" if locked is not None else "anonymous"
+        if locked is None:
+            pass
+        elif locked.email_verified_at is None:
+            audit.record(session, now, actor, "device.enroll", actor, "refused_unverified")
+        elif not otp.accept_second_factor(session, core, locked, second_factor, now):
+            audit.record(session, now, actor, "device.enroll", actor, "refused_second_factor")
+            _warn_password_known(session, locked, now)
+        elif _active_devices(session, locked.id) >= core.config.limits.max_devices:
+            audit.record(session, now, actor, "device.enroll", actor, "refused_device_limit")
+            full = True
+        else:
+            enrolled = _add_device(session, core, locked, device_name, now)
+    account_id = account.id if account is not None else None
+    throttle.settle(core, source, email, account_id, enrolled is not None or full, "signin.new_device")
+    if full:
+        raise ProtocolError(ErrorCode.DEVICE_LIMIT)
+    if enrolled is None:  # after the commit: a failed code still counts
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
+    return enrolled
+
+
+def _add_device(session: Session, core: Core, account: Account, name: str, now: datetime) -> Enrollment:
+    salt = new_salt()
+    device = Device(account_id=account.id, name=name[:100], secret_salt=salt, status="active", enrolled_at=now)
+    session.add(device)
+    session.flush()
+    audit.record(session, now, f"account:{account.id}", "device.enroll", f"device:{device.id}", "succeeded")
+    notify.new_device(session, device, now)
+    body = (
+        f"A new device signed in to your possim wallet: {device.name}, at {now:%Y-%m-%d %H:%M} UTC.\n"
+        "If it was not you, sign out everywhere from the wallet and change your password.\n"
+    )
+    outbox.send(session, outbox.EMAIL, account.email, "New device signed in", body, now)
+    tokens = sessions.start(session, core, account.id, device.id, now)
+    return Enrollment(device, device_secret(core.config.server_key, device.id, salt), tokens)
+
+
+def sign_in(core: Core, device: Device, password: str) -> sessions.Tokens:
+    """A new session on an enrolled device (its request is signed with its key): the password suffices."""
+    source = current_source.get()
+    with core.transaction() as session:
+        owner = session.get(Account, device.account_id)
+    email = owner.email if owner is not None else ""
+    throttle.admit(core, source, email)
+    account = accounts.check_password(core, email, password)
+    tokens = None
+    if account is not None and account.id == device.account_id:
+        with core.transaction() as session:
+            tokens = sessions.start(session, core, account.id, device.id, core.now())
+    throttle.settle(core, source, email, device.account_id, tokens is not None, "signin.known_device")
+    if tokens is None:
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
+    return tokens
+
+
+def revoke_device(core: Core, device_id: int, actor: str, account_id: int | None = None) -> Device:
+    """Revoke a device (its codes fail from now); with ``account_id``, only one of that account's."""
+    now = core.now()
+    with core.transaction() as session:
+        device = session.get(Device, device_id, with_for_update=True)
+        if device is None or (account_id is not None and device.account_id != account_id):
+            raise ProtocolError(ErrorCode.NOT_FOUND, param="device_id")
+        if device.status != "revoked":
+            device.status, device.revoked_at = "revoked", now
+            audit.record(session, now, actor, "device.revoke", f"device:{device_id}", "succeeded")
+            notify.device_revoked(session, device, now)
+        return device
+
+
+def revoke_all_devices(session: Session, account_id: int, actor: str, now: datetime) -> int:
+    """Revoke every device of the account in the caller's transaction; how many."""
+    devices = session.scalars(
+        select(Device).where(Device.account_id == account_id, Device.status == "active").with_for_update()
+    ).all()
+    for device in devices:
+        device.status, device.revoked_at = "revoked", now
+        audit.record(session, now, actor, "device.revoke", f"device:{device.id}", "succeeded", everywhere=True)
+    return len(devices)
+
+
+def sign_out_everywhere(core: Core, account_id: int, actor: str) -> int:
+    """Revoke every device and end every session of the account; the number of devices revoked."""
+    now = core.now()
+    with core.transaction() as session:
+        revoked = revoke_all_devices(session, account_id, actor, now)
+        sessions.revoke_all(session, account_id, now, "signed_out_everywhere")
+        notify.notify(session, account_id, notify.DEVICE_REVOKED, f"Signed out everywhere ({revoked}).", now)
+        return revoked

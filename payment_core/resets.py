@@ -1,0 +1,103 @@
+"""Password reset, done the way 7pay did not.
+
+- The request names only the account's e-mail (the body takes no other field), the mail goes to the
+  address on record, and the answer is the same 202 whether or not an account exists; the work runs
+  after the answer (``Core.defer``), so its time says nothing either.
+- The token is 192 random bits, kept only as a keyed hash, valid for ``SessionPolicy.reset_token_minutes``
+  (15), used once; a newer request voids older tokens.
+- Setting the new password (which must pass the policy) ends every session, revokes every device (their
+  payment codes fail from then on: the phone signs in again with password and second factor), ends a
+  sign-in lock, and tells the owner by e-mail and on the wallet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from payment_core import accounts, audit, devices, outbox, sessions, throttle
+from payment_core.core import Core
+from payment_core.keys import keyed_hash
+from payment_core.models import Account, PasswordReset
+from protocol import ErrorCode, ProtocolError
+
+RESET_ANSWER = "If that address has a possim wallet, a message with a reset code is on its way to it."
+TOKEN_BYTES = 24
+
+
+def _token_hash(core: Core, token: str) -> str:
+    return keyed_hash(core.config.server_key, "password-reset", "", token.strip())
+
+
+def request_reset(core: Core, email: str) -> None:
+    """Mail a reset token to the account's registered address, if there is such an account."""
+    now = core.now()
+    minutes = core.config.sessions.reset_token_minutes
+    with core.transaction() as session:
+        account = session.scalars(
+            select(Account).where(Account.email == email.strip().lower()).with_for_update()
+        ).one_or_none()
+        if account is None:
+            audit.record(session, now, "anonymous", "password.reset_request", "account:unknown", "no_account")
+            return
+        session.execute(
+            update(PasswordReset)
+            .where(PasswordReset.account_id == account.id, PasswordReset.used_at.is_(None))
+            .values(used_at=now)
+        )
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        session.add(PasswordReset(account_id=account.id, token_hash=_token_hash(core, token), created_at=now,
+                                  expires_at=now + timedelta(minutes=minutes)))  # fmt: skip
+        body = (
+            f"Someone asked to reset the password of your possim wallet at {now:%Y-%m-%d %H:%M} UTC.\n\n"
+            f"Reset code: {token}\n\n"
+            f"Enter it in the wallet within {minutes} minutes; it works once. If it was not you, ignore this\n"
+            "message: your password stays as it is.\n"
+        )
+        outbox.send(session, outbox.EMAIL, account.email, "Reset your possim password", body, now)
+        audit.record(session, now, "anonymous", "password.reset_request", f"account:{account.id}", "sent")
+
+
+def _live_reset(core: Core, token: str) -> tuple[PasswordReset, Account] | None:
+    now = core.now()
+    with core.transaction() as session:
+        reset = session.scalars(
+            select(PasswordReset).where(PasswordReset.token_hash == _token_hash(core, token))
+        ).one_or_none()
+        if reset is None or reset.used_at is not None or now >= reset.expires_at:
+            return None
+        account = session.get(Account, reset.account_id)
+        return (reset, account) if account is not None else None
+
+
+def complete_reset(core: Core, token: str, new_password: str) -> Account:
+    """Set the new password with a live token (see the module docstring); any bad token is the same 401."""
+    live = _live_reset(core, token)
+    if live is None:
+        with core.transaction() as session:
+            audit.record(session, core.now(), "anonymous", "password.reset", "account:unknown", "refused_token")
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="token")
+    reset, account = live
+    accounts.check_new(core, new_password, account.email, account.phone)
+    new_hash = accounts.hasher(core).hash(new_password)
+    now = core.now()
+    with core.transaction() as session:
+        fresh = session.get(PasswordReset, reset.id, with_for_update=True)
+        account_row = session.get(Account, account.id, with_for_update=True)
+        if fresh is None or account_row is None or fresh.used_at is not None or now >= fresh.expires_at:
+            raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="token")
+        if not hmac.compare_digest(fresh.token_hash, _token_hash(core, token)):
+            raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="token")
+        fresh.used_at = now
+        account_row.password_hash, account_row.password_changed_at = new_hash, now
+        throttle.unlock(account_row)
+        actor = f"account:{account_row.id}"
+        revoked = devices.revoke_all_devices(session, account_row.id, actor, now)
+        ended = sessions.revoke_all(session, account_row.id, now, "password_reset")
+        audit.record(session, now, actor, "password.reset", actor, "succeeded", devices_revoked=revoked,
+                     sessions_ended=ended)  # fmt: skip
+        accounts.password_changed_notice(session, account_row, now)
+        return account_row

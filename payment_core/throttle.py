@@ -1,0 +1,191 @@
+"""Sign-in throttling per source address and per account (the settings and their sources: ``config.Throttling``).
+
+Every password check goes through :func:`admit` first and :func:`settle` after:
+
+- ``admit`` refuses at once (HTTP 429, ``Retry-After``) an address that is blocked or still in its
+  backoff, before any argon2 work, and records the refused try: an attacker who keeps hammering through
+  the 429s is still naming accounts, and that is how a list attack is seen.
+- ``settle`` records the outcome. A failure counts against the address (sliding window, exponential
+  backoff) and against the account if it exists (10 in a row lock it for 30 minutes or until a
+  password reset; the owner gets an e-mail). When one address has failed on ``list_attack_accounts``
+  different e-mail addresses in the window it is blocked and the block is audited as a list attack.
+
+Accounts are named in the attempts table by a keyed hash of the e-mail, so unknown addresses from a
+leaked list count the same as real ones and the list itself is not kept. A locked account answers
+exactly like a wrong password, so a lock does not tell an attacker that the account exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from payment_core import audit, outbox
+from payment_core.config import Throttling
+from payment_core.core import Core
+from payment_core.keys import keyed_hash
+from payment_core.models import Account, AddressBlock, SigninAttempt
+from payment_core.sources import throttle_key
+from protocol import ErrorCode, ProtocolError
+
+FAILED, SUCCEEDED, THROTTLED = "failed", "succeeded", "throttled"
+_PRUNE_EVERY = 200
+
+
+class Throttled(ProtocolError):
+    """429 with the seconds to wait (sent as ``Retry-After``)."""
+
+    def __init__(self, retry_after: int, message: str) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.retry_after = max(1, retry_after)
+
+
+def subject_of(core: Core, email: str) -> str:
+    return keyed_hash(core.config.server_key, "signin-subject", "", email.strip().lower())
+
+
+def _settings(core: Core) -> Throttling:
+    return core.config.throttling
+
+
+def _window_start(core: Core, now: datetime) -> datetime:
+    return now - timedelta(seconds=_settings(core).window_seconds)
+
+
+def _failures(session: Session, key: str, since: datetime) -> tuple[int, datetime | None]:
+    query = select(func.count(), func.max(SigninAttempt.at)).where(
+        SigninAttempt.source == key, SigninAttempt.outcome == FAILED, SigninAttempt.at >= since
+    )
+    count, last = session.execute(query).one()
+    return int(count), last
+
+
+def _accounts_tried(session: Session, key: str, since: datetime) -> int:
+    query = select(func.count(func.distinct(SigninAttempt.subject))).where(
+        SigninAttempt.source == key,
+        SigninAttempt.outcome.in_((FAILED, THROTTLED)),
+        SigninAttempt.at >= since,
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def backoff_seconds(settings: Throttling, failures: int) -> int:
+    """How long after its last failure an address waits, having failed ``failures`` times in the window."""
+    if failures < settings.free_failures:
+        return 0
+    return int(min(2 ** min(failures - settings.free_failures, 30), settings.backoff_max_seconds))
+
+
+def _block_if_list_attack(session: Session, core: Core, key: str, now: datetime) -> AddressBlock | None:
+    settings = _settings(core)
+    tried = _accounts_tried(session, key, _window_start(core, now))
+    if tried < settings.list_attack_accounts:
+        return None
+    until = now + timedelta(minutes=settings.list_attack_block_minutes)
+    block = session.get(AddressBlock, key)
+    if block is None:
+        block = AddressBlock(source=key, reason="list_attack", blocked_at=now, refused=0)
+        session.add(block)
+    block.reason, block.blocked_at, block.blocked_until, block.accounts_tried = "list_attack", now, until, tried
+    audit.record(session, now, "core", "signin.list_attack", f"address:{key}", "blocked", accounts_tried=tried,
+                 blocked_until=until.isoformat())  # fmt: skip
+    return block
+
+
+def admit(core: Core, source: str, email: str) -> None:
+    """Refuse (429) an address that is blocked or in backoff; let anyone else try the password."""
+    key, now = throttle_key(source), core.now()
+    refusal: Throttled | None = None
+    with core.transaction() as session:
+        block = session.get(AddressBlock, key, with_for_update=True)
+        if block is not None and now < block.blocked_until:
+            block.refused += 1
+            wait = int((block.blocked_until - now).total_seconds()) + 1
+            refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
+        else:
+            count, last = _failures(session, key, _window_start(core, now))
+            wait_until = last + timedelta(seconds=backoff_seconds(_settings(core), count)) if last else now
+            if now < wait_until:
+                session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
+                audit.record(session, now, "core", "signin.attempt", f"address:{key}", "throttled")
+                wait = int((wait_until - now).total_seconds()) + 1
+                refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
+                if _block_if_list_attack(session, core, key, now) is not None:
+                    refusal = Throttled(_settings(core).list_attack_block_minutes * 60,
+                                        "Too many failed sign-ins from your network; try again later.")  # fmt: skip
+    if refusal is not None:
+        raise refusal
+
+
+def account_locked(account: Account, now: datetime) -> bool:
+    return account.signin_locked_until is not None and now < account.signin_locked_until
+
+
+def settle(core: Core, source: str, email: str, account_id: int | None, ok: bool, what: str) -> None:
+    """Record the outcome of a sign-in (``what`` names it in the audit: ``device.enroll``, ``session.start``)."""
+    key, now = throttle_key(source), core.now()
+    with core.transaction() as session:
+        session.add(SigninAttempt(source=key, subject=subject_of(core, email), account_id=account_id,
+                                  outcome=SUCCEEDED if ok else FAILED, at=now))  # fmt: skip
+        target = f"account:{account_id}" if account_id is not None else "account:unknown"
+        audit.record(session, now, target if ok else "anonymous", what, target, SUCCEEDED if ok else FAILED)
+        account = session.get(Account, account_id, with_for_update=True) if account_id is not None else None
+        if account is not None:
+            _count_on_account(session, core, account, ok, now)
+        if not ok:
+            _block_if_list_attack(session, core, key, now)
+        _maybe_prune(session, core, now)
+
+
+def _count_on_account(session: Session, core: Core, account: Account, ok: bool, now: datetime) -> None:
+    settings = _settings(core)
+    if ok:
+        account.signin_failures = 0
+        return
+    if account_locked(account, now):
+        return
+    account.signin_failures = (account.signin_failures or 0) + 1
+    if account.signin_failures < settings.account_max_failures:
+        return
+    account.signin_failures, account.signin_locked_until = 0, now + timedelta(minutes=settings.account_lock_minutes)
+    actor = f"account:{account.id}"
+    audit.record(session, now, "core", "account.signin_locked", actor, "locked",
+                 until=account.signin_locked_until.isoformat())  # fmt: skip
+    body = (
+        f"There were {settings.account_max_failures} failed sign-ins to your possim wallet in a row, so signing in "
+        f"with your password is paused until {account.signin_locked_until:%Y-%m-%d %H:%M} UTC.\n"
+        "Your phone keeps working. If these were not you, reset your password now: a reset ends the pause.\n"
+    )
+    outbox.send(session, outbox.EMAIL, account.email, "Sign-in paused after failed attempts", body, now)
+
+
+def unlock(account: Account) -> None:
+    """A password reset ends a lock (PCI DSS 8.3.4: locked until an administrator or a reset)."""
+    account.signin_failures, account.signin_locked_until = 0, None
+
+
+def _maybe_prune(session: Session, core: Core, now: datetime) -> None:
+    """Forget attempts older than the window (each address's figures only ever read the window)."""
+    session.flush()
+    last_id = session.execute(select(func.max(SigninAttempt.id))).scalar_one() or 0
+    if last_id % _PRUNE_EVERY == 0:
+        session.execute(delete(SigninAttempt).where(SigninAttempt.at < _window_start(core, now)))
+
+
+def limit_requests(core: Core, source: str, email: str, what: str) -> None:
+    """Bound unauthenticated requests that send mail (sign-up, password reset) per address and window."""
+    key, now = throttle_key(source), core.now()
+    with core.transaction() as session:
+        block = session.get(AddressBlock, key)
+        since = _window_start(core, now)
+        query = select(func.count()).where(
+            SigninAttempt.source == key, SigninAttempt.outcome == what, SigninAttempt.at >= since
+        )
+        sent = int(session.execute(query).scalar_one())
+        blocked = block is not None and now < block.blocked_until
+        if not blocked and sent < _settings(core).reset_requests_per_window:
+            session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=what, at=now))
+            return
+    raise Throttled(_settings(core).window_seconds, "Too many requests from your network; try again later.")
