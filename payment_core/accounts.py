@@ -187,22 +187,28 @@ def second_factor_kit(core: Core, account: Account) -> SecondFactorKit:
     return SecondFactorKit(secret, otp.provisioning_uri(secret, account.email), codes)
 
 
-def check_password(core: Core, email: str, password: str) -> Account | None:
-    """The account if ``password`` is its password and password sign-in is not locked; None otherwise,
-    after the same argon2 work either way. A hash made with weaker parameters is upgraded."""
+@dataclass(frozen=True)
+class PasswordCheck:
+    account_id: int | None  # the account the e-mail names, if any (to count a failure against it)
+    account: Account | None  # set only when the password is right and sign-in is not locked
+
+
+def check_password(core: Core, email: str, password: str) -> PasswordCheck:
+    """Check ``password`` for the account ``email`` names, after the same argon2 work whether or not it
+    exists; a locked account fails like a wrong password. A hash made with weaker parameters is upgraded."""
     with core.transaction() as session:
         account = session.scalars(select(Account).where(Account.email == email.strip().lower())).one_or_none()
     policy_hasher = hasher(core)
     stored = account.password_hash if account else _dummy_hash(core.config.passwords)
     matches = policy_hasher.verify(stored, password)
     if account is None or not matches or throttle.account_locked(account, core.now()):
-        return None
+        return PasswordCheck(account.id if account else None, None)
     if policy_hasher.needs_rehash(account.password_hash):
         with core.transaction() as session:
             fresh = session.get(Account, account.id, with_for_update=True)
             if fresh is not None and fresh.password_hash == account.password_hash:
                 fresh.password_hash = policy_hasher.hash(password)
-    return account
+    return PasswordCheck(account.id, account)
 
 
 def change_password(core: Core, auth: AuthSession, current: str, new: str) -> None:

@@ -65,7 +65,8 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
     """Sign in on a new device (see the module's docstring)."""
     source = current_source.get()
     throttle.admit(core, source, email)
-    account = accounts.check_password(core, email, password)
+    checked = accounts.check_password(core, email, password)
+    account = checked.account
     now = core.now()
     enrolled: Enrollment | None = None
     full = False
@@ -84,8 +85,7 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
             full = True
         else:
             enrolled = _add_device(session, core, locked, device_name, now)
-    account_id = account.id if account is not None else None
-    throttle.settle(core, source, email, account_id, enrolled is not None or full, "signin.new_device")
+    throttle.settle(core, source, email, checked.account_id, enrolled is not None or full, "signin.new_device")
     if full:
         raise ProtocolError(ErrorCode.DEVICE_LIMIT)
     if enrolled is None:  # after the commit: a failed code still counts
@@ -116,7 +116,7 @@ def sign_in(core: Core, device: Device, password: str) -> sessions.Tokens:
         owner = session.get(Account, device.account_id)
     email = owner.email if owner is not None else ""
     throttle.admit(core, source, email)
-    account = accounts.check_password(core, email, password)
+    account = accounts.check_password(core, email, password).account
     tokens = None
     if account is not None and account.id == device.account_id:
         with core.transaction() as session:

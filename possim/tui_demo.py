@@ -26,6 +26,7 @@ from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from possim.commands.outbox import mailed_code
+from possim.headless_demo import DEMO_LIMITS
 from possim.demo_stage import DemoStage
 from terminal.catalog import Catalog
 from terminal.client import PaymentClient
@@ -54,15 +55,15 @@ class DemoRegister:
 def demo_register(seed: int = 7, work_dir: Path | None = None) -> Iterator[DemoRegister]:
     with contextlib.ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="possim-demo-")))
-        core = Core(CoreConfig(db_url=str(folder / "core.db"), server_key=secrets.token_bytes(32)))
+        core = Core(CoreConfig(db_url=str(folder / "core.db"), server_key=secrets.token_bytes(32), limits=DEMO_LIMITS))
         core.migrate()
         stack.callback(core.close)
         made = terminals.provision_terminal(core, STORE_NAME, "register-1", "demo")
         server = stack.enter_context(ServerThread(create_app(core)))
         password = secrets.token_urlsafe(18)
         with WalletClient(server.url) as wallet:
-            account = wallet.sign_up(DEMO_EMAIL, DEMO_PHONE, password, "Demo customer")
-            wallet.verify_email(DEMO_EMAIL, mailed_code(core, DEMO_EMAIL))
+            wallet.sign_up(DEMO_EMAIL, DEMO_PHONE, password, "Demo customer")
+            account = wallet.verify_email(DEMO_EMAIL, mailed_code(core, DEMO_EMAIL))
             otp = pyotp.TOTP(str(account["totp_secret"])).at(core.now())
             state = wallet.enroll(DEMO_EMAIL, password, otp, "demo phone", "possim wallet")
         minter = CodeMinter(state.device_id, state.secret)

@@ -21,7 +21,9 @@ _CODE = re.compile(r"verification code is (\d{6})")
 
 
 def mailed_code(core: Core, address: str) -> str:
-    """The code in the newest verification mail to ``address``: what the demo's user reads in the mail."""
+    """The code in the newest verification mail to ``address``: what the demo's user reads in the mail
+    (sign-up mails are sent after the core's answer: this waits for that work first)."""
+    core.drain()
     for message in outbox.messages(core, to=address):
         found = _CODE.search(message.body)
         if found:
