@@ -31,7 +31,8 @@ class ServerThread:
         self._socket = bind_loopback(host, port)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from pathlib import Path
 
@@ -27,11 +28,17 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_core(args: argparse.Namespace) -> Core:
+def open_core(
+    args: argparse.Namespace, trusted_proxies: tuple[str, ...] = (), breached_passwords: str = "builtin"
+) -> Core:
     db: str = args.db
     if "://" not in db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
-    config = CoreConfig(db_url=db, server_key=load_server_key(args.key_file), db_schema=args.db_schema)
+    if trusted_proxies:
+        for proxy in trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError with the bad value, before serving
+    config = CoreConfig(db_url=db, server_key=load_server_key(args.key_file), db_schema=args.db_schema,
+                        trusted_proxies=trusted_proxies, breached_passwords=breached_passwords)  # fmt: skip
     core = Core(config)
     core.migrate()
     return core

@@ -26,8 +26,8 @@ from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from possim.commands.outbox import mailed_code
-from possim.headless_demo import DEMO_LIMITS
 from possim.demo_stage import DemoStage
+from possim.headless_demo import DEMO_LIMITS
 from terminal.catalog import Catalog
 from terminal.client import PaymentClient
 from terminal.register import CameraFeed, RegisterApp, RegisterOptions, Till

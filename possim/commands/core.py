@@ -20,15 +20,29 @@ def register(subparsers: Any) -> None:
     add_store_arguments(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8700)
+    serve.add_argument(
+        "--trust-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a proxy (address or network) whose X-Forwarded-For names the client, e.g. the web wallet's server",
+    )
+    serve.add_argument(
+        "--breached-passwords",
+        default="builtin",
+        metavar="SOURCE",
+        help="common/breached password list: builtin, a range file or directory, or a range API URL",
+    )
     serve.set_defaults(func=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        core = open_core(args)
+        core = open_core(args, trusted_proxies=tuple(args.trust_proxy), breached_passwords=args.breached_passwords)
     except (SQLAlchemyError, ValueError, OSError) as error:
         print(f"possim core: cannot open the store: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 2
     print(f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()})")
-    uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info")
+    # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
+    uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0

@@ -7,6 +7,8 @@ loop is bounded in count and in time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -195,7 +197,7 @@ def test_door_account_enumeration_by_message(
 ) -> None:
     """Every answer that could tell whether an address has an account is the same for one that has not.
     (Timing is compared statistically in tests/security/test_enumeration_timing.py.)"""
-    pairs = {
+    pairs: dict[str, Callable[[str], dict[str, Any]]] = {
         "/v1/accounts": lambda email: {"email": email, "phone": PHONE, "password": "a fresh passphrase 42"},
         "/v1/accounts/verify/resend": lambda email: {"email": email},
         "/v1/password-reset": lambda email: {"email": email},

@@ -101,7 +101,9 @@ def test_ten_failures_lock_the_account_for_thirty_minutes_or_until_a_reset(
         )
         assert locked.status == 401  # the same answer as a wrong password: the lock tells nothing
         clock.advance(limit.account_lock_minutes * 60 - 120)  # each totp() is 30 s more
-        _refused(lambda: client.enroll(victim.email, PASSWORD, victim.totp(), "own phone"))  # 29 minutes on: still locked
+        _refused(
+            lambda: client.enroll(victim.email, PASSWORD, victim.totp(), "own phone")
+        )  # 29 minutes on: still locked
         client.request_password_reset(victim.email)  # a reset ends the lock at once
         client.reset_password(mailed_reset_token(core, victim.email), NEW_PASSWORD)
         assert client.enroll(victim.email, NEW_PASSWORD, victim.totp(), "own phone").device_id > 0
@@ -139,7 +141,7 @@ def test_passwords_follow_the_policy_at_sign_up_and_at_a_change(
             ("newcomer@example.jp", "e-mail"),
             (PHONE, "phone"),
         ):
-            refused = _refused(lambda bad=bad: client.sign_up("newcomer@example.jp", PHONE, bad), "parameter_invalid")  # type: ignore[misc]
+            refused = _refused(lambda bad=bad: client.sign_up("newcomer@example.jp", PHONE, bad), "parameter_invalid")
             assert why in refused.message.lower() or why in refused.message, (bad, refused.message)
         access, _state = client.refresh(victim.phone)
         _refused(lambda: client.change_password(access, "not the password", NEW_PASSWORD), "credentials_invalid")
