@@ -29,6 +29,7 @@ from payment_core.schemas import (
     VerifyBody,
 )
 from payment_core.sources import current_source
+from protocol import ProtocolError
 
 
 def _accepted(message: str) -> JSONResponse:
@@ -57,7 +58,13 @@ def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
     async def verify(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             data = parse_body(VerifyBody, body)
-            account = otp.verify_email(core, data.email, data.code)
+            source = current_source.get()
+            throttle.admit(core, source, data.email)  # six digits: guessing across accounts is throttled too
+            try:
+                account = otp.verify_email(core, data.email, data.code)
+            except ProtocolError:
+                throttle.settle(core, source, data.email, None, False, "account.verify_attempt")
+                raise
             kit = accounts.second_factor_kit(core, account)
             view = {
                 "object": "account",

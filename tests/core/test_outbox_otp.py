@@ -84,6 +84,10 @@ def test_a_wrong_code_five_times_burns_it_and_a_new_one_is_mailed(
             with pytest.raises(WalletError) as refused:
                 client.verify_email(EMAIL, wrong)
             assert (refused.value.status, refused.value.code) == (401, "credentials_invalid")
+        with pytest.raises(WalletError) as throttled:  # five failures from one address: it waits a second
+            client.verify_email(EMAIL, right)
+        assert (throttled.value.status, throttled.value.code) == (429, "rate_limited")
+        clock.advance(2)
         with pytest.raises(WalletError) as burnt:
             client.verify_email(EMAIL, right)
         assert burnt.value.code == "credentials_invalid"
