@@ -34,16 +34,17 @@ _BEZEL = (12, 12, 14)
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-def qr_modules(text: str, border: int = QR_QUIET_MODULES) -> npt.NDArray[np.bool_]:
-    """The QR's modules (True is dark), quiet zone included; ``ValueError`` above version 3."""
+def qr_modules(text: str, border: int = QR_QUIET_MODULES, max_version: int = MAX_QR_VERSION) -> npt.NDArray[np.bool_]:
+    """The QR's modules (True is dark), quiet zone included; ``ValueError`` above ``max_version`` (payment
+    codes keep to version 3; the authenticator's otpauth URI needs about 6)."""
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=border)
     qr.add_data(text)
     try:
         qr.make(fit=True)
     except DataOverflowError:
         raise ValueError("the text does not fit any QR version") from None
-    if qr.version > MAX_QR_VERSION:
-        raise ValueError(f"the text needs QR version {qr.version}; possim keeps to version {MAX_QR_VERSION} or below")
+    if qr.version > max_version:
+        raise ValueError(f"the text needs QR version {qr.version}; possim keeps to version {max_version} or below")
     return np.array(qr.get_matrix(), dtype=np.bool_)
 
 

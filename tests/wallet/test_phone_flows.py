@@ -4,13 +4,14 @@ terminal rendering → history shows it; confirm and deny prompts; sign out ever
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import zxingcpp
 from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, Input
+from textual.widgets import Button, DataTable, Input, Static
 
 from payment_core.models import Payment
 from protocol import system_clock
@@ -20,7 +21,7 @@ from tests.register.pilot_helpers import wait_for
 from tests.support import PASSWORD, mailed_code, totp_now
 from wallet_app.phone.app import WalletApp, make_wallet_app
 from wallet_app.phone.cells import cells_to_image
-from wallet_app.phone.screens.auth import AuthenticatorScreen, SignInScreen, WelcomeScreen
+from wallet_app.phone.screens.auth import AuthenticatorScreen, SignInScreen, VerifyEmailScreen, WelcomeScreen
 from wallet_app.phone.screens.confirm import ConfirmDialog
 from wallet_app.phone.screens.home import HomeScreen
 from wallet_app.phone.widgets import CellView
@@ -62,11 +63,18 @@ async def test_sign_up_enroll_pay_with_the_drawn_code_and_see_it_in_history(worl
         await wait_for(pilot, lambda: bool(app.screen.query("#create")), "the sign-up form's button")
         await _fill(pilot, email=email, **{"phone-number": "+81 90 1234 5678", "password": PASSWORD})
         await _click(pilot, "#create")
+        await wait_for(pilot, lambda: isinstance(app.screen, VerifyEmailScreen), "check your e-mail")
+        await _fill(pilot, code=mailed_code(world.core, email))  # read from the simulated mailbox
+        await _click(pilot, "#verify")
         await wait_for(pilot, lambda: isinstance(app.screen, AuthenticatorScreen), "the authenticator key")
         secret = app.screen.secret  # type: ignore[attr-defined]
         assert len(secret) >= 16
-        await _fill(pilot, code=mailed_code(world.core, email))  # read from the simulated mailbox
-        await _click(pilot, "#verify")
+        drawn = app.screen.query_one("#totp-qr", CellView).cell_rows()  # the authenticator app scans this
+        uris = [result.text for result in zxingcpp.read_barcodes(np.asarray(cells_to_image(drawn)))]
+        assert len(uris) == 1 and uris[0].startswith("otpauth://totp/") and f"secret={secret}" in uris[0]
+        shown = str(app.screen.query_one("#recovery-codes", Static).render())
+        assert len(re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", shown)) == 10  # the ten recovery codes, shown once
+        await _click(pilot, "#continue")
         await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen), "the sign-in form")
         await _fill(pilot, password=PASSWORD, otp=totp_now(secret, system_clock), **{"device-name": "Taro's phone"})
         await _click(pilot, "#signin")

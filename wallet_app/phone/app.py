@@ -23,6 +23,7 @@ from wallet_app.state import WalletState, WalletStateError, load_state, save_sta
 PHONE_CSS = """
 Screen { align: center middle; background: $background; }
 #phone { width: 46; height: 100%; max-height: 50; border: heavy #555; background: $surface; padding: 0 1; }
+#phone.wide { width: 58; }
 #phone .title { text-style: bold; content-align: center middle; width: 100%; height: 1; background: $primary; }
 #phone .hint { color: $text-muted; }
 #phone .error { color: $error; }

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from wallet_app.render import code128_modules, qr_modules
+from wallet_app.render import MAX_QR_VERSION, code128_modules, qr_modules
 
 DARK = (0, 0, 0)
 LIGHT = (255, 255, 255)
@@ -28,9 +28,9 @@ def _colour(dark: bool) -> tuple[int, int, int]:
     return DARK if dark else LIGHT
 
 
-def qr_cells(text: str) -> list[list[Cell]]:
+def qr_cells(text: str, max_version: int = MAX_QR_VERSION) -> list[list[Cell]]:
     """The QR (ECC M, quiet zone included) as rows of half-block cells."""
-    modules = qr_modules(text)
+    modules = qr_modules(text, max_version=max_version)
     if len(modules) % 2:
         modules = np.vstack([modules, np.zeros((1, modules.shape[1]), dtype=np.bool_)])
     return [

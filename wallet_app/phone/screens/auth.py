@@ -1,5 +1,6 @@
-"""Sign up (e-mail, phone, password; the e-mail code arrives in the outbox), the authenticator set-up,
-and signing this phone in (password + authenticator code), which enrolls it as a device."""
+"""Sign up (e-mail, phone, password), the e-mail code from the outbox, the authenticator set-up and the
+recovery codes (shown once, after the code), and signing this phone in (password + authenticator code or
+a recovery code), which enrolls it as a device. "Forgot password?" is in ``screens.reset``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from wallet_app.phone.widgets import CellView
 
 if TYPE_CHECKING:
     from wallet_app.phone.app import WalletApp
+
+TOTP_QR_MAX_VERSION = 6  # 41 modules + the quiet zone: fits the wide phone screen (58 columns)
 
 
 class _PhoneScreen(Screen[None]):
@@ -62,51 +65,85 @@ class SignUpScreen(_PhoneScreen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _create(self, email: str, phone: str, password: str, name: str | None) -> None:
         try:
-            made = self.wallet.client.sign_up(email, phone, password, name)
+            answer = self.wallet.client.sign_up(email, phone, password, name)
         except WalletError as error:
             self.app.call_from_thread(self.say, error.message)
             return
-        self.app.call_from_thread(self.app.switch_screen, AuthenticatorScreen(email, made))
+        self.app.call_from_thread(self.app.switch_screen, VerifyEmailScreen(email, str(answer.get("message", ""))))
 
 
-class AuthenticatorScreen(_PhoneScreen):
-    """Shown once: the authenticator key (QR of the otpauth URI and the base32 text), then the e-mail code."""
+class VerifyEmailScreen(_PhoneScreen):
+    """The 6-digit code from the mail (the core's answer to a sign-up is the same for every address)."""
 
-    def __init__(self, email: str, made: dict[str, Any]) -> None:
+    def __init__(self, email: str, notice: str) -> None:
         super().__init__()
-        self.email, self.secret, self.uri = email, str(made.get("totp_secret", "")), str(made.get("totp_uri", ""))
+        self.email, self.notice = email, notice
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="phone"):
-            yield Static("Second factor", classes="title")
-            yield Static("Add this key to your authenticator app (shown once):", classes="hint")
-            yield CellView(id="totp-qr")
-            yield Static(self.secret, id="totp-secret")
-            yield Static("\nWe sent a 6-digit code to your e-mail (possim outbox).", classes="hint")
+            yield Static("Check your e-mail", classes="title")
+            yield Static(f"{self.notice}\n({self.email}; read it with: possim outbox)", classes="hint")
             yield Input(placeholder="E-mail code", id="code", restrict=r"[0-9]*", max_length=6)
             yield Button("Verify e-mail", id="verify", variant="primary")
+            yield Button("Send a new code", id="resend")
             yield Static("", id="message")
 
-    def on_mount(self) -> None:
-        try:
-            self.query_one("#totp-qr", CellView).show(qr_cells(self.uri))
-        except ValueError:  # a URI too long for QR version 3: the key text is there to type in
-            self.query_one("#totp-qr", CellView).display = False
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self._verify(self.query_one("#code", Input).value.strip())
+        if event.button.id == "resend":
+            self._resend()
+        else:
+            self._verify(self.query_one("#code", Input).value.strip())
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._verify(event.value.strip())
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def _verify(self, code: str) -> None:
+    def _resend(self) -> None:
         try:
-            self.wallet.client.verify_email(self.email, code)
+            self.wallet.client.resend_verification(self.email)
         except WalletError as error:
             self.app.call_from_thread(self.say, error.message)
             return
-        self.app.call_from_thread(self.app.switch_screen, SignInScreen(self.email))
+        self.app.call_from_thread(self.say, "A new code is on its way (at most one a minute).", False)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _verify(self, code: str) -> None:
+        try:
+            kit = self.wallet.client.verify_email(self.email, code)
+        except WalletError as error:
+            self.app.call_from_thread(self.say, error.message)
+            return
+        self.app.call_from_thread(self.app.switch_screen, AuthenticatorScreen(self.email, kit))
+
+
+class AuthenticatorScreen(_PhoneScreen):
+    """Shown once: the authenticator key (QR of the otpauth URI and the base32 text) and the recovery codes."""
+
+    def __init__(self, email: str, kit: dict[str, Any]) -> None:
+        super().__init__()
+        self.email, self.secret, self.uri = email, str(kit.get("totp_secret", "")), str(kit.get("totp_uri", ""))
+        self.recovery_codes = [str(code) for code in kit.get("recovery_codes", [])]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="phone", classes="wide"):
+            yield Static("Second factor", classes="title")
+            yield Static("Scan this with your authenticator app, or type the key (shown once):", classes="hint")
+            yield CellView(id="totp-qr")
+            yield Static(self.secret, id="totp-secret")
+            yield Static("\nRecovery codes: write them down now, each works once if the phone is lost:", classes="hint")
+            yield Static("\n".join("  ".join(self.recovery_codes[i : i + 2]) for i in range(0, len(self.recovery_codes), 2)),
+                         id="recovery-codes")  # fmt: skip
+            yield Button("I have saved them: sign in", id="continue", variant="primary")
+            yield Static("", id="message")
+
+    def on_mount(self) -> None:
+        try:
+            self.query_one("#totp-qr", CellView).show(qr_cells(self.uri, max_version=TOTP_QR_MAX_VERSION))
+        except ValueError:  # a URI too long for the screen: the key text is there to type in
+            self.query_one("#totp-qr", CellView).display = False
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.app.switch_screen(SignInScreen(self.email))
 
 
 class SignInScreen(_PhoneScreen):
@@ -121,12 +158,18 @@ class SignInScreen(_PhoneScreen):
             yield Static("Sign in on this phone", classes="title")
             yield Input(value=self.email, placeholder="E-mail", id="email")
             yield Input(placeholder="Password", password=True, id="password")
-            yield Input(placeholder="Authenticator code", id="otp", restrict=r"[0-9]*", max_length=6)
+            yield Input(placeholder="Authenticator code or recovery code", id="otp", max_length=11)
             yield Input(value="my phone", placeholder="Name of this phone", id="device-name")
             yield Button("Sign in", id="signin", variant="primary")
+            yield Button("Forgot password?", id="forgot")
             yield Static("", id="message")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "forgot":
+            from wallet_app.phone.screens.reset import ResetScreen
+
+            self.app.push_screen(ResetScreen(self.query_one("#email", Input).value.strip()))
+            return
         email, otp, name = (self.query_one(f"#{n}", Input).value.strip() for n in ("email", "otp", "device-name"))
         password = self.query_one("#password", Input).value
         self.query_one("#password", Input).value = ""

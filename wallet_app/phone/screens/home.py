@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 REFRESH_SECONDS = 30  # a new code well before the old one's 60 s are up
 METHODS = [("Test card", "card"), ("Bank account", "bank"), ("Cash at a register", "cash")]
 
+TOPUP_CODE_REFUSED = "The authenticator code is wrong or was used already: wait for the next one."
+
 
 class HomeScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -209,7 +211,8 @@ class HomeScreen(Screen[None]):
             else:
                 app.client.topup_bank(state, amount, source, otp)
         except WalletError as error:
-            self.app.call_from_thread(self.query_one("#topup-message", Static).update, error.message)
+            text = TOPUP_CODE_REFUSED if error.code == "credentials_invalid" else error.message
+            self.app.call_from_thread(self.query_one("#topup-message", Static).update, text)
             return
         self.app.call_from_thread(self.query_one("#topup-message", Static).update, f"Topped up {format_yen(amount)}.")
         app.poll()
