@@ -126,4 +126,5 @@ def serve(core_url: str, host: str = "127.0.0.1", port: int = 8800) -> None:
     A phone on plain ``http://`` (not localhost) has no WebCrypto; the page then uses its own SHA-256,
     with the same results (see ``web/possim.js``).
     """
-    uvicorn.run(create_web_app(core_url), host=host, port=port, log_level="info", access_log=False)
+    # proxy_headers off: the client is the TCP peer; this server names it to the core in X-Forwarded-For.
+    uvicorn.run(create_web_app(core_url), host=host, port=port, log_level="info", access_log=False, proxy_headers=False)

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from payment_core import terminals
 from payment_core.api import create_app
-from payment_core.config import CoreConfig
+from payment_core.config import CoreConfig, Limits
 from payment_core.core import Core
 from payment_core.server import ServerThread, bind_loopback
 from protocol import system_clock
@@ -87,7 +87,10 @@ class Stack:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """A core on SQLite on the system clock (the browser mints with the real time), a register, the web wallet."""
-    core = Core(CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32)))
+    # The browser's device is enrolled seconds before the test tops it up past the new-device limit
+    # (that limit is tested in tests/security): the web stack lifts it.
+    limits = Limits(new_device_hours=0)
+    core = Core(CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32), limits=limits))
     core.migrate()
     made = terminals.provision_terminal(core, STORE, "register-1", "test")
     with (

@@ -24,7 +24,7 @@ from payment_core.models import Device
 from payment_core.server import ServerThread
 from protocol import epoch_seconds, parse_code, system_clock, verify_code
 from protocol.checkdigit import damm_digit
-from tests.support import PASSWORD
+from tests.support import PASSWORD, mailed_reset_token
 from tests.web.conftest import STORE, WAIT_MS, Stack
 from tests.web.vectors import DAMM_INPUTS, mint_vectors, sign_vectors
 from wallet_app.render import group_digits
@@ -262,6 +262,7 @@ def test_code_renews_itself_every_30_seconds(page: Page, offline_web: ServerThre
 
 def mailed_code(stack: Stack, email: str) -> str:
     """The 6-digit verification code from the newest mail to ``email`` in the core's outbox."""
+    stack.core.drain()  # sign-up mail is sent after the core's answer
     for mail in outbox.messages(stack.core, to=email):
         if found := re.search(r"\b(\d{6})\b", mail.body):
             return found.group(1)
@@ -275,10 +276,10 @@ def sign_up(stack: Stack, email: str) -> str:
             "/v1/accounts",
             json={"email": email, "phone": "09012345678", "password": PASSWORD, "display_name": "Hanako"},
         )
-        assert made.status_code == 201, made.text
+        assert made.status_code == 202, made.text
         verified = client.post("/v1/accounts/verify", json={"email": email, "code": mailed_code(stack, email)})
         assert verified.status_code == 200, verified.text
-    return str(made.json()["totp_secret"])
+    return str(verified.json()["totp_secret"])
 
 
 def pay(stack: Stack, order_id: str, amount: int, code: str) -> dict[str, Any]:
@@ -357,12 +358,16 @@ def test_sign_up_on_the_page_then_sign_in(page: Page, stack: Stack) -> None:
     page.fill("#signup-name", "Taro")
     page.fill("#signup-password", PASSWORD)
     page.click("#signup-form button[type=submit]")
+    expect(page.locator("#signup-check")).to_be_visible()
+    expect(page.locator("#signup-check-message")).to_contain_text("Check your e-mail")
+    page.fill("#verify-code", mailed_code(stack, email))
+    page.click("#verify-form button[type=submit]")
     expect(page.locator("#signup-done")).to_be_visible()
     secret = (page.locator("#totp-secret").text_content() or "").replace(" ", "")
     totp_qr = decode(page.locator("#totp-qr").screenshot())["qr"]
     assert len(totp_qr) == 1 and f"secret={secret}" in totp_qr[0]  # the authenticator app's QR
-    page.fill("#verify-code", mailed_code(stack, email))
-    page.click("#verify-form button[type=submit]")
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    page.click("#signup-continue")
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-email")).to_have_value(email)
     page.fill("#signin-password", PASSWORD)
@@ -380,3 +385,29 @@ def test_sign_up_on_the_page_then_sign_in(page: Page, stack: Stack) -> None:
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-error")).to_contain_text("revoked")
     assert page.evaluate("localStorage.getItem('possim.wallet')") is None
+
+
+def test_forgot_password_on_the_page_then_sign_in_with_the_new_one(page: Page, stack: Stack) -> None:
+    email = "jiro@example.jp"
+    totp = pyotp.TOTP(sign_up(stack, email))
+    new_password = "jiro's new long passphrase"
+    page.goto(stack.web.url)
+    page.fill("#signin-email", email)
+    page.click("#to-reset")
+    expect(page.locator("#reset-email")).to_have_value(email)
+    page.click("#reset-request-form button[type=submit]")
+    expect(page.locator("#reset-request-message")).to_contain_text("reset code is on its way")
+    page.fill("#reset-token", "not-the-code")
+    page.fill("#reset-password", new_password)
+    page.click("#reset-confirm-form button[type=submit]")
+    expect(page.locator("#reset-error")).to_contain_text("wrong, used or expired")
+    page.fill("#reset-token", mailed_reset_token(stack.core, email))
+    page.fill("#reset-password", new_password)
+    page.click("#reset-confirm-form button[type=submit]")
+    expect(page.locator("#signin-screen")).to_be_visible()
+    expect(page.locator("#signin-error")).to_contain_text("Password changed")
+    page.fill("#signin-password", new_password)
+    page.fill("#signin-otp", totp.now())
+    page.fill("#signin-device", "Jiro's browser")
+    page.click("#signin-submit")
+    expect(page.locator("#pay-screen")).to_be_visible()

@@ -72,7 +72,7 @@
 
   /* ---- screens ---- */
   function showScreen(name) {
-    ["signin", "signup", "pay", "wallet"].forEach(function (screen) { show(screen + "-screen", screen === name); });
+    ["signin", "signup", "reset", "pay", "wallet"].forEach(function (screen) { show(screen + "-screen", screen === name); });
     show("tabs", name === "pay" || name === "wallet");
     $("tab-pay").classList.toggle("active", name === "pay");
     $("tab-wallet").classList.toggle("active", name === "wallet");
@@ -283,7 +283,7 @@
       return start(wallet);
     }).catch(function (error) {
       $("signin-error").textContent = error.code === "credentials_invalid"
-        ? "E-mail, password or authenticator code is wrong (or the e-mail is not verified yet)."
+        ? "E-mail, password or code is wrong (or the e-mail is not verified yet)."
         : error.message;
     }).then(function () { $("signin-submit").disabled = false; });
   }
@@ -295,25 +295,62 @@
       email: $("signup-email").value.trim(), phone: $("signup-phone").value.trim(),
       password: $("signup-password").value, display_name: $("signup-name").value.trim() || null,
     };
-    call("POST", "/v1/accounts", body, false).then(function (account) {
+    call("POST", "/v1/accounts", body, false).then(function (answer) {
       $("signup-password").value = "";
       $("signup-form").hidden = true;
-      show("signup-done", true);
-      $("totp-secret").textContent = P.groupDigits(account.totp_secret, 4);
-      drawQr($("totp-qr"), account.totp_uri, 0);
+      $("signup-check-message").textContent = answer.message;
+      show("signup-check", true);
     }, function (error) { $("signup-error").textContent = error.message; });
   }
 
   function onVerify(event) {
     event.preventDefault();
     var email = $("signup-email").value.trim();
-    call("POST", "/v1/accounts/verify", { email: email, code: $("verify-code").value.trim() }, false).then(function () {
-      $("signin-email").value = email;
-      $("signup-form").hidden = false;
-      show("signup-done", false);
-      showScreen("signin");
-      $("signin-error").textContent = "E-mail verified. Sign in with your authenticator code.";
+    call("POST", "/v1/accounts/verify", { email: email, code: $("verify-code").value.trim() }, false).then(function (kit) {
+      show("signup-check", false);
+      show("signup-done", true);
+      $("totp-secret").textContent = P.groupDigits(kit.totp_secret, 4);
+      drawQr($("totp-qr"), kit.totp_uri, 0);
+      var list = $("recovery-codes");
+      list.textContent = "";
+      kit.recovery_codes.forEach(function (code) {
+        var item = document.createElement("li");
+        item.textContent = code;
+        list.appendChild(item);
+      });
     }, function (error) { $("verify-error").textContent = error.message; });
+  }
+
+  function onSignUpDone() {
+    $("signin-email").value = $("signup-email").value.trim();
+    $("recovery-codes").textContent = $("totp-secret").textContent = "";
+    $("signup-form").hidden = false;
+    show("signup-done", false);
+    showScreen("signin");
+    $("signin-error").textContent = "E-mail verified. Sign in with your authenticator code.";
+  }
+
+  function onResetRequest(event) {
+    event.preventDefault();
+    $("reset-request-message").textContent = "";
+    call("POST", "/v1/password-reset", { email: $("reset-email").value.trim() }, false).then(function (answer) {
+      $("reset-request-message").textContent = answer.message;
+    }, function (error) { $("reset-request-message").textContent = error.message; });
+  }
+
+  function onResetConfirm(event) {
+    event.preventDefault();
+    $("reset-error").textContent = "";
+    var body = { token: $("reset-token").value.trim(), new_password: $("reset-password").value };
+    call("POST", "/v1/password-reset/confirm", body, false).then(function (done) {
+      $("reset-password").value = $("reset-token").value = "";
+      forget("Password changed; every device was signed out. Sign in with the new password.");
+      $("signin-email").value = done.email;
+    }, function (error) {
+      $("reset-error").textContent = error.code === "credentials_invalid"
+        ? "That reset code is wrong, used or expired (15 minutes). Ask for a new one."
+        : error.message;
+    });
   }
 
   function onSignOut() {
@@ -327,6 +364,14 @@
     $("signin-form").addEventListener("submit", onSignIn);
     $("signup-form").addEventListener("submit", onSignUp);
     $("verify-form").addEventListener("submit", onVerify);
+    $("signup-continue").addEventListener("click", onSignUpDone);
+    $("reset-request-form").addEventListener("submit", onResetRequest);
+    $("reset-confirm-form").addEventListener("submit", onResetConfirm);
+    $("to-reset").addEventListener("click", function () {
+      $("reset-email").value = $("signin-email").value.trim();
+      showScreen("reset");
+    });
+    $("reset-to-signin").addEventListener("click", function () { showScreen("signin"); });
     $("to-signup").addEventListener("click", function () { showScreen("signup"); });
     $("to-signin").addEventListener("click", function () { showScreen("signin"); });
     $("code-area").addEventListener("click", newCode);
