@@ -5,6 +5,7 @@ terminal rendering → history shows it; confirm and deny prompts; sign out ever
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,17 +40,21 @@ def _code_on_screen(app: WalletApp) -> str:
     return found[0]
 
 
+def _mounted(pilot: Pilot[None], selector: str) -> bool:
+    return bool(pilot.app.screen.query(selector))
+
+
 async def _click(pilot: Pilot[None], selector: str) -> None:
     """Press a button once it is mounted (a screen is pushed before its children are composed). The button's
     own press, not a mouse click at its coordinates: under load the layout may not be placed yet."""
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query(selector)), f"{selector} on screen")
+    await wait_for(pilot, partial(_mounted, pilot, selector), f"{selector} on screen")
     pilot.app.screen.query_one(selector, Button).press()
     await pilot.pause()
 
 
 async def _fill(pilot: Pilot[None], **values: str) -> None:
     for widget_id, value in values.items():
-        await wait_for(pilot, lambda widget_id=widget_id: bool(pilot.app.screen.query(f"#{widget_id}")), widget_id)
+        await wait_for(pilot, partial(_mounted, pilot, f"#{widget_id}"), widget_id)
         pilot.app.screen.query_one(f"#{widget_id}", Input).value = value
 
 
@@ -108,6 +113,7 @@ async def test_the_phone_is_asked_to_approve_or_deny(world: World, tmp_path: Pat
             asked = register.pay("R9-000002-1", 12_000, world.minter.mint().numeric)
             assert asked.status == "awaiting_customer"
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the approval prompt")
+            await wait_for(pilot, partial(_mounted, pilot, "#confirm-text"), "the prompt's text")
             assert "12,000" in str(app.screen.query_one("#confirm-text").render())
             await _click(pilot, "#approve")
             await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "the prompt to close")

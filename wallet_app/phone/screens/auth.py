@@ -4,36 +4,23 @@ a recovery code), which enrolls it as a device. "Forgot password?" is in ``scree
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
 from wallet_app.client import WalletError
 from wallet_app.phone.cells import qr_cells
+from wallet_app.phone.screens.base import PhoneScreen
 from wallet_app.phone.widgets import CellView
-
-if TYPE_CHECKING:
-    from wallet_app.phone.app import WalletApp
+from wallet_app.state import WalletState
 
 TOTP_QR_MAX_VERSION = 6  # 41 modules + the quiet zone: fits the wide phone screen (58 columns)
 
 
-class _PhoneScreen(Screen[None]):
-    @property
-    def wallet(self) -> WalletApp:
-        return cast("WalletApp", self.app)
-
-    def say(self, text: str, error: bool = True) -> None:
-        message = self.query_one("#message", Static)
-        message.update(text)
-        message.set_class(error, "error")
-
-
-class WelcomeScreen(_PhoneScreen):
+class WelcomeScreen(PhoneScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="phone"):
             yield Static("possim wallet", classes="title")
@@ -45,7 +32,7 @@ class WelcomeScreen(_PhoneScreen):
         self.app.push_screen(SignUpScreen() if event.button.id == "signup" else SignInScreen())
 
 
-class SignUpScreen(_PhoneScreen):
+class SignUpScreen(PhoneScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="phone"):
             yield Static("Sign up", classes="title")
@@ -72,7 +59,7 @@ class SignUpScreen(_PhoneScreen):
         self.app.call_from_thread(self.app.switch_screen, VerifyEmailScreen(email, str(answer.get("message", ""))))
 
 
-class VerifyEmailScreen(_PhoneScreen):
+class VerifyEmailScreen(PhoneScreen[None]):
     """The 6-digit code from the mail (the core's answer to a sign-up is the same for every address)."""
 
     def __init__(self, email: str, notice: str) -> None:
@@ -82,7 +69,7 @@ class VerifyEmailScreen(_PhoneScreen):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="phone"):
             yield Static("Check your e-mail", classes="title")
-            yield Static(f"{self.notice}\n({self.email}; read it with: possim outbox)", classes="hint")
+            yield Static(f"{self.notice}\n({self.email}; read it with: possim outbox)", id="notice", classes="hint")
             yield Input(placeholder="E-mail code", id="code", restrict=r"[0-9]*", max_length=6)
             yield Button("Verify e-mail", id="verify", variant="primary")
             yield Button("Send a new code", id="resend")
@@ -116,8 +103,17 @@ class VerifyEmailScreen(_PhoneScreen):
         self.app.call_from_thread(self.app.switch_screen, AuthenticatorScreen(self.email, kit))
 
 
-class AuthenticatorScreen(_PhoneScreen):
+def _two_columns(codes: list[str]) -> str:
+    return "\n".join("   ".join(codes[i : i + 2]) for i in range(0, len(codes), 2))
+
+
+class AuthenticatorScreen(PhoneScreen[None]):
     """Shown once: the authenticator key (QR of the otpauth URI and the base32 text) and the recovery codes."""
+
+    DEFAULT_CSS = """
+    AuthenticatorScreen #totp-secret, AuthenticatorScreen #recovery-codes { text-style: bold; }
+    AuthenticatorScreen #write-down { color: $warning; text-style: bold; }
+    """
 
     def __init__(self, email: str, kit: dict[str, Any]) -> None:
         super().__init__()
@@ -130,9 +126,10 @@ class AuthenticatorScreen(_PhoneScreen):
             yield Static("Scan this with your authenticator app, or type the key (shown once):", classes="hint")
             yield CellView(id="totp-qr")
             yield Static(self.secret, id="totp-secret")
-            yield Static("\nRecovery codes: write them down now, each works once if the phone is lost:", classes="hint")
-            yield Static("\n".join("  ".join(self.recovery_codes[i : i + 2]) for i in range(0, len(self.recovery_codes), 2)),
-                         id="recovery-codes")  # fmt: skip
+            yield Static("\nRecovery codes (each signs you in once without the authenticator):", classes="hint")
+            yield Static(_two_columns(self.recovery_codes), id="recovery-codes")
+            yield Static("Write them down now and keep them apart from this phone: they are shown only this "
+                         "once.", id="write-down")  # fmt: skip
             yield Button("I have saved them: sign in", id="continue", variant="primary")
             yield Static("", id="message")
 
@@ -146,12 +143,13 @@ class AuthenticatorScreen(_PhoneScreen):
         self.app.switch_screen(SignInScreen(self.email))
 
 
-class SignInScreen(_PhoneScreen):
-    """Password and the authenticator's code: a new phone never signs in on a password alone."""
+class SignInScreen(PhoneScreen[None]):
+    """Password and a second factor (the authenticator's code or a recovery code): a new phone never signs in
+    on a password alone. ``notice`` is a first line under the form (why the phone is signed out)."""
 
-    def __init__(self, email: str = "") -> None:
+    def __init__(self, email: str = "", notice: str = "") -> None:
         super().__init__()
-        self.email = email
+        self.email, self.notice = email, notice
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="phone"):
@@ -162,13 +160,13 @@ class SignInScreen(_PhoneScreen):
             yield Input(value="my phone", placeholder="Name of this phone", id="device-name")
             yield Button("Sign in", id="signin", variant="primary")
             yield Button("Forgot password?", id="forgot")
-            yield Static("", id="message")
+            yield Static(self.notice, id="message")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "forgot":
             from wallet_app.phone.screens.reset import ResetScreen
 
-            self.app.push_screen(ResetScreen(self.query_one("#email", Input).value.strip()))
+            self.app.push_screen(ResetScreen(self.query_one("#email", Input).value.strip()), self._after_reset)
             return
         email, otp, name = (self.query_one(f"#{n}", Input).value.strip() for n in ("email", "otp", "device-name"))
         password = self.query_one("#password", Input).value
@@ -176,21 +174,28 @@ class SignInScreen(_PhoneScreen):
         self.say("Signing in…", error=False)
         self._enroll(email, password, otp, name or "my phone")
 
+    def _after_reset(self, email: str | None) -> None:
+        """Back from "Forgot password?": with the account's e-mail once the new password is set."""
+        if not email:
+            return
+        self.query_one("#email", Input).value = email
+        self.query_one("#otp", Input).value = ""
+        self.say("Your new password is set and every phone was signed out. Sign in with the new password "
+                 "and your authenticator.", error=False)  # fmt: skip
+
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _enroll(self, email: str, password: str, otp: str, name: str) -> None:
         try:
             state = self.wallet.client.enroll(email, password, otp, name)
-        except WalletError as error:
+        except WalletError as error:  # the core's words: one for every bad sign-in (401), a wait (429)
             self.app.call_from_thread(self.say, error.message)
             return
         self.app.call_from_thread(self._enrolled, state)
 
-    def _enrolled(self, state: object) -> None:
+    def _enrolled(self, state: WalletState) -> None:
         from wallet_app.phone.screens.home import HomeScreen
-        from wallet_app.state import WalletState
 
-        assert isinstance(state, WalletState)
-        self.wallet.use_state(state, save=True)
+        self.wallet.use_state(state, save=True)  # the device secret and the session's refresh token
         while len(self.app.screen_stack) > 1:
             self.app.pop_screen()
         self.app.push_screen(HomeScreen())

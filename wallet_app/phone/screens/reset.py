@@ -1,35 +1,28 @@
 """Forgot password: the reset code goes only to the account's registered address (the form takes nothing
-else), and setting the new password signs every device out, this one included."""
+else), and setting the new password signs every device out, this one included: its saved key is dropped.
+The screen is dismissed with the account's e-mail once the password is set (None on Back), and the sign-in
+screen under it says so."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
 from wallet_app.client import WalletError
-
-if TYPE_CHECKING:
-    from wallet_app.phone.app import WalletApp
+from wallet_app.phone.screens.base import PhoneScreen
 
 
-class ResetScreen(Screen[None]):
+class ResetScreen(PhoneScreen[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back", id="reset_back")]
+
     def __init__(self, email: str = "") -> None:
         super().__init__()
         self.email = email
-
-    @property
-    def wallet(self) -> WalletApp:
-        return cast("WalletApp", self.app)
-
-    def say(self, text: str, error: bool = True) -> None:
-        message = self.query_one("#message", Static)
-        message.update(text)
-        message.set_class(error, "error")
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="phone"):
@@ -41,12 +34,12 @@ class ResetScreen(Screen[None]):
             yield Input(placeholder="New password (12+ characters)", password=True, id="new-password")
             yield Input(placeholder="New password again", password=True, id="repeat")
             yield Button("Set password", id="set", variant="primary")
-            yield Button("Back", id="back")
             yield Static("", id="message")
+            yield Button("Back", id="back")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "back":
-            self.app.pop_screen()
+            self.action_back()
         elif event.button.id == "send":
             self.say("Sending…", error=False)
             self._send(self.query_one("#email", Input).value.strip())
@@ -55,10 +48,16 @@ class ResetScreen(Screen[None]):
             if new != repeat:
                 self.say("The two new passwords differ.")
                 return
+            if not self.query_one("#token", Input).value.strip():
+                self.say("Enter the reset code from the mail.")
+                return
             self.say("Setting…", error=False)
             self._set(self.query_one("#token", Input).value.strip(), new)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    @work(thread=True, exclusive=True, group="send", exit_on_error=False)
     def _send(self, email: str) -> None:
         try:
             message = self.wallet.client.request_password_reset(email)
@@ -67,18 +66,16 @@ class ResetScreen(Screen[None]):
             return
         self.app.call_from_thread(self.say, message, False)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
+    @work(thread=True, exclusive=True, group="set", exit_on_error=False)
     def _set(self, token: str, new_password: str) -> None:
         try:
             done = self.wallet.client.reset_password(token, new_password)
         except WalletError as error:
             self.app.call_from_thread(self.say, error.message)
             return
-        self.app.call_from_thread(self._done, str(done.get("email", "")))
+        self.app.call_from_thread(self._done, str(done.get("email") or ""))
 
     def _done(self, email: str) -> None:
-        from wallet_app.phone.screens.auth import SignInScreen
-
-        self.wallet.forget_device()
-        self.app.switch_screen(SignInScreen(email))
-        self.app.notify("Password changed; every device was signed out. Sign in with the new password.")
+        email = email or self.query_one("#email", Input).value.strip()
+        self.wallet.discard_account(email)  # the reset revoked every device of the account
+        self.dismiss(email)
