@@ -30,6 +30,7 @@ from payment_core.keys import new_salt
 from payment_core.ledger import open_book, wallet_book_name
 from payment_core.models import Account, AuthSession
 from payment_core.passwords import BreachedRanges, PasswordHasher, check_new_password, load_ranges
+from payment_core.sources import current_source
 from protocol import ErrorCode, ProtocolError
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
@@ -215,7 +216,12 @@ def change_password(core: Core, auth: AuthSession, current: str, new: str) -> No
     """A signed-in user's new password: the current one first; every other session ends; the owner is told."""
     with core.transaction() as session:
         account = session.get(Account, auth.account_id)
-    if account is None or not hasher(core).verify(account.password_hash, current):
+    if account is None:
+        raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="current_password")
+    source = current_source.get()
+    throttle.admit(core, source, account.email)  # a stolen session must not become a password oracle
+    if not hasher(core).verify(account.password_hash, current):
+        throttle.settle(core, source, account.email, account.id, False, "password.change_attempt")
         raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="current_password")
     check_new(core, new, account.email, account.phone)
     new_hash = hasher(core).hash(new)
