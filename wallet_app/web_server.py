@@ -3,7 +3,8 @@
 The page talks to ``/v1/*`` on its own origin, so a phone's browser needs no CORS and never learns the
 core's address; this server forwards each call to the core unchanged (method, path with its query,
 raw body, content type and the ``X-Possim-*`` signature headers, which cover the path and body, so the
-proxy cannot alter a signed request without the core refusing it) and hands the answer back. A core
+proxy cannot alter a signed request without the core refusing it) and hands the answer back (status,
+body, content type and ``Retry-After``). A core
 that cannot be reached is a 503 ``service_unavailable`` in the core's own error shape.
 
 The device secret never passes through here after enrollment: the page keeps it in the browser, mints
@@ -34,6 +35,7 @@ _FORWARDED_HEADERS = (
     "accept",
     *(h.lower() for h in (HEADER_KEY_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)),
 )
+_RETURNED_HEADERS = ("retry-after",)  # a throttled address's wait (429), besides the body's retry_after
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -96,7 +98,8 @@ class _Proxy:
                 ErrorCode.SERVICE_UNAVAILABLE, f"The payment core cannot be reached ({type(error).__name__})."
             )
         media_type = answer.headers.get("content-type", "application/json")
-        return Response(content=answer.content, status_code=answer.status_code, media_type=media_type)
+        passed = {name: value for name in _RETURNED_HEADERS if (value := answer.headers.get(name)) is not None}
+        return Response(answer.content, answer.status_code, headers=passed, media_type=media_type)
 
 
 def create_web_app(core_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from payment_core import terminals
 from payment_core.api import create_app
-from payment_core.config import CoreConfig, Limits
+from payment_core.config import CoreConfig, Limits, Throttling
 from payment_core.core import Core
 from payment_core.server import ServerThread, bind_loopback
 from protocol import system_clock
@@ -84,13 +84,16 @@ class Stack:
     terminal: SignedCaller
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A core on SQLite on the system clock (the browser mints with the real time), a register, the web wallet."""
+def _stack(tmp_path: Path, throttling: Throttling) -> Iterator[Stack]:
     # The browser's device is enrolled seconds before the test tops it up past the new-device limit
     # (that limit is tested in tests/security): the web stack lifts it.
-    limits = Limits(new_device_hours=0)
-    core = Core(CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32), limits=limits))
+    config = CoreConfig(
+        db_url=str(tmp_path / "core.db"),
+        server_key=secrets.token_bytes(32),
+        limits=Limits(new_device_hours=0),
+        throttling=throttling,
+    )
+    core = Core(config)
     core.migrate()
     made = terminals.provision_terminal(core, STORE, "register-1", "test")
     with (
@@ -100,3 +103,19 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     ):
         yield Stack(core, core_server, web, terminal)
     core.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A core on SQLite on the system clock (the browser mints with the real time), a register, the web wallet.
+
+    The core's sign-in throttle is the default one: an address waits after 5 failures in 15 minutes, so
+    a test keeps its deliberate failures below that (and never sends one TOTP code twice in a 30 s step)."""
+    yield from _stack(tmp_path, Throttling())
+
+
+@pytest.fixture
+def strict_stack(tmp_path: Path) -> Iterator[Stack]:
+    """The same stack, its throttle making an address wait 4 s after its first failed sign-in (then 8, 16 ...):
+    long enough that the page's immediate retry lands inside the wait even on a loaded machine."""
+    yield from _stack(tmp_path, Throttling(free_failures=-1))

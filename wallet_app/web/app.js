@@ -45,6 +45,8 @@
           var error = new Error((problem && problem.message) || "HTTP " + response.status);
           error.code = problem && problem.code;
           error.status = response.status;
+          // 429: the seconds to wait, in the body and in Retry-After
+          error.retryAfter = Number((problem && problem.retry_after) || response.headers.get("Retry-After")) || 0;
           throw error;
         }
         return data;
@@ -102,7 +104,8 @@
     });
   }
 
-  function forget(message) {
+  /** Back to the sign-in screen, this browser's device forgotten; `message` as an error, or as good news. */
+  function forget(message, good) {
     localStorage.removeItem(STORAGE_KEY);
     clearInterval(state.tickTimer);
     clearTimeout(state.pollTimer);
@@ -110,7 +113,9 @@
     $("wallet-name").textContent = "";
     show("confirm-dialog", false);
     showScreen("signin");
-    $("signin-error").textContent = message || "";
+    $("signin-password").value = $("signin-otp").value = "";
+    $("signin-error").textContent = good ? "" : message || "";
+    $("signin-note").textContent = good ? message : "";
   }
 
   /* ---- the code ---- */
@@ -264,98 +269,195 @@
   }
 
   /* ---- forms ---- */
+  var holds = {};
+
+  function inWords(seconds) {
+    return seconds >= 120 ? Math.ceil(seconds / 60) + " min" : seconds + " s";
+  }
+
+  /** Keep `button` disabled for the core's Retry-After, the wait counting down on its label. */
+  function holdOff(button, seconds) {
+    var label = button.dataset.label || (button.dataset.label = button.textContent);
+    var until = Date.now() + seconds * 1000;
+    clearInterval(holds[button.id]);
+    function step() {
+      var left = Math.ceil((until - Date.now()) / 1000);
+      if (left > 0) {
+        button.disabled = true;
+        button.textContent = label + " (" + inWords(left) + ")";
+        return;
+      }
+      clearInterval(holds[button.id]);
+      delete holds[button.id];
+      button.textContent = label;
+      button.disabled = false;
+    }
+    holds[button.id] = setInterval(step, 1000);
+    step();
+  }
+
+  /**
+   * One form's call to the core: `button` disabled while it runs; a failure is told in `errorId`, in
+   * the page's words for the codes in `words` and else in the core's own message; a throttled address
+   * (429 rate_limited) is told how long to wait and the button stays disabled until then.
+   */
+  function submit(button, errorId, work, words) {
+    $(errorId).textContent = "";
+    button.disabled = true;
+    return work().catch(function (error) {
+      var text = (words && words[error.code]) || error.message;
+      if (error.code === "rate_limited" && error.retryAfter > 0) {
+        text += " Try again in " + inWords(error.retryAfter) + ".";
+        holdOff(button, error.retryAfter);
+      }
+      $(errorId).textContent = text;
+    }).then(function () {
+      if (!holds[button.id]) button.disabled = false;
+    });
+  }
+
   function onSignIn(event) {
     event.preventDefault();
-    $("signin-error").textContent = "";
-    $("signin-submit").disabled = true;
+    $("signin-note").textContent = "";
     var email = $("signin-email").value.trim();
     var body = {
       email: email, password: $("signin-password").value,
       otp: $("signin-otp").value.trim(), device_name: $("signin-device").value.trim() || "web browser",
     };
-    call("POST", "/v1/devices", body, false).then(function (enrolled) {
-      var wallet = {
-        device_id: Number(enrolled.device_id), key_id: enrolled.key_id, device_secret: enrolled.device_secret,
-        account_id: enrolled.account_id, email: email, core: location.origin + "/v1", enrolled_at: nowSeconds(),
-      };
-      localStorage.setItem(STORAGE_KEY, JSON.stringify(wallet));
-      $("signin-password").value = $("signin-otp").value = "";
-      return start(wallet);
-    }).catch(function (error) {
-      $("signin-error").textContent = error.code === "credentials_invalid"
-        ? "E-mail, password or code is wrong (or the e-mail is not verified yet)."
-        : error.message;
-    }).then(function () { $("signin-submit").disabled = false; });
+    submit($("signin-submit"), "signin-error", function () {
+      return call("POST", "/v1/devices", body, false).then(function (enrolled) {
+        // Only the device is kept: this page signs its own requests and uses no session, so the
+        // answer's access and refresh tokens are dropped here, never stored.
+        var wallet = {
+          device_id: Number(enrolled.device_id), key_id: enrolled.key_id, device_secret: enrolled.device_secret,
+          account_id: enrolled.account_id, email: email, core: location.origin + "/v1", enrolled_at: nowSeconds(),
+        };
+        localStorage.setItem(STORAGE_KEY, JSON.stringify(wallet));
+        $("signin-password").value = $("signin-otp").value = "";
+        return start(wallet);
+      });
+    }, {
+      credentials_invalid: "E-mail, password or code is wrong (or the e-mail is not verified yet). A recovery code works only once.",
+    });
+  }
+
+  function signupEmail() { return $("signup-email").value.trim(); }
+
+  /** The sign-up screen back at its first step (the second-factor kit, if shown, gone from the page). */
+  function resetSignUp() {
+    $("signup-form").hidden = false;
+    show("signup-check", false);
+    show("signup-done", false);
+    show("signup-back", true);
+    $("recovery-codes").textContent = $("totp-secret").textContent = "";
+    $("totp-qr").width = $("totp-qr").height = 0;  // the QR holds the key too
+    $("verify-code").value = $("signup-password").value = "";
+    ["signup-error", "verify-note", "verify-error"].forEach(function (id) { $(id).textContent = ""; });
   }
 
   function onSignUp(event) {
     event.preventDefault();
-    $("signup-error").textContent = "";
     var body = {
-      email: $("signup-email").value.trim(), phone: $("signup-phone").value.trim(),
+      email: signupEmail(), phone: $("signup-phone").value.trim(),
       password: $("signup-password").value, display_name: $("signup-name").value.trim() || null,
     };
-    call("POST", "/v1/accounts", body, false).then(function (answer) {
-      $("signup-password").value = "";
-      $("signup-form").hidden = true;
-      $("signup-check-message").textContent = answer.message;
-      show("signup-check", true);
-    }, function (error) { $("signup-error").textContent = error.message; });
+    submit($("signup-submit"), "signup-error", function () {
+      return call("POST", "/v1/accounts", body, false).then(function (answer) {
+        // The same answer whether or not the address already has an account: the e-mail says which.
+        $("signup-password").value = "";
+        $("signup-form").hidden = true;
+        $("signup-check-message").textContent = answer.message;
+        show("signup-check", true);
+        $("verify-code").focus();
+      });
+    });
   }
 
   function onVerify(event) {
     event.preventDefault();
-    var email = $("signup-email").value.trim();
-    call("POST", "/v1/accounts/verify", { email: email, code: $("verify-code").value.trim() }, false).then(function (kit) {
-      show("signup-check", false);
-      show("signup-done", true);
-      $("totp-secret").textContent = P.groupDigits(kit.totp_secret, 4);
-      drawQr($("totp-qr"), kit.totp_uri, 0);
-      var list = $("recovery-codes");
-      list.textContent = "";
-      kit.recovery_codes.forEach(function (code) {
-        var item = document.createElement("li");
-        item.textContent = code;
-        list.appendChild(item);
+    $("verify-note").textContent = "";
+    var body = { email: signupEmail(), code: $("verify-code").value.trim() };
+    submit($("verify-submit"), "verify-error", function () {
+      return call("POST", "/v1/accounts/verify", body, false).then(showKit);
+    }, {
+      credentials_invalid: "That code is wrong or has expired. Use the newest e-mail, or send a new code.",
+    });
+  }
+
+  /** The second factor, shown this once: the authenticator key (QR and text) and the ten recovery codes. */
+  function showKit(kit) {
+    show("signup-check", false);
+    show("signup-back", false);  // leaving now would lose the codes: the only way on is "I have saved them"
+    show("signup-done", true);
+    $("totp-secret").textContent = P.groupDigits(kit.totp_secret, 4);
+    drawQr($("totp-qr"), kit.totp_uri, 0);
+    var list = $("recovery-codes");
+    list.textContent = "";
+    kit.recovery_codes.forEach(function (code) {
+      var item = document.createElement("li");
+      item.textContent = code;
+      list.appendChild(item);
+    });
+    window.scrollTo(0, 0);
+  }
+
+  function onResend() {
+    $("verify-note").textContent = "";
+    submit($("verify-resend"), "verify-error", function () {
+      return call("POST", "/v1/accounts/verify/resend", { email: signupEmail() }, false).then(function () {
+        // The core answers with the sign-up's "check your e-mail" again: say what changed instead.
+        $("verify-note").textContent = "A new e-mail is on its way: use the code in the newest one.";
       });
-    }, function (error) { $("verify-error").textContent = error.message; });
+    });
   }
 
   function onSignUpDone() {
-    $("signin-email").value = $("signup-email").value.trim();
-    $("recovery-codes").textContent = $("totp-secret").textContent = "";
-    $("signup-form").hidden = false;
-    show("signup-done", false);
+    $("signin-email").value = signupEmail();
+    resetSignUp();
     showScreen("signin");
-    $("signin-error").textContent = "E-mail verified. Sign in with your authenticator code.";
+    $("signin-note").textContent = "E-mail verified. Sign in with your password and authenticator code.";
+    $("signin-error").textContent = "";
+  }
+
+  function openReset() {
+    $("reset-email").value = $("signin-email").value.trim();
+    $("reset-token").value = $("reset-password").value = "";
+    ["reset-request-note", "reset-request-error", "reset-error"].forEach(function (id) { $(id).textContent = ""; });
+    show("reset-confirm-form", false);
+    showScreen("reset");
   }
 
   function onResetRequest(event) {
     event.preventDefault();
-    $("reset-request-message").textContent = "";
-    call("POST", "/v1/password-reset", { email: $("reset-email").value.trim() }, false).then(function (answer) {
-      $("reset-request-message").textContent = answer.message;
-    }, function (error) { $("reset-request-message").textContent = error.message; });
+    $("reset-request-note").textContent = "";
+    var body = { email: $("reset-email").value.trim() };
+    submit($("reset-request-submit"), "reset-request-error", function () {
+      return call("POST", "/v1/password-reset", body, false).then(function (answer) {
+        // The same answer for every address; the code goes only to an account's own address.
+        $("reset-request-note").textContent = answer.message;
+        show("reset-confirm-form", true);
+        $("reset-token").focus();
+      });
+    });
   }
 
   function onResetConfirm(event) {
     event.preventDefault();
-    $("reset-error").textContent = "";
     var body = { token: $("reset-token").value.trim(), new_password: $("reset-password").value };
-    call("POST", "/v1/password-reset/confirm", body, false).then(function (done) {
-      $("reset-password").value = $("reset-token").value = "";
-      forget("Password changed; every device was signed out. Sign in with the new password.");
-      $("signin-email").value = done.email;
-    }, function (error) {
-      $("reset-error").textContent = error.code === "credentials_invalid"
-        ? "That reset code is wrong, used or expired (15 minutes). Ask for a new one."
-        : error.message;
+    submit($("reset-confirm-submit"), "reset-error", function () {
+      return call("POST", "/v1/password-reset/confirm", body, false).then(function (done) {
+        $("reset-password").value = $("reset-token").value = "";
+        forget("Password changed and every device of the account signed out. Sign in with the new password.", true);
+        $("signin-email").value = done.email;
+      });
+    }, {
+      credentials_invalid: "That reset code is wrong, used or expired. Send yourself a new one.",
     });
   }
 
   function onSignOut() {
     var id = state.wallet && state.wallet.device_id;
-    var done = function () { forget("Signed out."); };
+    var done = function () { forget("Signed out.", true); };
     if (!id) return done();
     signedCall("POST", "/v1/wallet/devices/" + id + "/revoke", {}).then(done, done);
   }
@@ -364,13 +466,12 @@
     $("signin-form").addEventListener("submit", onSignIn);
     $("signup-form").addEventListener("submit", onSignUp);
     $("verify-form").addEventListener("submit", onVerify);
+    $("verify-resend").addEventListener("click", onResend);
+    $("signup-restart").addEventListener("click", function () { resetSignUp(); $("signup-email").focus(); });
     $("signup-continue").addEventListener("click", onSignUpDone);
     $("reset-request-form").addEventListener("submit", onResetRequest);
     $("reset-confirm-form").addEventListener("submit", onResetConfirm);
-    $("to-reset").addEventListener("click", function () {
-      $("reset-email").value = $("signin-email").value.trim();
-      showScreen("reset");
-    });
+    $("to-reset").addEventListener("click", openReset);
     $("reset-to-signin").addEventListener("click", function () { showScreen("signin"); });
     $("to-signup").addEventListener("click", function () { showScreen("signup"); });
     $("to-signin").addEventListener("click", function () { showScreen("signin"); });
