@@ -26,7 +26,7 @@ from protocol import ErrorCode, ProtocolError
 from tests.register.pilot_helpers import wait_for
 from tests.support import PASSWORD, mailbox, mailed_code, mailed_reset_token, sign_up_verified, totp_now
 from tests.wallet.conftest import PhoneCore
-from tests.wallet.test_phone_flows import SIZE, _click, _fill
+from tests.wallet.test_phone_flows import SIZE, _click, _fill, ready
 from wallet_app.client import WalletClient, WalletError
 from wallet_app.phone.app import WalletApp
 from wallet_app.phone.cells import cells_to_image
@@ -43,7 +43,9 @@ RECOVERY_CODE = re.compile(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b")
 
 
 def _text(app: WalletApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
+    """The widget's text, or "" while the screen's children are not mounted yet (a screen is pushed first)."""
+    found = app.screen.query(selector)
+    return str(found.first(Static).render()) if found else ""
 
 
 def _account_id(core: Core, email: str) -> int:
@@ -74,17 +76,17 @@ async def _sign_up_on_the_phone(
     await _click(pilot, "#signup")
     await _fill(pilot, email=email, password=PASSWORD, **{"phone-number": "+81 90 1234 5678"})
     await _click(pilot, "#create")
-    await wait_for(pilot, lambda: isinstance(app.screen, VerifyEmailScreen), "check your e-mail")
+    await wait_for(pilot, lambda: ready(app, VerifyEmailScreen), "check your e-mail")
     await _fill(pilot, code=mailed_code(phones.core, email))
     await _click(pilot, "#verify")
-    await wait_for(pilot, lambda: isinstance(app.screen, AuthenticatorScreen), "the authenticator key")
+    await wait_for(pilot, lambda: ready(app, AuthenticatorScreen), "the authenticator key")
     screen = app.screen
     assert isinstance(screen, AuthenticatorScreen)
     return screen
 
 
 async def _sign_in(pilot: Pilot[None], app: WalletApp, password: str, otp: str, device: str = "my phone") -> None:
-    await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen), "the sign-in form")
+    await wait_for(pilot, lambda: ready(app, SignInScreen), "the sign-in form")
     await _fill(pilot, password=password, otp=otp, **{"device-name": device})
     await _click(pilot, "#signin")
 
@@ -99,7 +101,7 @@ async def test_sign_up_shows_the_key_and_ten_recovery_codes_once_then_totp_signs
         await _press_and_read(pilot, app, "#create", "at least 12 characters")  # the policy's reason, as sent
         await _fill(pilot, password=PASSWORD)
         await _click(pilot, "#create")
-        await wait_for(pilot, lambda: isinstance(app.screen, VerifyEmailScreen), "check your e-mail")
+        await wait_for(pilot, lambda: ready(app, VerifyEmailScreen), "check your e-mail")
         assert accounts.SIGNUP_ANSWER in _text(app, "#notice")  # the same answer for any address
         first = mailed_code(core, email)
         await _fill(pilot, code="000000" if first != "000000" else "111111")
@@ -109,7 +111,7 @@ async def test_sign_up_shows_the_key_and_ten_recovery_codes_once_then_totp_signs
         assert len([body for body in mailbox(core, email) if "verification code" in body]) == 2
         await _fill(pilot, code=mailed_code(core, email))  # the newest
         await _click(pilot, "#verify")
-        await wait_for(pilot, lambda: isinstance(app.screen, AuthenticatorScreen), "the authenticator key")
+        await wait_for(pilot, lambda: ready(app, AuthenticatorScreen), "the authenticator key")
         screen = app.screen
         assert isinstance(screen, AuthenticatorScreen)
 
@@ -126,7 +128,7 @@ async def test_sign_up_shows_the_key_and_ten_recovery_codes_once_then_totp_signs
         assert "shown only this once" in _text(app, "#write-down")
 
         await _click(pilot, "#continue")
-        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen), "the sign-in form")
+        await wait_for(pilot, lambda: ready(app, SignInScreen), "the sign-in form")
         assert app.screen.query_one("#email", Input).value == email
         assert app.screen.query_one("#otp", Input).placeholder == "Authenticator code or recovery code"
         clock.advance(30)
@@ -181,7 +183,7 @@ async def test_forgot_password_sets_a_new_one_and_the_old_phone_signs_in_again(p
         await _fill(pilot, email=email)
         sign_in = app.screen
         await _click(pilot, "#forgot")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResetScreen), "the reset screen")
+        await wait_for(pilot, lambda: ready(app, ResetScreen), "the reset screen")
         assert app.screen.query_one("#email", Input).value == email
         await _press_and_read(pilot, app, "#send", resets.RESET_ANSWER)  # the same for any address
         token = mailed_reset_token(core, email)
@@ -197,8 +199,8 @@ async def test_forgot_password_sets_a_new_one_and_the_old_phone_signs_in_again(p
 
     old = phone_core.phone("old.json")  # the phone enrolled before the reset, its key still saved
     async with old.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(old.screen, SignInScreen), "the signed-out phone")
-        assert "signed out" in _text(old, "#message")
+        await wait_for(pilot, lambda: ready(old, SignInScreen), "the signed-out phone")
+        await wait_for(pilot, lambda: "signed out" in _text(old, "#message"), "the signed-out line")
         assert old.state is None and not (phone_core.tmp / "old.json").exists()
         assert old.screen.query_one("#email", Input).value == email
         clock.advance(30)

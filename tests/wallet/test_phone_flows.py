@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import zxingcpp
 from sqlalchemy import select
+from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Static
 
 from payment_core.models import Payment
@@ -44,6 +46,16 @@ def _mounted(pilot: Pilot[None], selector: str) -> bool:
     return bool(pilot.app.screen.query(selector))
 
 
+def ready(app: App[None], screen_type: type[Screen[None]]) -> bool:
+    """``app`` shows a ``screen_type`` whose children are mounted (its ``#message`` line is there; the
+    authenticator's QR is drawn): a pushed screen is current before its compose has run."""
+    screen = app.screen
+    if not isinstance(screen, screen_type) or not screen.query("#message"):
+        return False
+    qr = screen.query("#totp-qr")
+    return not qr or bool(qr.first(CellView).cell_rows())
+
+
 async def _click(pilot: Pilot[None], selector: str) -> None:
     """Press a button once it is mounted (a screen is pushed before its children are composed). The button's
     own press, not a mouse click at its coordinates: under load the layout may not be placed yet."""
@@ -68,10 +80,10 @@ async def test_sign_up_enroll_pay_with_the_drawn_code_and_see_it_in_history(worl
         await wait_for(pilot, lambda: bool(app.screen.query("#create")), "the sign-up form's button")
         await _fill(pilot, email=email, **{"phone-number": "+81 90 1234 5678", "password": PASSWORD})
         await _click(pilot, "#create")
-        await wait_for(pilot, lambda: isinstance(app.screen, VerifyEmailScreen), "check your e-mail")
+        await wait_for(pilot, lambda: ready(app, VerifyEmailScreen), "check your e-mail")
         await _fill(pilot, code=mailed_code(world.core, email))  # read from the simulated mailbox
         await _click(pilot, "#verify")
-        await wait_for(pilot, lambda: isinstance(app.screen, AuthenticatorScreen), "the authenticator key")
+        await wait_for(pilot, lambda: ready(app, AuthenticatorScreen), "the authenticator key")
         secret = app.screen.secret  # type: ignore[attr-defined]
         assert len(secret) >= 16
         drawn = app.screen.query_one("#totp-qr", CellView).cell_rows()  # the authenticator app scans this
@@ -80,7 +92,7 @@ async def test_sign_up_enroll_pay_with_the_drawn_code_and_see_it_in_history(worl
         shown = str(app.screen.query_one("#recovery-codes", Static).render())
         assert len(re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", shown)) == 10  # the ten recovery codes, shown once
         await _click(pilot, "#continue")
-        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen), "the sign-in form")
+        await wait_for(pilot, lambda: ready(app, SignInScreen), "the sign-in form")
         await _fill(pilot, password=PASSWORD, otp=totp_now(secret, system_clock), **{"device-name": "Taro's phone"})
         await _click(pilot, "#signin")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.online is True, "the Pay screen")
