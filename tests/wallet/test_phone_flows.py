@@ -33,6 +33,11 @@ from wallet_app.state import save_state
 SIZE = (60, 50)
 
 
+def _code_drawn(app: WalletApp) -> bool:
+    found = app.screen.query("#pay-code")
+    return bool(found) and bool(found.first(CellView).cell_rows())
+
+
 def _code_on_screen(app: WalletApp) -> str:
     screen = app.screen
     assert isinstance(screen, HomeScreen)
@@ -96,6 +101,7 @@ async def test_sign_up_enroll_pay_with_the_drawn_code_and_see_it_in_history(worl
         await _fill(pilot, password=PASSWORD, otp=totp_now(secret, system_clock), **{"device-name": "Taro's phone"})
         await _click(pilot, "#signin")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.online is True, "the Pay screen")
+        await wait_for(pilot, lambda: _code_drawn(app), "the code drawn on the Pay screen")
         assert (tmp_path / "wallet.json").stat().st_mode & 0o077 == 0
 
         with PaymentClient(world.server.url, world.terminal_id, world.terminal_secret) as register:
