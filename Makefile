@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint typecheck clean
+.PHONY: demo test demo-deps test-deps bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	touch $(STAMP)
 
-demo: $(STAMP)
+# System packages (libzbar0, chromium, a running PostgreSQL): installed or started when missing and possible,
+# otherwise one line says what to install. Quiet when everything is there.
+demo-deps:
+	@bash scripts/system-deps.sh demo
+
+test-deps:
+	@bash scripts/system-deps.sh test
+
+demo: $(STAMP) demo-deps
 	$(BIN)/possim demo
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) test-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
