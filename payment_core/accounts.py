@@ -197,10 +197,12 @@ class PasswordCheck:
 def check_password(core: Core, email: str, password: str) -> PasswordCheck:
     """Check ``password`` for the account ``email`` names, after the same argon2 work whether or not it
     exists; a locked account fails like a wrong password. A hash made with weaker parameters is upgraded."""
+    # Made (once per process) before the lookup, so the first check costs the same for either kind of address.
+    dummy = _dummy_hash(core.config.passwords)
     with core.transaction() as session:
         account = session.scalars(select(Account).where(Account.email == email.strip().lower())).one_or_none()
     policy_hasher = hasher(core)
-    stored = account.password_hash if account else _dummy_hash(core.config.passwords)
+    stored = account.password_hash if account else dummy
     matches = policy_hasher.verify(stored, password)
     if account is None or not matches or throttle.account_locked(account, core.now()):
         return PasswordCheck(account.id if account else None, None)

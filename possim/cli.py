@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("scan", "core", "admin", "demo", "register", "wallet", "outbox")
+COMMAND_MODULES = ("scan", "core", "admin", "demo", "register", "wallet", "outbox", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

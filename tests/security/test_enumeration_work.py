@@ -1,0 +1,150 @@
+"""Account enumeration by timing, proved by the work each answer costs rather than by a stopwatch.
+
+An answer about an existing account must cost the same as one about an address nobody has: the same
+argon2 work, the same SQL statements before the answer, the same deferred job, the same answer. Counting
+the work is exact on a loaded machine, where wall-clock comparisons are not; the wall-clock comparison
+(interleaved samples, Mann-Whitney U) lives in ``possim bench --only enumeration``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from payment_core import passwords
+from payment_core.core import Core
+from payment_core.server import ServerThread
+from protocol import ManualClock
+from tests.security.conftest import Victim, enroll_body, from_address
+from tests.support import PHONE
+
+
+@dataclass
+class Work:
+    """What one request cost before its answer was sent."""
+
+    argon2_verifies: int = 0
+    argon2_hashes: int = 0
+    statements: list[str] = field(default_factory=list)
+    deferred: list[Callable[[], None]] = field(default_factory=list)
+
+    def shape(self) -> tuple[int, int, list[str], int]:
+        return self.argon2_verifies, self.argon2_hashes, self.statements, len(self.deferred)
+
+
+_LITERALS = re.compile(r"'[^']*'|\b\d+\b")
+
+
+@contextmanager
+def metered(core: Core, monkeypatch: pytest.MonkeyPatch) -> Iterator[Work]:
+    """Count argon2 calls and SQL statements, and hold deferred work instead of running it."""
+    work = Work()
+    verify, hash_ = passwords.PasswordHasher.verify, passwords.PasswordHasher.hash
+
+    def counted_verify(self: passwords.PasswordHasher, stored: str, password: str) -> bool:
+        work.argon2_verifies += 1
+        return verify(self, stored, password)
+
+    def counted_hash(self: passwords.PasswordHasher, password: str) -> str:
+        work.argon2_hashes += 1
+        return hash_(self, password)
+
+    def on_statement(*args: Any) -> None:
+        work.statements.append(_LITERALS.sub("?", str(args[2])))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(passwords.PasswordHasher, "verify", counted_verify)
+        patch.setattr(passwords.PasswordHasher, "hash", counted_hash)
+        patch.setattr(core, "defer", lambda job: work.deferred.append(job))
+        event.listen(core.engine, "before_cursor_execute", on_statement)
+        try:
+            yield work
+        finally:
+            event.remove(core.engine, "before_cursor_execute", on_statement)
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any]:
+    return response.status_code, response.json()
+
+
+@dataclass
+class Measured:
+    work: Work
+    answer: tuple[int, Any]
+
+
+def _measure(core: Core, monkeypatch: pytest.MonkeyPatch, server: ServerThread, address: str,
+             path: str, body: dict[str, Any]) -> Measured:  # fmt: skip
+    # A fresh source address for each request: the per-address throttle is not what is compared here.
+    with from_address(server.url, address) as client, metered(core, monkeypatch) as work:
+        answer = _answer(client.post(path, json=body))
+    return Measured(work, answer)
+
+
+def test_a_wrong_password_costs_one_argon2_check_whether_or_not_the_account_exists(
+    core: Core, server: ServerThread, clock: ManualClock, victim: Victim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = _measure(core, monkeypatch, server, "127.0.8.1", "/v1/devices",
+                     enroll_body(victim.email, "wrong password 1", "123456"))  # fmt: skip
+    clock.advance(60)
+    unknown = _measure(core, monkeypatch, server, "127.0.8.2", "/v1/devices",
+                       enroll_body("nobody@example.jp", "wrong password 1", "123456"))  # fmt: skip
+    assert known.answer == unknown.answer
+    assert known.answer[0] == 401
+    assert (known.work.argon2_verifies, known.work.argon2_hashes) == (1, 0)
+    assert (unknown.work.argon2_verifies, unknown.work.argon2_hashes) == (1, 0)
+    assert known.work.deferred == unknown.work.deferred == []
+
+
+def test_a_request_refused_before_password_work_costs_no_argon2(
+    core: Core, server: ServerThread, victim: Victim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The meter can tell the difference the timing harness was shown to see: a 422 does no argon2 work."""
+    refused = _measure(core, monkeypatch, server, "127.0.8.3", "/v1/devices", {"email": victim.email})
+    assert refused.answer[0] == 422
+    assert (refused.work.argon2_verifies, refused.work.argon2_hashes) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "taken_body", "free_body"),
+    [
+        (
+            "/v1/accounts",
+            {"email": "victim@example.jp", "phone": PHONE, "password": "a fresh passphrase 42"},
+            {"email": "new@example.jp", "phone": PHONE, "password": "a fresh passphrase 42"},
+        ),
+        ("/v1/password-reset", {"email": "victim@example.jp"}, {"email": "nobody@example.jp"}),
+        ("/v1/accounts/verify/resend", {"email": "victim@example.jp"}, {"email": "nobody@example.jp"}),
+    ],
+    ids=["sign-up", "reset", "resend"],
+)
+def test_sign_up_reset_and_resend_answer_before_any_account_work(
+    core: Core,
+    server: ServerThread,
+    clock: ManualClock,
+    victim: Victim,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    taken_body: dict[str, Any],
+    free_body: dict[str, Any],
+) -> None:
+    """The same statements, no argon2 and one deferred job for a taken and a free address; the deferred
+    jobs then do their different work after the answer."""
+    assert taken_body["email"] == victim.email
+    taken = _measure(core, monkeypatch, server, "127.0.8.4", path, taken_body)
+    clock.advance(60)
+    free = _measure(core, monkeypatch, server, "127.0.8.5", path, free_body)
+    assert taken.answer == free.answer
+    assert taken.answer[0] == 202
+    assert (taken.work.argon2_verifies, taken.work.argon2_hashes) == (0, 0)
+    assert taken.work.shape() == free.work.shape()
+    assert len(taken.work.deferred) == 1
+    for job in (*taken.work.deferred, *free.work.deferred):
+        job()  # the work itself still runs, after the answer, and does not fail
