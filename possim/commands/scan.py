@@ -1,9 +1,10 @@
-"""``possim scan FILE... [--json] [--decoder zxing|pyzbar|opencv|auto]``: decode images and videos.
+"""possim scan FILE... [--json] [--decoder auto|zxing|pyzbar|opencv]: decode images and videos.
 
-One line per file on stdout. With ``--json`` each line is ``{"file", "codes": [{"text", "format"}],
-"ms"}``, plus ``"error"`` for a file that could not be read. Each bad file also gets one line on
-stderr, and the exit status is 1 when any file failed (2 for a usage error or an unusable decoder).
-``--camera INDEX`` reads a webcam instead, until a code shows or ``--frames`` frames have passed.
+One line per file on stdout: "FILE: FORMAT TEXT (MS ms)", "FILE: no code (MS ms)" or
+"FILE: error: WHY". With --json each line is {"file", "codes": [{"text", "format"}], "ms"}, plus
+"error" for a file that could not be read. A bad file is also named on stderr, and the exit status
+is 1 when any file failed (2 for a usage error or an unusable decoder).
+--camera INDEX reads a webcam instead, until a code shows or --frames frames have passed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ DECODER_CHOICES = ("auto", "zxing", "pyzbar", "opencv")
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "scan", help="decode payment codes in images, videos or a webcam", description=__doc__
+        "scan",
+        help="decode payment codes in images, videos or a webcam",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="an image (PNG, JPEG...) or a video (AVI, MP4...)")
     parser.add_argument("--camera", type=int, default=None, metavar="INDEX", help="read a webcam instead of files")
@@ -70,7 +74,9 @@ def _scan_files(files: list[str], decoder: Decoder, as_json: bool) -> int:
             print(f"possim scan: {report.error}", file=sys.stderr, flush=True)
         if as_json:
             print(json.dumps(report.as_json(), ensure_ascii=False), flush=True)
-        elif not report.error:
+        elif report.error:
+            print(f"{path}: error: {report.error.removeprefix(f'{path}: ')}", flush=True)
+        else:
             found = ", ".join(f"{kind} {text}" for text, kind in report.codes) or "no code"
             print(f"{path}: {found} ({report.ms:.1f} ms)", flush=True)
     return 1 if failed else 0

@@ -210,6 +210,26 @@ def test_scan_command_human_output(photo: Path, tmp_path: Path, capsys: pytest.C
     assert status == 0 and out.startswith(f"{lowered}: no code")
 
 
+def test_scan_command_human_output_names_a_missing_file_on_stdout(
+    tmp_path: Path, photo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.png"
+    status, out, err = run_scan(capsys, missing, photo, json_lines=False)
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0] == f"{missing}: error: no such file"
+    assert lines[1].startswith(f"{photo}: QRCode {CODE.qr}")
+    assert err == f"possim scan: {missing}: no such file\n"
+
+
+def test_scan_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_scan_args("--help")
+    shown = capsys.readouterr().out
+    assert "``" not in shown and "One line per file on stdout" in shown
+    assert '"FILE: error: WHY"' in shown
+
+
 def test_scan_command_keeps_native_library_chatter_off_the_terminal(tmp_path: Path) -> None:
     """libpng, libjpeg and FFmpeg write to fd 2 themselves; only our one line per bad file may appear."""
     bad = bad_files(tmp_path)
@@ -224,7 +244,12 @@ def test_scan_command_keeps_native_library_chatter_off_the_terminal(tmp_path: Pa
     result = subprocess.run(
         [sys.executable, "-c", script, *map(str, bad.values())], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
-    assert result.returncode == 1 and result.stdout == ""
+    assert result.returncode == 1
+    # stdout keeps its promise of one line per file; the native libraries add nothing to either stream.
+    out_lines = result.stdout.splitlines()
+    assert len(out_lines) == len(bad)
+    for (name, path), line in zip(bad.items(), out_lines, strict=True):
+        assert line.startswith(f"{path}: error: {EXPECTED_ERRORS[name]}"), line
     lines = result.stderr.splitlines()
     assert len(lines) == len(bad), result.stderr
     for name, path in bad.items():
