@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zxingcpp
@@ -51,7 +52,7 @@ def _mounted(pilot: Pilot[None], selector: str) -> bool:
     return bool(pilot.app.screen.query(selector))
 
 
-def ready(app: App[None], screen_type: type[Screen[None]]) -> bool:
+def ready(app: App[None], screen_type: type[Screen[Any]]) -> bool:
     """``app`` shows a ``screen_type`` whose children are mounted (its ``#message`` line is there; the
     authenticator's QR is drawn): a pushed screen is current before its compose has run."""
     screen = app.screen

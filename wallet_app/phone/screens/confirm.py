@@ -13,6 +13,7 @@ from textual.widgets import Button, Static
 
 from protocol import format_yen
 from wallet_app.client import WalletError
+from wallet_app.phone.screens.base import phone_footer
 
 if TYPE_CHECKING:
     from wallet_app.phone.app import WalletApp
@@ -49,6 +50,7 @@ class ConfirmDialog(ModalScreen[None]):
                 yield Button("Approve", id="approve", variant="success")
                 yield Button("Deny", id="deny", variant="error")
             yield Static("", id="confirm-message")
+        yield phone_footer()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_answer(event.button.id == "approve")

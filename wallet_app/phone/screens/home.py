@@ -9,13 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from protocol import PaymentCode, epoch_seconds, format_yen
 from protocol.payment_code import DEFAULT_TTL_SECONDS
 from wallet_app.client import WalletError
 from wallet_app.minter import CodesExhausted
 from wallet_app.phone.cells import code128_cells, qr_cells
+from wallet_app.phone.screens.base import phone_footer
 from wallet_app.phone.widgets import CellView, ring
 from wallet_app.render import group_digits
 
@@ -73,7 +74,7 @@ class HomeScreen(Screen[None]):
                     yield Static("", id="device-message")
                 with TabPane("Alerts", id="alerts"):
                     yield DataTable(id="alert-table", cursor_type="row")
-        yield Footer()
+        yield phone_footer()
 
     def on_mount(self) -> None:
         self.query_one("#history-table", DataTable).add_columns("When", "What", "Amount", "Where")
@@ -254,6 +255,7 @@ class BarcodeScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield CellView(id="barcode")
         yield Static(group_digits(self.code.numeric), id="barcode-digits")
+        yield phone_footer()
 
     def on_mount(self) -> None:
         self.query_one("#barcode", CellView).show(code128_cells(self.code.numeric, height=6))
