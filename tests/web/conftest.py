@@ -39,7 +39,7 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the web wallet tests drive the system Chromium. "
-            "Install it with `apt-get install -y chromium` (.ci/run does this).",
+            "Install it with `apt-get install -y chromium` (`make test` does this: scripts/system-deps.sh).",
             pytrace=False,
         )
     with sync_playwright() as playwright:
