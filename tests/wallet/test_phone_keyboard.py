@@ -52,17 +52,27 @@ async def wait_open(pilot: Pilot[None], screen_type: type[S]) -> S:
     return screen
 
 
-async def type_text(pilot: Pilot[None], text: str) -> None:
-    """Key by key into whatever has focus: no click first."""
-    await pilot.press(*text)
-
-
 def value(app: App[None], field: str) -> str:
     return app.screen.query_one(f"#{field}", Input).value
 
 
 def focused_id(app: App[None]) -> str | None:
     return app.focused.id if app.focused is not None else None
+
+
+async def type_into(pilot: Pilot[None], field: str, text: str) -> None:
+    """Type ``text`` key by key into whatever has focus (no click first) and wait until it is all in the empty
+    field ``field``: the keys are handled in order, but the last may still be on its way."""
+    app = pilot.app
+    await pilot.press(*text)
+    await wait_for(pilot, lambda: value(app, field) == text, f"{text!r} in #{field}")
+
+
+async def enter_to(pilot: Pilot[None], field: str) -> None:
+    """Enter, and wait for the focus to move to ``field`` (the form handles Enter after the key has gone)."""
+    app = pilot.app
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: focused_id(app) == field, f"Enter to #{field}")
 
 
 def footer_keys(app: App[None]) -> list[str]:
@@ -76,7 +86,7 @@ def footer_keys(app: App[None]) -> list[str]:
 async def footer_shows(pilot: Pilot[None], *keys: str) -> None:
     """The footer is redrawn after the focus or the screen changes: wait for it to read ``keys``."""
     app = pilot.app
-    await wait_for(pilot, lambda: footer_keys(app) == list(keys), f"the footer {keys} (shows {footer_keys(app)})")
+    await wait_for(pilot, lambda: footer_keys(app) == list(keys), f"the footer to read {keys}")
 
 
 def message(app: App[None]) -> str:
@@ -95,24 +105,19 @@ async def test_sign_up_and_the_email_code_by_keyboard_alone(phone_core: PhoneCor
         await pilot.press("s")
 
         await wait_open(pilot, SignUpScreen)
-        await type_text(pilot, EMAIL)
-        assert value(app, "email") == EMAIL  # the first keystrokes land in the first field
+        await type_into(pilot, "email", EMAIL)  # the first keystrokes land in the first field
         await footer_shows(pilot, "⏎ Next field", "esc Back", QUIT)
-        await pilot.press("enter")
-        assert focused_id(app) == "phone-number"
-        await type_text(pilot, PHONE_NUMBER)
-        await pilot.press("enter")
-        await type_text(pilot, PASSWORD)
-        await pilot.press("enter")
-        assert focused_id(app) == "name"  # the last field: its Enter submits
+        await enter_to(pilot, "phone-number")
+        await type_into(pilot, "phone-number", PHONE_NUMBER)
+        await enter_to(pilot, "password")
+        await type_into(pilot, "password", PASSWORD)
+        await enter_to(pilot, "name")  # the last field (optional): its Enter submits
         await footer_shows(pilot, "⏎ Submit", "esc Back", QUIT)
-        assert value(app, "phone-number") == PHONE_NUMBER and value(app, "password") == PASSWORD
         await pilot.press("enter")
 
         await wait_open(pilot, VerifyEmailScreen)
         code = mailed_code(core, EMAIL)  # the core took the sign-up and mailed the code
-        await type_text(pilot, code)
-        assert value(app, "code") == code
+        await type_into(pilot, "code", code)
         await footer_shows(pilot, "⏎ Submit", "esc Back", "^n New code", QUIT)
         await pilot.press("enter")  # Enter in the code field verifies the address
 
@@ -126,12 +131,12 @@ async def test_sign_up_and_the_email_code_by_keyboard_alone(phone_core: PhoneCor
         assert value(app, "email") == EMAIL
         assert focused_id(app) == "password"  # the address is filled in: the password is next
         await footer_shows(pilot, "⏎ Next field", "esc Back", "^r Forgot password", QUIT)
-        await type_text(pilot, PASSWORD)
-        await pilot.press("enter", "enter")  # past the phone's name ("my phone") to the code, the last field
-        assert focused_id(app) == "otp"
+        await type_into(pilot, "password", PASSWORD)
+        await enter_to(pilot, "device-name")  # "my phone" will do
+        await enter_to(pilot, "otp")  # the code is the last field: it changes every 30 s
         await footer_shows(pilot, "⏎ Submit", "esc Back", "^r Forgot password", QUIT)
         clock.advance(30)  # a new TOTP step
-        await type_text(pilot, totp_now(shown.secret, clock))
+        await type_into(pilot, "otp", totp_now(shown.secret, clock))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.online is True, "the Pay screen")
     assert app.state is not None and app.state.email == EMAIL
@@ -143,17 +148,17 @@ async def test_esc_from_the_email_step_goes_back_to_the_sign_up_form_as_filled_i
         welcome = await wait_open(pilot, WelcomeScreen)
         await pilot.press("enter")  # "Sign up" has focus on the first screen
         form = await wait_open(pilot, SignUpScreen)
-        await type_text(pilot, EMAIL)
+        await type_into(pilot, "email", EMAIL)
+        await enter_to(pilot, "phone-number")
+        await type_into(pilot, "phone-number", PHONE_NUMBER)
+        await enter_to(pilot, "password")
+        await type_into(pilot, "password", PASSWORD)
+        await enter_to(pilot, "name")
         await pilot.press("enter")
-        await type_text(pilot, PHONE_NUMBER)
-        await pilot.press("enter")
-        await type_text(pilot, PASSWORD)
-        await pilot.press("enter", "enter")
 
         await wait_open(pilot, VerifyEmailScreen)
         assert mailed_code(phone_core.core, EMAIL)
-        await type_text(pilot, "12")
-        assert value(app, "code") == "12"
+        await type_into(pilot, "code", "12")
         await pilot.press("escape")  # a wrong address? back to the form, still filled in
         await wait_for(pilot, lambda: app.screen is form, "the sign-up form again")
         assert value(app, "email") == EMAIL and value(app, "password") == PASSWORD
@@ -169,11 +174,10 @@ async def test_sign_in_takes_the_first_keystrokes_and_esc_goes_back(phone_core: 
         welcome = await wait_open(pilot, WelcomeScreen)
         await pilot.press("i")
         await wait_open(pilot, SignInScreen)
-        await type_text(pilot, EMAIL)
-        assert value(app, "email") == EMAIL and value(app, "password") == ""
+        await type_into(pilot, "email", EMAIL)
+        assert value(app, "password") == ""
         await footer_shows(pilot, "⏎ Next field", "esc Back", "^r Forgot password", QUIT)
-        await pilot.press("enter")
-        assert focused_id(app) == "password"
+        await enter_to(pilot, "password")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is welcome, "the welcome screen")
 
@@ -184,11 +188,12 @@ async def test_a_refused_sign_in_puts_the_cursor_back_in_the_emptied_password(ph
         await wait_open(pilot, WelcomeScreen)
         await pilot.press("i")
         await wait_open(pilot, SignInScreen)
-        await type_text(pilot, EMAIL)
-        await pilot.press("enter")
-        await type_text(pilot, "not the password at all")
-        await pilot.press("enter", "enter")
-        await type_text(pilot, "123456")
+        await type_into(pilot, "email", EMAIL)
+        await enter_to(pilot, "password")
+        await type_into(pilot, "password", "not the password at all")
+        await enter_to(pilot, "device-name")
+        await enter_to(pilot, "otp")
+        await type_into(pilot, "otp", "123456")
         await pilot.press("enter")  # submitted: the core answers its one message for every bad sign-in
         await wait_for(pilot, lambda: REFUSED in message(app), "the refusal")
         assert value(app, "password") == "" and focused_id(app) == "password"
@@ -206,28 +211,28 @@ async def test_forgot_password_by_keyboard_alone(phone_core: PhoneCore) -> None:
         await pilot.press("ctrl+r")  # "Forgot password?" before typing anything
 
         await wait_open(pilot, ResetScreen)
-        await type_text(pilot, EMAIL)
-        assert value(app, "email") == EMAIL
+        await type_into(pilot, "email", EMAIL)
         await footer_shows(pilot, "⏎ Submit", "esc Back", QUIT)
-        await pilot.press("enter")  # sends the code, and moves on to the code field
+        await enter_to(pilot, "token")  # sends the code, and moves on to the code field
         await wait_for(pilot, lambda: resets.RESET_ANSWER in message(app), "the reset answer")
-        assert focused_id(app) == "token"
         await footer_shows(pilot, "⏎ Next field", "esc Back", QUIT)
-        await type_text(pilot, mailed_reset_token(core, EMAIL))  # the core mailed it
-        await pilot.press("enter")
-        await type_text(pilot, NEW_PASSWORD)
-        await pilot.press("enter")
-        await type_text(pilot, NEW_PASSWORD)
+        token = mailed_reset_token(core, EMAIL)  # the core took the request and mailed the code
+        await type_into(pilot, "token", token)
+        await enter_to(pilot, "new-password")
+        await type_into(pilot, "new-password", NEW_PASSWORD)
+        await enter_to(pilot, "repeat")
+        await type_into(pilot, "repeat", NEW_PASSWORD)
         await footer_shows(pilot, "⏎ Submit", "esc Back", QUIT)
         await pilot.press("enter")  # Enter in the last field sets the password
 
         await wait_for(pilot, lambda: app.screen is sign_in, "the sign-in form again")
         await wait_for(pilot, lambda: "new password is set" in message(app), "the confirmation line")
         assert value(app, "email") == EMAIL and focused_id(app) == "password"
-        await type_text(pilot, NEW_PASSWORD)
-        await pilot.press("enter", "enter")
+        await type_into(pilot, "password", NEW_PASSWORD)
+        await enter_to(pilot, "device-name")
+        await enter_to(pilot, "otp")
         clock.advance(30)
-        await type_text(pilot, totp_now(secret, clock))
+        await type_into(pilot, "otp", totp_now(secret, clock))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.online is True, "the Pay screen")
 
@@ -238,7 +243,7 @@ async def test_esc_from_forgot_password_goes_back_to_sign_in_as_it_was(phone_cor
         await wait_open(pilot, WelcomeScreen)
         await pilot.press("i")
         sign_in = await wait_open(pilot, SignInScreen)
-        await type_text(pilot, EMAIL)
+        await type_into(pilot, "email", EMAIL)
         await pilot.press("ctrl+r")
         await wait_open(pilot, ResetScreen)
         assert value(app, "email") == EMAIL and focused_id(app) == "email"  # the first field, filled in
