@@ -26,7 +26,7 @@ demo: $(STAMP) demo-deps
 test: $(STAMP) test-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: $(STAMP) demo-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/benchmarks --benchmark-enable --benchmark-columns=min,median,mean,max,rounds
 
 lint: $(STAMP)
