@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -115,16 +117,65 @@ class CoreConfig:
             raise ValueError("the server key must be at least 32 bytes")
 
 
-def load_server_key(path: Path | None) -> bytes:
-    """The key from ``$POSSIM_SERVER_KEY`` (hex) or from ``path``, created there (mode 0600) if missing."""
+KEY_FINGERPRINT_LABEL = b"possim/key-fingerprint/v1"
+KEY_FINGERPRINT_BYTES = 8
+
+
+def key_fingerprint(server_key: bytes) -> str:
+    """A short public name for a server key: the first 8 bytes of HMAC-SHA256(key, label), in hex.
+
+    It tells two keys apart (a database remembers the fingerprint of the key it was made with) and
+    gives nothing of the key away: it is a keyed hash with the key as the key, cut to 64 bits.
+    """
+    return hmac.new(server_key, KEY_FINGERPRINT_LABEL, hashlib.sha256).digest()[:KEY_FINGERPRINT_BYTES].hex()
+
+
+def server_key_from_env() -> bytes | None:
+    """The key in ``$POSSIM_SERVER_KEY`` (hex), if it is set."""
     from_env = os.environ.get(SERVER_KEY_ENV)
-    if from_env:
-        return bytes.fromhex(from_env)
+    return bytes.fromhex(from_env) if from_env else None
+
+
+def read_server_key(path: Path) -> bytes | None:
+    """The key in the file ``path``, or None if there is no such file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return bytes.fromhex(text.strip())
+
+
+def create_server_key(path: Path) -> bytes:
+    """A new random key written to ``path`` (mode 0600); never over an existing file (FileExistsError).
+
+    The key is written to a private temporary file first and linked into place, so no other process
+    ever reads a half-written key.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(SERVER_KEY_BYTES)
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.hex())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
+    finally:
+        draft.unlink()
+    return key
+
+
+def load_server_key(path: Path | None) -> bytes:
+    """The key from ``$POSSIM_SERVER_KEY`` (hex) or from ``path``, created there (mode 0600) if missing.
+
+    The ``possim`` commands do not call this: they create a key only for a database that has none
+    (``possim.runtime``), and say so.
+    """
+    from_env = server_key_from_env()
+    if from_env is not None:
+        return from_env
     if path is None:
         raise ValueError(f"no server key: set {SERVER_KEY_ENV} or give a key file")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(SERVER_KEY_BYTES))
-    return bytes.fromhex(path.read_text().strip())
+    existing = read_server_key(path)
+    return existing if existing is not None else create_server_key(path)

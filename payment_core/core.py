@@ -11,17 +11,44 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_core.config import CoreConfig
 from payment_core.db import make_engine, make_session_factory, migrate, transaction
+from payment_core.models import (
+    Account,
+    Base,
+    CoreMeta,
+    Device,
+    Journal,
+    Merchant,
+    OutboxMessage,
+    Payment,
+    Refund,
+    Terminal,
+    Topup,
+)
 from protocol import ErrorCode, ProtocolError
 
 T = TypeVar("T")
 log = logging.getLogger("possim.core")
 CONCURRENT_RETRIES = 5
+KEY_FINGERPRINT = "server_key_fingerprint"
+# What ``possim admin status`` counts; the first three hold secrets derived from the server key.
+COUNTED: dict[str, type[Base]] = {
+    "accounts": Account,
+    "devices": Device,
+    "terminals": Terminal,
+    "merchants": Merchant,
+    "payments": Payment,
+    "refunds": Refund,
+    "topups": Topup,
+    "journals": Journal,
+    "outbox": OutboxMessage,
+}
+KEY_BOUND = ("accounts", "devices", "terminals")
 
 
 def new_id(prefix: str) -> str:
@@ -71,6 +98,36 @@ class Core:
     def close(self) -> None:
         self._after_answer.shutdown(wait=True)
         self.engine.dispose()
+
+
+def stored_key_fingerprint(session: Session) -> str | None:
+    """The fingerprint of the server key this database was made with, if one was recorded."""
+    row = session.get(CoreMeta, KEY_FINGERPRINT)
+    return row.value if row is not None else None
+
+
+def remember_key_fingerprint(session: Session, fingerprint: str, at: datetime) -> str:
+    """Record ``fingerprint`` unless one is recorded already; returns the recorded one."""
+    stored = stored_key_fingerprint(session)
+    if stored is not None:
+        return stored
+    session.add(CoreMeta(name=KEY_FINGERPRINT, value=fingerprint, updated_at=at))
+    session.flush()
+    return fingerprint
+
+
+def count_rows(
+    session: Session, names: tuple[str, ...] | None = None, present: set[str] | None = None
+) -> dict[str, int]:
+    """Rows per counted table (all of ``COUNTED``, or ``names``); a table not in ``present`` counts 0."""
+    counts: dict[str, int] = {}
+    for name in names or tuple(COUNTED):
+        model = COUNTED[name]
+        if present is not None and model.__tablename__ not in present:
+            counts[name] = 0
+            continue
+        counts[name] = session.scalar(select(func.count()).select_from(model)) or 0
+    return counts
 
 
 def _log_failure(future: Future[None]) -> None:

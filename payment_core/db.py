@@ -10,7 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -26,8 +27,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, schema: str | None = None) -> Engine:
-    """An engine for ``url``. On PostgreSQL ``schema`` (created if missing) becomes the search path."""
+def make_engine(url: str, schema: str | None = None, create_schema: bool = True) -> Engine:
+    """An engine for ``url``. On PostgreSQL ``schema`` (created if missing, unless not
+    ``create_schema``) becomes the search path."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
@@ -37,7 +39,7 @@ def make_engine(url: str, schema: str | None = None) -> Engine:
             raise ValueError(f"bad schema name {schema!r}")
         connect_args["options"] = f"-csearch_path={schema}"
     engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    if schema is not None:
+    if schema is not None and create_schema:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     return engine
@@ -76,11 +78,36 @@ def is_postgres(engine: Engine) -> bool:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic (the same migrations on every backend)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration: the schema version this code expects."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def schema_version(engine: Engine) -> str | None:
+    """The migration the database is at, or None if it was never migrated (reads only)."""
+    if "alembic_version" not in table_names(engine):
+        return None
+    with engine.connect() as conn:
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if version is None else str(version)
 
 
 @contextmanager

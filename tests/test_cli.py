@@ -49,6 +49,8 @@ def test_admin_accounts_freeze_and_audit(
 
 
 def test_admin_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(admin(tmp_path, "terminal-add", "--store", "Ueno", "--secret-file", str(tmp_path / "t.secret"))) == 0
+    capsys.readouterr()
     assert main(admin(tmp_path, "device-revoke", "999")) == 1
     assert capsys.readouterr().err.strip() == "possim admin: resource_missing: No such resource."
     down = ["admin", "--db", "postgresql://127.0.0.1:9/none", "--key-file", str(tmp_path / "k"), "audit"]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from payment_core import accounts, devices, terminals
 from payment_core.core import Core
 from payment_core.ledger import audit_books
-from possim.runtime import add_store_arguments, open_core
+from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, store_status
 from protocol import ProtocolError
 
 
@@ -32,12 +32,12 @@ def register(subparsers: Any) -> None:
     terminal.add_argument("--store", required=True, help="store (merchant) name")
     terminal.add_argument("--name", default="register-1")
     terminal.add_argument("--secret-file", type=Path, required=True)
-    terminal.set_defaults(func=_terminal_add)
+    terminal.set_defaults(func=_terminal_add, creates=True)
 
     account = actions.add_parser("account-add", help="create a customer account (password from $POSSIM_PASSWORD)")
     account.add_argument("--email", required=True)
     account.add_argument("--name", default=None)
-    account.set_defaults(func=_account_add)
+    account.set_defaults(func=_account_add, creates=True)
 
     for status in ("freeze", "unfreeze"):
         freeze = actions.add_parser(f"account-{status}", help=f"{status} an account")
@@ -52,19 +52,18 @@ def register(subparsers: Any) -> None:
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=_audit)
 
-
-def _with_core(args: argparse.Namespace) -> Core | None:
-    try:
-        return open_core(args)
-    except (SQLAlchemyError, ValueError, OSError) as error:
-        print(f"possim admin: cannot open the store: {type(error).__name__}", file=sys.stderr)
-        return None
+    show = actions.add_parser(
+        "status", help="where the data lives, the key's fingerprint and whether it is the database's, counts"
+    )
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_status)
 
 
 def _run(args: argparse.Namespace, work: Any) -> int:
-    core = _with_core(args)
-    if core is None:
-        return 2
+    try:
+        core = open_core(args, create=getattr(args, "creates", False))
+    except (StoreError, SQLAlchemyError, ValueError, OSError) as error:
+        return open_failure("admin", error)
     try:
         result: int = work(core)
         return result
@@ -137,3 +136,47 @@ def _audit(args: argparse.Namespace) -> int:
         return 0 if report.balanced else 1
 
     return _run(args, work)
+
+
+def _status(args: argparse.Namespace) -> int:
+    """Exit 1 when the key is not the one the database was made with, else 0."""
+    try:
+        status = store_status(args)
+    except (StoreError, SQLAlchemyError, OSError) as error:
+        return open_failure("admin", error)
+    if args.json:
+        print(json.dumps(status))
+    else:
+        for label, value in _status_lines(status):
+            print(f"{label:<16}{value}")
+    return 1 if status["key_matches"] is False else 0
+
+
+def _status_lines(status: dict[str, Any]) -> list[tuple[str, str]]:
+    key = "$POSSIM_SERVER_KEY" if status["key_from"] == "env" else status["key_file"]
+    key += f" (fingerprint {status['key_fingerprint']})" if status["key_exists"] else " (missing)"
+    database = status["database"] + (f" (schema {status['db_schema']})" if status["db_schema"] else "")
+    stored = status["database_key_fingerprint"]
+    if not status["database_exists"]:
+        database += " (missing)"
+        matches = "no database yet"
+    elif stored is None:
+        matches = "not recorded yet (the next command that opens the database records it)"
+    elif status["key_matches"] is None:
+        matches = f"no key here; the database was made with fingerprint {stored}"
+    elif status["key_matches"]:
+        matches = f"yes (fingerprint {stored})"
+    else:
+        matches = f"NO: the database was made with fingerprint {stored}"
+    lines = [
+        ("data directory", f"{status['data_dir']} ({status['data_dir_from']})"),
+        ("server key", key),
+        ("database", database),
+        ("key matches", matches),
+    ]
+    if status["database_exists"]:
+        version = status["schema_version"]
+        current = "current" if version == status["schema_head"] else f"this possim expects {status['schema_head']}"
+        lines.append(("schema version", f"{version} ({current})"))
+        lines.append(("counts", ", ".join(f"{name} {count}" for name, count in status["counts"].items())))
+    return lines

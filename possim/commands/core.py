@@ -10,7 +10,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core.api import create_app
-from possim.runtime import add_store_arguments, open_core
+from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +38,11 @@ def register(subparsers: Any) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
-        core = open_core(args, trusted_proxies=tuple(args.trust_proxy), breached_passwords=args.breached_passwords)
+        core = open_core(
+            args, trusted_proxies=tuple(args.trust_proxy), breached_passwords=args.breached_passwords, create=True
+        )
+    except StoreError as error:
+        return open_failure("core", error)
     except (SQLAlchemyError, ValueError, OSError) as error:
         print(f"possim core: cannot open the store: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core import outbox
 from payment_core.core import Core
-from possim.runtime import add_store_arguments, open_core
+from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
 
 _CODE = re.compile(r"verification code is (\d{6})")
 
@@ -46,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         core = open_core(args)
-    except (SQLAlchemyError, ValueError, OSError) as error:
-        print(f"possim outbox: cannot open the store: {type(error).__name__}", file=sys.stderr)
-        return 2
+    except (StoreError, SQLAlchemyError, ValueError, OSError) as error:
+        return open_failure("outbox", error)
     try:
         found = outbox.messages(core, to=args.to, limit=args.limit)
     finally:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from possim.runtime import DEFAULT_DATA_DIR
+from possim import home
 
 PIN_ENV = "POSSIM_CLERK_PIN"
 
@@ -27,7 +27,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--printer", default=None, help="dummy, file:PATH, tcp://HOST:PORT or usb:VID:PID")
     parser.add_argument("--display", type=Path, default=None, help="write the customer display's two lines here")
     parser.add_argument("--store-name", default="possim store", help="the name printed on receipts")
-    parser.add_argument("--register-db", type=Path, default=None, help="this register's journal (default var/)")
+    parser.add_argument(
+        "--register-db",
+        type=Path,
+        default=None,
+        help="this register's journal (default: register-ID.db in the data directory, $POSSIM_HOME)",
+    )
     parser.add_argument("--add-clerk", nargs=2, metavar=("CLERK_ID", "NAME"), help=f"add a clerk (PIN from ${PIN_ENV})")
     parser.set_defaults(func=run)
 
@@ -45,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from terminal.register_store import RegisterStore, RegisterStoreError
 
     terminal_id = args.terminal_id or "T1"
-    db_path = args.register_db or DEFAULT_DATA_DIR / f"register-{terminal_id}.db"
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path = args.register_db or home.register_journal(terminal_id)
+    home.make_data_dir(db_path.absolute())
     try:
         store = RegisterStore(db_path, terminal_id=terminal_id)
     except RegisterStoreError as error:
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             secret = bytes.fromhex(args.terminal_secret_file.read_text().strip())
             catalog = Catalog.default()
-            receipts = DEFAULT_DATA_DIR / f"receipts-{terminal_id}.escpos"
+            receipts = home.receipts(terminal_id)
             printer = printer_from_spec(args.printer or f"file:{receipts}")
         except (OSError, ValueError) as error:
             return _fail(f"cannot read the terminal secret file: {error}")

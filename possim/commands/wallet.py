@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from possim.runtime import DEFAULT_DATA_DIR
+from possim import home
 
-DEFAULT_STATE = DEFAULT_DATA_DIR / "wallet.json"
+DEFAULT_STATE = home.wallet_state()
 
 
 def register(subparsers: Any) -> None:
