@@ -141,6 +141,11 @@ async def test_the_phone_is_asked_to_approve_or_deny(world: World, tmp_path: Pat
             register.pay("R9-000003-1", 11_000, world.minter.mint().numeric)
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the second prompt")
             await wait_for(pilot, lambda: bool(app.screen.query("#deny")), "the prompt's buttons")
+            prompt = app.screen
+            assert isinstance(prompt, ConfirmDialog) and app.focused is None
+            await pilot.press("enter")  # a stray Enter answers nothing
+            assert prompt.answered is None and app.screen is prompt
+            assert register.query("R9-000003-1").status == "awaiting_customer"
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen), "the prompt to close")
             denied = register.query("R9-000003-1")

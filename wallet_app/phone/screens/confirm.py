@@ -27,6 +27,9 @@ class ConfirmDialog(ModalScreen[None]):
     ConfirmDialog Button { width: 1fr; margin: 1 1 0 0; }
     #confirm-message { color: $error; height: auto; }
     """
+    # Nothing focused: a stray Enter (from the previous screen, or a pocket) must not approve a payment;
+    # approving is a deliberate `a` or a press on the button.
+    AUTO_FOCUS = ""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "answer(True)", "Approve", id="confirm_approve"),
         Binding("d", "answer(False)", "Deny", id="confirm_deny"),
