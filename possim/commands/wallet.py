@@ -11,20 +11,29 @@ from typing import Any
 from possim import home
 
 DEFAULT_STATE = home.wallet_state()
+DEFAULT_CORE = "http://127.0.0.1:8700"
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser("wallet", help="the phone wallet (TUI, picture, web)")
-    parser.add_argument("--core", default="http://127.0.0.1:8700", help="the payment core's URL")
-    parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="this phone's device file (0600)")
+    _add_phone_options(parser, DEFAULT_CORE, DEFAULT_STATE)
+    # The same options after the action (`possim wallet web --core URL`): where a person writes them. The
+    # action's copy defaults to SUPPRESS, so it only overrides what was given before the action.
+    after_action = argparse.ArgumentParser(add_help=False)
+    _add_phone_options(after_action, argparse.SUPPRESS, argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    show = actions.add_parser("show", help="the current code full-size: a PNG file or a window")
+    show = actions.add_parser("show", parents=[after_action], help="the current code full-size: a PNG file or a window")
     show.add_argument("--png", type=Path, help="write the phone's Pay screen here")
     show.add_argument("--window", action="store_true", help="show it in a window, refreshed every 30 s")
-    web = actions.add_parser("web", help="serve the phone-sized web wallet")
+    web = actions.add_parser("web", parents=[after_action], help="serve the phone-sized web wallet")
     web.add_argument("--host", default="127.0.0.1", help="0.0.0.0 lets a phone on the same network in")
     web.add_argument("--port", type=int, default=8800)
     parser.set_defaults(func=run)
+
+
+def _add_phone_options(parser: argparse.ArgumentParser, core: str, state: Path | str) -> None:
+    parser.add_argument("--core", default=core, help=f"the payment core's URL (default {DEFAULT_CORE})")
+    parser.add_argument("--state", type=Path, default=state, help="this phone's device file (0600)")
 
 
 def run(args: argparse.Namespace) -> int:
