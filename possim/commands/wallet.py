@@ -10,13 +10,12 @@ from typing import Any
 
 from possim import home
 
-DEFAULT_STATE = home.wallet_state()
 DEFAULT_CORE = "http://127.0.0.1:8700"
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser("wallet", help="the phone wallet (TUI, picture, web)")
-    _add_phone_options(parser, DEFAULT_CORE, DEFAULT_STATE)
+    _add_phone_options(parser, DEFAULT_CORE, home.wallet_state())  # read when the parser is built: $POSSIM_HOME
     # The same options after the action (`possim wallet web --core URL`): where a person writes them. The
     # action's copy defaults to SUPPRESS, so it only overrides what was given before the action.
     after_action = argparse.ArgumentParser(add_help=False)
