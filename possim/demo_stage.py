@@ -3,6 +3,9 @@
 The register only sees frames; this stage decides what the virtual camera films. Holding the phone up
 mints a fresh code offline (as the wallet would) and shows its Pay screen; a product shows its JAN
 barcode on a label. Thread safe: the camera worker reads it while the UI changes it.
+
+:class:`DemoPhone` is the same customer's phone answering the core: a payment above the confirmation
+threshold waits for it, and it approves or denies through the wallet API, as the real wallet app does.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import numpy as np
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
-from protocol import Clock, system_clock
+from protocol import Clock, format_yen, system_clock
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.render import render_phone_screen
+from wallet_app.state import WalletState
 
 LABEL_SIZE = (640, 420)
 
@@ -76,3 +81,21 @@ class DemoStage:
     def clear(self) -> None:
         with self._lock:
             self.phone_up, self._image = False, None
+
+
+class DemoPhone:
+    """The demo customer's phone, asked by the core to approve a payment: it answers through the wallet API."""
+
+    def __init__(self, core_url: str, state: WalletState) -> None:
+        self.core_url, self.state = core_url, state
+
+    def answer(self, approve: bool) -> str:
+        """Approve or deny every payment waiting for this customer (blocking HTTP); what happened, in words."""
+        with WalletClient(self.core_url) as wallet:
+            waiting = wallet.awaiting(self.state)
+            for payment in waiting:
+                wallet.confirm(self.state, str(payment["id"]), approve=approve)
+        if not waiting:
+            return "Nothing is waiting for the customer on the phone."
+        amounts = ", ".join(format_yen(int(payment["amount"])) for payment in waiting)
+        return f"The customer {'approved' if approve else 'denied'} {amounts} on the phone."

@@ -2,7 +2,10 @@
 
 Everything runs in this process on loopback: the core under uvicorn in a thread, the register's client
 talking to it over HTTP with signed requests, the virtual camera filming the demo stage (``w`` holds the
-phone up, ``p`` a product). Data lives in a temporary folder and is gone when the demo ends.
+phone up, ``p`` a product). A payment above ¥10,000 waits for the customer: ``a`` approves it on the demo
+phone, ``d`` denies it (through the wallet API, as the phone app would). The core and the register's
+journal live in a temporary folder and are gone when the demo ends; the receipts are kept, in
+``demo-receipts/`` of possim's data directory (``$POSSIM_HOME``, or the per-user data folder).
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ from __future__ import annotations
 import contextlib
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pyotp
+from escpos.printer import Dummy
+from textual import work
+from textual.binding import Binding, BindingType
 
 from hardware.customer_display import FileDisplay
 from hardware.decoders import default_decoder
-from hardware.printer import dummy_printer
+from hardware.printer import PrinterError, ReceiptPrinter
 from hardware.virtual_camera import VirtualCamera
 from payment_core import terminals
 from payment_core.api import create_app
@@ -26,11 +33,14 @@ from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from possim.commands.outbox import mailed_code
-from possim.demo_stage import DemoStage
+from possim.demo_stage import DemoPhone, DemoStage
 from possim.headless_demo import DEMO_LIMITS
+from possim.home import data_dir, make_data_dir
 from terminal.catalog import Catalog
 from terminal.client import PaymentClient
-from terminal.register import CameraFeed, RegisterApp, RegisterOptions, Till
+from terminal.receipt import store_time
+from terminal.register import CameraFeed, CameraStage, RegisterApp, RegisterOptions, Till
+from terminal.register.screens.payment import AWAITING, PaymentScreen
 from terminal.register_store import RegisterStore
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
@@ -42,17 +52,101 @@ STORE_NAME = "possim 渋谷一丁目店"
 DEMO_EMAIL = "demo@possim.example"
 DEMO_PHONE = "+819000000000"
 REGISTER_NO = "R1"  # the register's own number: receipt numbers are R1-000001, ...
+AWAITING_HINT = "Demo: press a to approve on the customer's phone, d to deny"
+
+
+def demo_receipts_dir() -> Path:
+    """Where the demo keeps its receipts: ``demo-receipts/`` in possim's data directory."""
+    home = data_dir()
+    make_data_dir(home / "demo-receipts")  # the data directory itself is made private when it is new
+    return home / "demo-receipts"
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as a person types it: under the home folder as ``~/…``."""
+    with contextlib.suppress(ValueError):
+        return f"~/{path.relative_to(Path.home())}"
+    return str(path)
+
+
+class KeptReceipts(ReceiptPrinter):
+    """The demo's printer: each receipt's ESC/POS bytes, and a plain-text copy a person can read."""
+
+    def __init__(self, escpos_path: Path, text_path: Path) -> None:
+        super().__init__(Dummy(), name=f"file {escpos_path}", output_path=escpos_path)
+        self.text_path = text_path
+
+    def print_receipt(
+        self, lines: Sequence[str], *, title_lines: int = 0, barcode: str | None = None, cut: bool = True
+    ) -> None:
+        super().print_receipt(lines, title_lines=title_lines, barcode=barcode, cut=cut)
+        try:
+            with self.text_path.open("a", encoding="utf-8") as sink:
+                sink.write("\n".join(lines) + "\n\n")
+        except OSError as error:
+            raise PrinterError(f"cannot write the receipt's text to {self.text_path}: {error.strerror}") from None
+
+
+class DemoRegisterApp(RegisterApp):
+    """The register with the demo customer's phone in reach: while a payment waits for the customer,
+    ``a`` approves it on the phone and ``d`` denies it. Only the demo has these keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "phone_answer(True)", "Approve on phone", id="demo_approve", priority=True),
+        Binding("d", "phone_answer(False)", "Deny on phone", id="demo_deny", priority=True),
+    ]
+
+    def __init__(
+        self, till: Till, camera: CameraFeed | None, stage: CameraStage, options: RegisterOptions, *, phone: DemoPhone
+    ) -> None:
+        super().__init__(till, camera, stage, options)
+        self.phone = phone
+        self.phone_busy = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "phone_answer":
+            return self.awaiting_customer() and not self.phone_busy
+        return super().check_action(action, parameters)
+
+    def awaiting_customer(self) -> bool:
+        screen = self.current_screen()
+        return isinstance(screen, PaymentScreen) and screen.state == AWAITING
+
+    def action_phone_answer(self, approve: bool) -> None:
+        if self.phone_busy or not self.awaiting_customer():
+            return
+        self.phone_busy = True
+        self.refresh_bindings()
+        self._answer(approve)
+
+    @work(thread=True, exclusive=True, group="demo-phone", exit_on_error=False)
+    def _answer(self, approve: bool) -> None:
+        try:
+            said = self.phone.answer(approve)
+        except Exception as error:
+            said = f"The phone could not answer: {type(error).__name__}: {error}"[:160]
+        with contextlib.suppress(RuntimeError):  # the demo is closing
+            self.call_from_thread(self._answered, said)
+
+    def _answered(self, said: str) -> None:
+        self.phone_busy = False
+        self.refresh_bindings()
+        self.notify(f"{said} The register sees it at its next check.", timeout=4)
 
 
 @dataclass
 class DemoRegister:
-    app: RegisterApp
+    app: DemoRegisterApp
     work_dir: Path
     core_url: str
+    receipts: Path  # the ESC/POS file; the text copy is beside it (``.txt``)
 
 
 @contextlib.contextmanager
-def demo_register(seed: int = 7, work_dir: Path | None = None) -> Iterator[DemoRegister]:
+def demo_register(
+    seed: int = 7, work_dir: Path | None = None, *, receipts_dir: Path | None = None, camera: bool = True
+) -> Iterator[DemoRegister]:
+    """The demo, wired; ``receipts_dir`` defaults to :func:`demo_receipts_dir`, ``camera`` off for tests."""
     with contextlib.ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="possim-demo-")))
         core = Core(CoreConfig(db_url=str(folder / "core.db"), server_key=secrets.token_bytes(32), limits=DEMO_LIMITS))
@@ -76,15 +170,24 @@ def demo_register(seed: int = 7, work_dir: Path | None = None) -> Iterator[DemoR
         catalog = Catalog.default()
         basket = [product.jan for product in catalog][:8] or list(DEMO_BASKET)
         stage = DemoStage(minter, "possim wallet", basket)
-        receipts = folder / "receipts.escpos"
+        kept = receipts_dir or demo_receipts_dir()
+        kept.mkdir(parents=True, exist_ok=True)
+        stem = f"demo-{store_time(core.now()):%Y%m%d-%H%M%S}"
+        receipts = kept / f"{stem}.escpos"
         till = Till(
-            store, catalog, client, dummy_printer(receipts), FileDisplay(folder / "customer-display.txt"),
-            store_name=STORE_NAME, terminal_id=REGISTER_NO,
+            store, catalog, client, KeptReceipts(receipts, kept / f"{stem}.txt"),
+            FileDisplay(folder / "customer-display.txt"), store_name=STORE_NAME, terminal_id=REGISTER_NO,
         )  # fmt: skip
-        camera = CameraFeed(
-            lambda: VirtualCamera(stage.screen, seed=seed), default_decoder(retail=True), label="virtual camera"
-        )
+        feed = None
+        if camera:
+            feed = CameraFeed(
+                lambda: VirtualCamera(stage.screen, seed=seed), default_decoder(retail=True), label="virtual camera"
+            )
         options = RegisterOptions(
-            receipt_path=str(receipts), signin_hint=f"Demo clerk {DEMO_CLERK[0]}, PIN {DEMO_CLERK[2]}"
+            receipt_path=str(receipts),
+            receipt_label=f"{shown_path(receipts)} (and {stem}.txt)",
+            signin_hint=f"Demo clerk {DEMO_CLERK[0]}, PIN {DEMO_CLERK[2]}\nReceipts are kept in {shown_path(kept)}/",
+            awaiting_hint=AWAITING_HINT,
         )
-        yield DemoRegister(RegisterApp(till, camera, stage, options), folder, server.url)
+        app = DemoRegisterApp(till, feed, stage, options, phone=DemoPhone(server.url, state))
+        yield DemoRegister(app, folder, server.url, receipts)

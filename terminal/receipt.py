@@ -44,6 +44,12 @@ def _japan() -> tzinfo:
 
 
 JST = _japan()
+"""The store's zone: receipts, the register's lists and reports all show times in it (see :func:`store_time`)."""
+
+
+def store_time(moment: datetime) -> datetime:
+    """``moment`` (timezone-aware) as the store's local time: the one zone every time a person reads is in."""
+    return moment.astimezone(JST)
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def mask_balance(yen: int) -> str:
 
 def format_jst(moment: datetime) -> str:
     """``2026年11月22日(日) 21:05`` in Japan time."""
-    local = moment.astimezone(JST)
+    local = store_time(moment)
     return f"{local.year}年{local.month}月{local.day}日({_WEEKDAYS[local.weekday()]}) {local:%H:%M}"
 
 
@@ -157,7 +163,11 @@ def render_receipt(receipt: Receipt, width: int = 42) -> list[str]:
         if line.voided:
             out.append(_pair("  取消", yen(-full), width))
     count = sum(line.quantity for line in receipt.lines if not line.voided)
-    out += [rule, _pair("小計", f"{count}点 {yen(receipt.total)}", width), _pair("合計", yen(receipt.total), width)]
+    # A refund of part of an amount returns no particular goods: its subtotal has no item count.
+    subtotal = (
+        yen(receipt.total) if receipt.kind == "refund" and not receipt.lines else f"{count}点 {yen(receipt.total)}"
+    )
+    out += [rule, _pair("小計", subtotal, width), _pair("合計", yen(receipt.total), width)]
     for bucket in receipt.taxes:
         out += _tax_lines(bucket, yen, width)
     rates = {line.product.tax_rate for line in receipt.lines}

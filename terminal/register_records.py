@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from protocol.money import format_yen
+from terminal.receipt import store_time
 
 TENDERS: Final = ("wallet", "cash", "wallet+cash")
 REFUND_TENDERS: Final = ("wallet", "cash")
 WRONG_CREDENTIALS: Final = "Clerk id or PIN is wrong"
+
+
+def format_receipt_no(terminal_id: str, number: int) -> str:
+    """A receipt number as the register prints it: ``R1-000012`` (its terminal id, then a running number)."""
+    return f"{terminal_id}-{number:06d}"
 
 
 class RegisterStoreError(Exception):
@@ -105,4 +111,4 @@ class ShiftReport:
 
 
 def _show(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return store_time(moment).strftime("%Y-%m-%d %H:%M %Z")

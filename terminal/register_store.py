@@ -37,6 +37,7 @@ from terminal.register_records import (
     ShiftReport,
     SignInRefused,
     TenderTotals,
+    format_receipt_no,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "ShiftReport",
     "SignInRefused",
     "TenderTotals",
+    "format_receipt_no",
 ]
 
 # OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1 (about 30 ms here).
@@ -321,7 +323,7 @@ class RegisterStore:
         with self._tx() as conn:
             conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'receipt'")
             n = conn.execute("SELECT value FROM counters WHERE name = 'receipt'").fetchone()[0]
-        return f"{self.terminal_id}-{n:06d}"
+        return format_receipt_no(self.terminal_id, n)
 
     def record_sale(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -52,8 +53,18 @@ def _run_tui(seed: int) -> int:
         print("possim demo: the register needs a terminal; use --headless for a run without one.", file=sys.stderr)
         return 2
     with demo_register(seed) as demo:
-        demo.app.run()
+        try:
+            demo.app.run()
+        finally:
+            print(receipts_note(demo.receipts), file=sys.stderr)
     return 0
+
+
+def receipts_note(receipts: Path) -> str:
+    """The line the demo leaves on stderr: where its receipts are kept (the folder outlives the demo)."""
+    text = receipts.with_suffix(".txt")
+    printed = f"this run's: {text.name}" if text.exists() else "none printed this run"
+    return f"possim demo: receipts are kept in {text.parent}/ ({printed})"
 
 
 def _print_human(result: dict[str, Any]) -> None:

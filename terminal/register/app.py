@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+from rich.console import RenderableType
 from serial import SerialBase
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker
 
 from hardware.decoders import ScanResult
 from hardware.wedge import LineScanner, WedgeRead
@@ -18,9 +23,13 @@ from terminal.register.messages import CameraStopped, CodeScanned, DisplayChange
 from terminal.register.till import Till
 from terminal.register.viewfinder import Preview, Viewfinder
 
+CAMERA_STOP_SECONDS = 3.0  # how long quitting waits for the camera worker to finish its frame
+
 
 class CameraStage(Protocol):
     """What stands in front of the virtual camera in the demo (the phone held up, a product)."""
+
+    phone_up: bool
 
     def toggle_phone(self) -> bool: ...
 
@@ -37,9 +46,11 @@ class RegisterOptions:
     confirm_timeout: float = 30.0
     confirm_poll: float = 2.5
     wedge: bool = False  # a keyboard-wedge scanner types into the entry line: keep it focused
-    receipt_path: str = ""  # where printed receipts go (shown to the clerk)
+    receipt_path: str = ""  # where printed receipts go
+    receipt_label: str = ""  # how the receipt screen names that place (blank: the file's name)
     show_clock: bool = True  # off in snapshot tests
     signin_hint: str = ""  # the demo shows its clerk id and PIN on the sign-in screen
+    awaiting_hint: str = ""  # the demo says under the countdown how to answer on the customer's phone
 
 
 class RegisterApp(App[None]):
@@ -65,6 +76,8 @@ class RegisterApp(App[None]):
         self.options = options or RegisterOptions()
         self.camera_status = "no camera" if camera is None else f"{camera.label}: starting"
         self.last_preview: Preview | None = None
+        self.closing = False  # set as the app starts to close: workers' messages are dropped from then on
+        self._camera_worker: Worker[None] | None = None
         self.till.on_display = self._display_changed
 
     def on_mount(self) -> None:
@@ -72,15 +85,40 @@ class RegisterApp(App[None]):
 
         self.push_screen(SignInScreen())
         if self.camera is not None:
-            self._run_camera()
+            self._camera_worker = self._run_camera()
         if self.line_scanner is not None:
             self.line_scanner.start()
 
     def on_unmount(self) -> None:
+        self._stop_devices()
+        if self.line_scanner is not None:
+            self.line_scanner.stop()  # waits (bounded) for its thread
+
+    def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
+        self._stop_devices()  # before the screens go: no frame may arrive for a screen that is gone
+        super().exit(result, return_code, message)
+
+    def _stop_devices(self) -> None:
+        self.closing = True
         if self.camera is not None:
             self.camera.stop()
         if self.line_scanner is not None:
-            self.line_scanner.stop()
+            self.line_scanner.stop(timeout=0)
+
+    async def _wait_for_camera(self) -> None:
+        """Wait (at most ``CAMERA_STOP_SECONDS``) for the camera worker to finish the frame in hand."""
+        worker = self._camera_worker
+        if worker is None or worker.is_finished:
+            return
+        with contextlib.suppress(Exception):  # a timeout, or the worker's own failure: we are leaving anyway
+            await asyncio.wait_for(asyncio.shield(worker.wait()), CAMERA_STOP_SECONDS)
+
+    def current_screen(self) -> Screen[object] | None:
+        """The screen a worker's message is for; None once the app is closing (its screens may be gone)."""
+        if self.closing or not self.is_running:
+            return None
+        stack = self.screen_stack
+        return stack[-1] if stack else None
 
     def _serial_read(self, read: WedgeRead) -> None:  # on the serial scanner's thread
         self.post_message(CodeScanned(read.text, read.kind, "scanner"))
@@ -100,6 +138,8 @@ class RegisterApp(App[None]):
         if self.payment_open():
             self.notify("A payment is in progress: finish or cancel it before quitting.", severity="warning")
             return
+        self._stop_devices()
+        await self._wait_for_camera()
         await super().action_quit()
 
     # -- camera ------------------------------------------------------------------------------------
@@ -127,10 +167,12 @@ class RegisterApp(App[None]):
         self.post_message(CameraStopped("the camera stream ended"))
 
     def on_frame_preview(self, message: FramePreview) -> None:
+        screen = self.current_screen()
+        if screen is None or self.camera is None:
+            return
         self.last_preview = message.preview
-        assert self.camera is not None
         self.camera_status = f"{self.camera.label}: {message.fps:4.1f} fps" + ("  ● read" if message.decoded else "")
-        for viewfinder in self.screen.query(Viewfinder):
+        for viewfinder in screen.query(Viewfinder):
             viewfinder.show(message.preview)
         self._refresh_camera_status()
 
@@ -138,12 +180,22 @@ class RegisterApp(App[None]):
         self.camera_status = f"camera {'stopped' if message.stopped else 'error'}: {message.reason}"
         self._refresh_camera_status()
 
+    def status_line(self) -> str:
+        """The camera's state, and in the demo whether the phone is held up to it."""
+        if self.stage is None:
+            return self.camera_status
+        phone = "phone up — w lowers it" if self.stage.phone_up else "phone down — w holds it up"
+        return f"{self.camera_status}\nDemo: {phone}"
+
     def _refresh_camera_status(self) -> None:
-        for widget in self.screen.query("#camera-status"):
-            widget.update(self.camera_status)  # type: ignore[attr-defined]
+        screen = self.current_screen()
+        if screen is None:
+            return
+        for widget in screen.query("#camera-status"):
+            widget.update(self.status_line())  # type: ignore[attr-defined]
 
     def on_code_scanned(self, message: CodeScanned) -> None:
-        screen = self.screen
+        screen = self.current_screen()
         if isinstance(screen, ScanTarget):
             screen.handle_scan(message.text, message.symbology, message.source)
 
@@ -155,16 +207,21 @@ class RegisterApp(App[None]):
         raised = self.stage.toggle_phone()
         if raised and self.camera is not None:
             self.camera.forget()
+        self._refresh_camera_status()
         self.notify("The phone is held up to the camera." if raised else "The phone is lowered.", timeout=2)
 
     def action_show_product(self) -> None:
         if self.stage is not None:
             jan = self.stage.show_product()
+            self._refresh_camera_status()
             self.notify(f"A product ({jan}) is held up to the camera.", timeout=2)
 
     def _display_changed(self, upper: str, lower: str) -> None:
         self.post_message(DisplayChanged(upper, lower))  # thread safe: the till is also called from workers
 
     def on_display_changed(self, message: DisplayChanged) -> None:
-        for widget in self.screen.query("#pole"):
+        screen = self.current_screen()
+        if screen is None:
+            return
+        for widget in screen.query("#pole"):
             widget.update(f"{message.upper}\n{message.lower}")  # type: ignore[attr-defined]

@@ -53,6 +53,7 @@ class CameraFeed:
         self._loop: ScannerLoop | None = None
         self._lock = threading.Lock()
         self._stopped = False
+        self.finished = threading.Event()  # set when :meth:`run` has returned (the source is closed)
 
     def run(
         self,
@@ -61,6 +62,18 @@ class CameraFeed:
         on_error: Callable[[Exception], None],
     ) -> None:
         """Blocks until the source ends or :meth:`stop`; opening errors go to ``on_error``."""
+        self.finished.clear()
+        try:
+            self._run(on_code, on_preview, on_error)
+        finally:
+            self.finished.set()
+
+    def _run(
+        self,
+        on_code: Callable[[ScanResult], None],
+        on_preview: Callable[[Preview, bool, float], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
         source = self.open_source()
         last_preview = 0.0
 

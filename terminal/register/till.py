@@ -258,12 +258,31 @@ class Till:
         return self._refund_receipt(record, record.total, f"取消 {record.receipt_no}")
 
     def _refund_receipt(self, record: SaleRecord, amount: int, note: str) -> Completed:
+        goods = self._returned_goods(record, amount)
         receipt = Receipt.from_sale(
-            Sale(), tenders=(Tender(record.tender, amount),), note=note, **self._header(record.receipt_no, "refund")
+            goods, tenders=(Tender(record.tender, amount),), note=note, **self._header(record.receipt_no, "refund")
         )
         receipt = replace(receipt, total=amount)
         self.show(note, format_total_line("返金", amount))
         return self._print_receipt(receipt)
+
+    def _returned_goods(self, record: SaleRecord, amount: int) -> Sale:
+        """What a refund of ``amount`` gives back: the sale's live lines when it returns the whole sale (so the
+        refund receipt lists them, counts them and splits the tax); nothing for a refund of part of the amount,
+        or when a product is no longer in the catalog (its tax rate is unknown)."""
+        if amount != record.total:
+            return Sale()
+        goods = Sale()
+        try:
+            for jan, name, price, quantity, voided in json.loads(record.lines_json):
+                product = self.catalog.lookup(str(jan))
+                if product is None:
+                    return Sale()
+                if not voided:
+                    goods.add(replace(product, name=str(name), price=int(price)), int(quantity))
+        except (ValueError, TypeError, SaleError):
+            return Sale()
+        return goods if goods.total == amount else Sale()
 
     # -- devices -----------------------------------------------------------------------------------
 

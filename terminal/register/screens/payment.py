@@ -15,12 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Input, Static
 
-from protocol import format_yen, looks_like_payment_code
+from protocol import ParsedCode, ProtocolError, format_yen, looks_like_payment_code, parse_code
 from terminal.client import AWAITING_CUSTOMER, PaymentOutcome
 from terminal.receipt import mask_balance
 from terminal.register.entry import ScanEntry
+from terminal.register.header import StoreHeader
 from terminal.register.texts import UNREACHABLE, decline_reason
 from terminal.register.till import Completed, PaymentAttempt
 from terminal.register.viewfinder import Viewfinder
@@ -32,6 +33,13 @@ WAITING, SENDING, AWAITING, APPROVED, DECLINED, UNREACHABLE_STATE, NOT_RECORDED 
     "waiting", "sending", "awaiting", "approved", "declined", "unreachable", "not_recorded",
 )  # fmt: skip
 OPEN_STATES = frozenset({SENDING, AWAITING, UNREACHABLE_STATE, NOT_RECORDED})  # the register may not quit now
+NUMERIC_TIME_MODULUS = 10_000  # the numeric form carries the minting second mod 10,000; the QR form all of it
+
+
+def _same_code(one: ParsedCode, other: ParsedCode) -> bool:
+    """The same minted code, whichever form (numeric or QR) each was read in."""
+    key = (one.device_id, one.time_field % NUMERIC_TIME_MODULUS, one.counter)
+    return key == (other.device_id, other.time_field % NUMERIC_TIME_MODULUS, other.counter)
 
 
 class PaymentScreen(Screen[Completed | None]):
@@ -47,7 +55,7 @@ class PaymentScreen(Screen[Completed | None]):
     #pay-state.unreachable { border: thick $error; background: $error 35%; }
     #pay-state.not_recorded { border: thick $warning; background: $error 25%; }
     #pay-read { height: 3; padding: 0 1; color: $text-muted; }
-    #camera-status { height: 1; color: $text-muted; padding: 0 1; }
+    #camera-status { height: auto; color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="pay_cancel"),
@@ -69,12 +77,12 @@ class PaymentScreen(Screen[Completed | None]):
         return cast("RegisterApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=self.register.options.show_clock)
+        yield StoreHeader(show_clock=self.register.options.show_clock)
         yield Static(f"お支払い  Amount due  {format_yen(self.attempt.amount)}", id="pay-amount")
         with Horizontal(id="pay-main"):
             with Vertical(id="pay-camera"):
                 yield Viewfinder(id="viewfinder")
-                yield Static(self.register.camera_status, id="camera-status")
+                yield Static(self.register.status_line(), id="camera-status")
             with Vertical(id="pay-side"):
                 yield Static("", id="pay-state")
                 yield Static("", id="pay-read")
@@ -112,6 +120,15 @@ class PaymentScreen(Screen[Completed | None]):
             return
         if not looks_like_payment_code(text):
             self.query_one("#pay-read", Static).update(f"Read {text[:24]} ({symbology}): not a payment code.")
+            return
+        try:
+            parsed = parse_code(text)
+        except ProtocolError:  # a misread (bad check digit): nothing to send, the screen keeps what it says
+            self.query_one("#pay-read", Static).update(f"Read {text[:24]} ({symbology}): misread, scan it again.")
+            return
+        if self.state == DECLINED and self.code and _same_code(parse_code(self.code), parsed):
+            # the camera still sees it (in either form), or it was typed again: it would only be declined again
+            self.query_one("#pay-read", Static).update("That code was just declined: ask for a new code.")
             return
         if self.state == DECLINED:
             self.attempt.next_try()  # a declined order id is closed: a new code needs a new order
@@ -155,10 +172,11 @@ class PaymentScreen(Screen[Completed | None]):
 
     def _awaiting(self, seconds_left: float) -> None:
         bar = "█" * int(seconds_left // 2) + "░" * int((self.register.options.confirm_timeout - seconds_left) // 2)
+        hint = self.register.options.awaiting_hint
         self._set_state(
             AWAITING,
             "[b]お客様の承認待ち[/b]\nWaiting for the customer to approve on the phone\n\n"
-            f"{bar}\n{seconds_left:4.0f} s left  (Esc cancels and reverses)",
+            f"{bar}\n{seconds_left:4.0f} s left  (Esc cancels and reverses)" + (f"\n\n[b]{hint}[/b]" if hint else ""),
         )
 
     def _show_outcome(self, outcome: PaymentOutcome) -> None:
@@ -189,8 +207,6 @@ class PaymentScreen(Screen[Completed | None]):
             code = outcome.decline_code or outcome.error_code
             reason = decline_reason(code, outcome.message)
             self._set_state(DECLINED, f"[b]✘ 不承認  DECLINED[/b]\n\n{reason}\n\nShow a new code, or Esc.")
-            if self.register.camera is not None and self.code:
-                self.register.camera.forget(self.code)
         self.refresh_bindings()
 
     # -- actions -----------------------------------------------------------------------------------
@@ -226,6 +242,8 @@ class PaymentScreen(Screen[Completed | None]):
 
     def _set_state(self, state: str, text: str) -> None:
         self.state = state
+        if not self.is_attached:  # a worker's answer after the screen was closed (the app is quitting)
+            return
         panel = self.query_one("#pay-state", Static)
         panel.update(text)
         for name in (APPROVED, DECLINED, AWAITING, UNREACHABLE_STATE, NOT_RECORDED):

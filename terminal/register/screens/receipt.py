@@ -9,8 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
+from terminal.register.header import StoreHeader
 from terminal.register.till import Completed
 
 if TYPE_CHECKING:
@@ -37,10 +38,11 @@ class ReceiptScreen(Screen[None]):
         return cast("RegisterApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=self.register.options.show_clock)
+        yield StoreHeader(show_clock=self.register.options.show_clock)
         with VerticalScroll(), Center():
             yield Static("\n".join(self.completed.lines), id="paper", markup=False)
-        where = Path(self.register.options.receipt_path).name or "the printer"
+        options = self.register.options
+        where = options.receipt_label or Path(options.receipt_path).name or "the printer"
         text = f"Printed to {where}" if self.completed.printed else f"Not printed: {self.completed.printer_message}"
         yield Static(text, id="printed", classes="" if self.completed.printed else "error")
         yield Footer()

@@ -9,11 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from protocol import format_yen
+from terminal.receipt import store_time
+from terminal.register.header import StoreHeader
 from terminal.register.till import Completed, TillError
-from terminal.register_store import RegisterStoreError
+from terminal.register_store import RegisterStoreError, format_receipt_no
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
@@ -39,10 +41,11 @@ class RefundScreen(Screen[None]):
         return cast("RegisterApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=self.register.options.show_clock)
+        yield StoreHeader(show_clock=self.register.options.show_clock)
         yield DataTable(id="recent", cursor_type="row")
         with Vertical(id="refund-form"):
-            yield Input(placeholder="Receipt number (e.g. T1-000012)", id="refund-receipt")
+            example = format_receipt_no(self.register.till.store.terminal_id, 12)
+            yield Input(placeholder=f"Receipt number (e.g. {example})", id="refund-receipt")
             yield Input(placeholder="Amount in yen (blank = everything left)", id="refund-amount", restrict=r"[0-9]*")
         yield Static("", id="refund-message")
         yield Footer()
@@ -58,8 +61,9 @@ class RefundScreen(Screen[None]):
         table = self.query_one("#recent", DataTable)
         table.clear()
         for sale in self.register.till.store.recent_sales(20):
+            when = store_time(sale.created_at).strftime("%m/%d %H:%M")  # the store's time, as on the receipt
             table.add_row(
-                sale.receipt_no, sale.created_at.strftime("%H:%M"), format_yen(sale.total), sale.tender,
+                sale.receipt_no, when, format_yen(sale.total), sale.tender,
                 format_yen(sale.refunded), sale.status, key=sale.receipt_no,
             )  # fmt: skip
 
@@ -138,7 +142,11 @@ class RefundScreen(Screen[None]):
         self._fill()
         self.query_one("#refund-amount", Input).value = ""
         self.say("Done: the refund receipt is printed.")
-        self.app.push_screen(ReceiptScreen(completed))
+        self.app.push_screen(ReceiptScreen(completed), self._receipt_taken)
+
+    def _receipt_taken(self, _result: None) -> None:
+        """ "Next customer" on the refund's receipt: the refund is done, back to the sale screen."""
+        self.dismiss(None)
 
     def say(self, text: str, error: bool = False) -> None:
         message = self.query_one("#refund-message", Static)

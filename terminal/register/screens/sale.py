@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from protocol import format_yen
 from terminal.register.entry import ScanEntry
+from terminal.register.header import StoreHeader
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog, cash_question
 from terminal.register.till import Completed, PaymentAttempt, TillError
 from terminal.register.viewfinder import Viewfinder
@@ -35,7 +36,7 @@ class SaleScreen(Screen[None]):
     #totals { height: auto; border: round $primary; padding: 0 1; }
     #pole { height: 4; border: round $secondary; padding: 0 1; background: $boost; color: $success; }
     #camera-box { height: 1fr; border: round $secondary; }
-    #camera-status { height: 1; color: $text-muted; padding: 0 1; }
+    #camera-status { height: auto; color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "pay_wallet", "Wallet pay", id="pay_wallet", tooltip="Take the total from a wallet code"),
@@ -50,7 +51,7 @@ class SaleScreen(Screen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=self.register.options.show_clock)
+        yield StoreHeader(show_clock=self.register.options.show_clock)
         with Horizontal(id="sale-main"):
             with Vertical(id="sale-left"):
                 yield DataTable(id="lines", cursor_type="row", zebra_stripes=True)
@@ -74,7 +75,7 @@ class SaleScreen(Screen[None]):
         self.sub_title = f"レジ {till.terminal_id}  担当 {till.clerk.name if till.clerk else '-'}"
         table = self.query_one("#lines", DataTable)
         table.add_columns("#", "品名 Item", "単価", "数", "金額")
-        self.query_one("#camera-status", Static).update(self.register.camera_status)
+        self.query_one("#camera-status", Static).update(self.register.status_line())
         self.query_one("#pole", Static).update("\n".join(till.display_lines))
         if self.register.last_preview is not None:
             self.query_one(Viewfinder).show(self.register.last_preview)

@@ -8,7 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
+
+from terminal.register.header import StoreHeader
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
@@ -29,7 +31,7 @@ class ShiftScreen(Screen[None]):
         return cast("RegisterApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=self.register.options.show_clock)
+        yield StoreHeader(show_clock=self.register.options.show_clock)
         with Center():
             yield Static("\n".join(self.register.till.shift_report().lines()), id="report")
         yield Static("", id="shift-message")

@@ -8,8 +8,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Input, Static
 
+from terminal.register.header import StoreHeader
 from terminal.register.till import TillError
 from terminal.register_store import RegisterStoreError, SignInRefused
 
@@ -27,7 +28,7 @@ class SignInScreen(Screen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=self.register.options.show_clock)
+        yield StoreHeader(show_clock=self.register.options.show_clock)
         with Center(), Vertical(id="signin"):
             yield Static("[b]サインイン  Clerk sign-in[/b]\n")
             yield Input(placeholder="Clerk id 担当者コード", id="clerk-id")
