@@ -19,6 +19,7 @@ from payment_core.db import make_engine
 from payment_core.server import ServerThread
 from protocol import ManualClock, system_clock
 from tests.support import SignedCaller, enroll_wallet, fund_wallet
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
@@ -49,6 +50,14 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def patient_wallet_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite checks what the core answers, not how fast: on a loaded 2-core machine an answer can take
+    longer than a phone's 5 s patience, so the tests' phones wait up to 30 s (tests of the offline path
+    pass their own timeout or transport)."""
+    monkeypatch.setattr(WalletClient, "DEFAULT_TIMEOUT_SECONDS", 30.0)
 
 
 @pytest.fixture

@@ -23,17 +23,21 @@ class WalletError(Exception):
 
 
 class WalletClient:
+    # A phone gives up on an answer after this long and says it is offline (tests on a loaded machine raise it).
+    DEFAULT_TIMEOUT_SECONDS = 5.0
+
     def __init__(
         self,
         base_url: str,
         *,
         clock: Clock = system_clock,
-        timeout: float = 5.0,
+        timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._clock = clock
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        wait = self.DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
+        self._http = httpx.Client(base_url=self.base_url, timeout=wait, transport=transport)
 
     def close(self) -> None:
         self._http.close()
