@@ -14,17 +14,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payment_core import api_account, api_wallet, payments, topups
+from payment_core import api_account, api_openapi, api_wallet, payments, topups
+from payment_core.api_openapi import Auth, operation
 from payment_core.api_support import (
+    ORDER_ID_PATH,
+    PAYMENT_ID_PATH,
     Headers,
     check_order_id,
     error_response,
     log,
     make_runner,
-    openapi_body,
     parse_body,
     payment_response,
     payment_view_response,
+    retry_after_for,
     topup_response,
 )
 from payment_core.auth import RequestAuthenticator
@@ -35,10 +38,10 @@ from protocol import ErrorCode, ProtocolError
 __all__ = ["create_app", "error_response", "parse_body"]
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, core: Core) -> None:
     @app.exception_handler(ProtocolError)
     async def _protocol_error(_request: Request, exc: ProtocolError) -> JSONResponse:
-        return error_response(exc)
+        return error_response(exc, retry_after=retry_after_for(core, exc.code))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -53,8 +56,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(ProtocolError(ErrorCode.NOT_FOUND))
-        if exc.status_code == 405:
-            return error_response(ProtocolError(ErrorCode.METHOD_NOT_ALLOWED))
+        if exc.status_code == 405:  # Starlette names the path's methods in Allow (RFC 9110 15.5.6): keep it
+            answer = error_response(ProtocolError(ErrorCode.METHOD_NOT_ALLOWED))
+            answer.headers["Allow"] = (exc.headers or {}).get("Allow", "")
+            return answer
         return error_response(ProtocolError(ErrorCode.VALIDATION_FAILED, str(exc.detail)))
 
     @app.exception_handler(Exception)
@@ -67,13 +72,14 @@ def create_app(core: Core) -> FastAPI:
     app = FastAPI(title="possim payment core", version="1", docs_url=None, redoc_url=None)
     auth = RequestAuthenticator(core)
     run = make_runner(core)
-    _add_error_handlers(app)
+    _add_error_handlers(app, core)
+    api_openapi.install(app)
 
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra={"security": [], "responses": {"405": api_openapi.ref(405)}})
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/payments", openapi_extra=openapi_body(PaymentBody))
+    @app.post("/v1/payments", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), PaymentBody, ok=(200, 202)))
     async def create_payment(request: Request) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "POST", path, body)
@@ -83,24 +89,24 @@ def create_app(core: Core) -> FastAPI:
 
         return await run(request, handle)
 
-    @app.get("/v1/orders/{order_id}")
-    async def get_order(request: Request, order_id: str) -> JSONResponse:
+    @app.get("/v1/orders/{order_id}", openapi_extra=operation(Auth.TERMINAL, (404,)))
+    async def get_order(request: Request, order_id: ORDER_ID_PATH) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "GET", path, body)
             return payment_view_response(core, payments.get_order(core, terminal, check_order_id(order_id)))
 
         return await run(request, handle)
 
-    @app.post("/v1/orders/{order_id}/reverse")
-    async def reverse_order(request: Request, order_id: str) -> JSONResponse:
+    @app.post("/v1/orders/{order_id}/reverse", openapi_extra=operation(Auth.TERMINAL, (400,)))
+    async def reverse_order(request: Request, order_id: ORDER_ID_PATH) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "POST", path, body)
             return payment_view_response(core, payments.reverse_order(core, terminal, check_order_id(order_id)))
 
         return await run(request, handle)
 
-    @app.post("/v1/payments/{payment_id}/refunds", openapi_extra=openapi_body(RefundBody))
-    async def refund(request: Request, payment_id: str) -> JSONResponse:
+    @app.post("/v1/payments/{payment_id}/refunds", openapi_extra=operation(Auth.TERMINAL, (400, 404, 409), RefundBody))
+    async def refund(request: Request, payment_id: PAYMENT_ID_PATH) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "POST", path, body)
             data = parse_body(RefundBody, body)
@@ -109,13 +115,13 @@ def create_app(core: Core) -> FastAPI:
 
         return await run(request, handle)
 
-    @app.post("/v1/topups/cash", openapi_extra=openapi_body(CashTopupBody))
+    @app.post("/v1/topups/cash", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), CashTopupBody))
     async def topup_cash(request: Request) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             terminal = auth.terminal(headers, "POST", path, body)
             data = parse_body(CashTopupBody, body)
             wanted = topups.TopupRequest(data.topup_id, data.amount, "cash", data.code)
-            return topup_response(topups.topup_cash(core, terminal, wanted))
+            return topup_response(core, topups.topup_cash(core, terminal, wanted))
 
         return await run(request, handle)
 

@@ -12,7 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from payment_core import accounts, devices, otp, recovery, resets, sessions, throttle
-from payment_core.api_support import Headers, Runner, b64, openapi_body, parse_body
+from payment_core.api_openapi import Auth, operation
+from payment_core.api_support import Headers, Runner, b64, parse_body
 from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
 from payment_core.schemas import (
@@ -31,6 +32,8 @@ from payment_core.schemas import (
 from payment_core.sources import current_source
 from protocol import ProtocolError
 
+PUBLIC = Auth.PUBLIC
+
 
 def _accepted(message: str) -> JSONResponse:
     return JSONResponse({"object": "accepted", "message": message}, status_code=202)
@@ -43,7 +46,7 @@ def add_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, run: Runner
 
 
 def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
-    @app.post("/v1/accounts", status_code=202, openapi_extra=openapi_body(AccountBody))
+    @app.post("/v1/accounts", status_code=202, openapi_extra=operation(PUBLIC, (429,), AccountBody, ok=(202,)))
     async def create_account(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             data = parse_body(AccountBody, body)
@@ -54,7 +57,7 @@ def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
 
         return await run(request, handle)
 
-    @app.post("/v1/accounts/verify", openapi_extra=openapi_body(VerifyBody))
+    @app.post("/v1/accounts/verify", openapi_extra=operation(PUBLIC, (401, 429), VerifyBody))
     async def verify(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             data = parse_body(VerifyBody, body)
@@ -80,7 +83,9 @@ def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
 
         return await run(request, handle)
 
-    @app.post("/v1/accounts/verify/resend", status_code=202, openapi_extra=openapi_body(ResendBody))
+    @app.post(
+        "/v1/accounts/verify/resend", status_code=202, openapi_extra=operation(PUBLIC, (429,), ResendBody, ok=(202,))
+    )
     async def resend(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             email = parse_body(ResendBody, body).email
@@ -92,7 +97,7 @@ def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
 
 
 def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, run: Runner) -> None:
-    @app.post("/v1/devices", status_code=201, openapi_extra=openapi_body(DeviceBody))
+    @app.post("/v1/devices", status_code=201, openapi_extra=operation(PUBLIC, (401, 409, 429), DeviceBody, ok=(201,)))
     async def enroll_device(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             data = parse_body(DeviceBody, body)
@@ -107,7 +112,7 @@ def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, ru
 
         return await run(request, handle)
 
-    @app.post("/v1/sessions", status_code=201, openapi_extra=openapi_body(SignInBody))
+    @app.post("/v1/sessions", status_code=201, openapi_extra=operation(Auth.DEVICE, (429,), SignInBody, ok=(201,)))
     async def sign_in(request: Request) -> JSONResponse:
         def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
             device = auth.device(headers, "POST", path, body)
@@ -116,14 +121,14 @@ def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, ru
 
         return await run(request, handle)
 
-    @app.post("/v1/sessions/refresh", openapi_extra=openapi_body(RefreshBody))
+    @app.post("/v1/sessions/refresh", openapi_extra=operation(PUBLIC, (401,), RefreshBody))
     async def refresh(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             return JSONResponse(sessions.refresh(core, parse_body(RefreshBody, body).refresh_token).view())
 
         return await run(request, handle)
 
-    @app.post("/v1/sessions/sign-out", openapi_extra=openapi_body(EmptyBody))
+    @app.post("/v1/sessions/sign-out", openapi_extra=operation(Auth.BEARER, (), EmptyBody))
     async def sign_out(request: Request) -> JSONResponse:
         def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
             session = sessions.authenticate(core, headers.get("authorization"))
@@ -133,7 +138,7 @@ def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, ru
 
         return await run(request, handle)
 
-    @app.get("/v1/account")
+    @app.get("/v1/account", openapi_extra=operation(Auth.BEARER, ()))
     async def account(request: Request) -> JSONResponse:
         def handle(headers: Headers, _path: str, _body: bytes) -> JSONResponse:
             session = sessions.authenticate(core, headers.get("authorization"))
@@ -148,7 +153,7 @@ def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, ru
 
         return await run(request, handle)
 
-    @app.post("/v1/account/recovery-codes", openapi_extra=openapi_body(RecoveryCodesBody))
+    @app.post("/v1/account/recovery-codes", openapi_extra=operation(Auth.BEARER, (), RecoveryCodesBody))
     async def new_recovery_codes(request: Request) -> JSONResponse:
         def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
             session = sessions.authenticate(core, headers.get("authorization"))
@@ -159,7 +164,7 @@ def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, ru
 
         return await run(request, handle)
 
-    @app.post("/v1/account/password", openapi_extra=openapi_body(PasswordChangeBody))
+    @app.post("/v1/account/password", openapi_extra=operation(Auth.BEARER, (429,), PasswordChangeBody))
     async def change_password(request: Request) -> JSONResponse:
         def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
             session = sessions.authenticate(core, headers.get("authorization"))
@@ -171,7 +176,9 @@ def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, ru
 
 
 def _add_password_routes(app: FastAPI, core: Core, run: Runner) -> None:
-    @app.post("/v1/password-reset", status_code=202, openapi_extra=openapi_body(ResetRequestBody))
+    @app.post(
+        "/v1/password-reset", status_code=202, openapi_extra=operation(PUBLIC, (429,), ResetRequestBody, ok=(202,))
+    )
     async def request_reset(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             email = accounts.normalise_email(parse_body(ResetRequestBody, body).email)
@@ -181,7 +188,7 @@ def _add_password_routes(app: FastAPI, core: Core, run: Runner) -> None:
 
         return await run(request, handle)
 
-    @app.post("/v1/password-reset/confirm", openapi_extra=openapi_body(ResetConfirmBody))
+    @app.post("/v1/password-reset/confirm", openapi_extra=operation(PUBLIC, (401,), ResetConfirmBody))
     async def complete_reset(request: Request) -> JSONResponse:
         def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
             data = parse_body(ResetConfirmBody, body)

@@ -1,14 +1,55 @@
-"""Request bodies. Amounts are strict integers: ``"100"`` or ``100.0`` is refused, not coerced."""
+"""Request bodies. Amounts are strict integers: ``"100"`` or ``100.5`` is refused, not coerced (``100.0`` is
+the JSON number 100, read exactly: ``api_support.parse_body``).
+
+What the published schema (``/openapi.json``) says is what the core enforces: a field that breaks a
+``pattern``, ``maxLength`` or ``minLength`` here is a 422 from :func:`payment_core.api_support.parse_body`.
+Two constraints are published but checked further in: an amount out of ``minimum``/``maximum`` is 400
+``amount_invalid`` (``protocol.require_amount``), and the e-mail of a sign-in (``format: email``) is
+not checked apart from the password: any wrong one is the same 401.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from payment_core.config import PasswordPolicy
+from protocol import MAX_AMOUNT_YEN
 
 _KEY = r"^[A-Za-z0-9_\-:.]{1,64}$"
+ID_PATTERN = _KEY
 ORDER_ID = re.compile(_KEY)
+# An address a new account (or a reset, or a resend) may use: dot-separated RFC 5322 atoms, a domain of
+# letter-digit labels joined by single hyphens, at least two labels. Every address this accepts (with the
+# RFC 5321 part lengths checked below) is a valid `format: email`; it is stricter than
+# ``accounts.normalise_email`` (no surrounding spaces, no non-ASCII), which still reads it afterwards.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+"
+_LABEL = r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*"
+EMAIL_PATTERN = rf"^{_ATOM}(\.{_ATOM})*@({_LABEL}\.)+[A-Za-z0-9]([A-Za-z0-9]|-[A-Za-z0-9])+$"
+# The reset form takes the address as typed, spaces around it and any case (the answer never differs): this
+# is exactly the ASCII part of what ``accounts.normalise_email`` reads, so no `format: email` here.
+TYPED_EMAIL_PATTERN = (
+    r"^[ \t\r\n]*[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@[A-Za-z0-9.\-]{1,190}\.[A-Za-z0-9\-]{2,63}[ \t\r\n]*$"
+)
+# 10-15 digits with an optional leading +, written with spaces, dots, hyphens or brackets between them if
+# you like (``accounts.normalise_phone`` drops those): "+81 90-1234-5678", "(03) 1234-5678".
+PHONE_PATTERN = r"^\+?\(?[0-9]([ .()\-]{0,2}[0-9]){9,14}$"
+_AMOUNT: dict[str, Any] = {"minimum": 1, "maximum": MAX_AMOUNT_YEN, "description": "Whole yen (400 outside)."}
+_EMAIL_FORMAT: dict[str, Any] = {"format": "email"}
+_NEW_MIN, _NEW_MAX = PasswordPolicy.min_length, PasswordPolicy.max_length  # counted again after NFKC
+_EMAIL_LOCAL_MAX, _EMAIL_LABEL_MAX = 64, 63
+# 194, not RFC 5321's 254: ``accounts.normalise_email`` takes at most 190 characters between the @ and the
+# last dot, and no address of 194 characters or fewer has more.
+NEW_EMAIL_MAX = 194
+
+
+def _email_parts_fit(email: str) -> str:
+    local, _, domain = email.partition("@")
+    if len(local) > _EMAIL_LOCAL_MAX or any(len(label) > _EMAIL_LABEL_MAX for label in domain.split(".")):
+        raise ValueError("That is not an e-mail address.")
+    return email
 
 
 class _Body(BaseModel):
@@ -17,54 +58,61 @@ class _Body(BaseModel):
 
 class PaymentBody(_Body):
     order_id: StrictStr = Field(pattern=_KEY)
-    amount: StrictInt
+    amount: StrictInt = Field(json_schema_extra=_AMOUNT)
     code: StrictStr = Field(max_length=80)
     description: StrictStr | None = Field(default=None, max_length=200)
 
 
 class RefundBody(_Body):
     refund_id: StrictStr = Field(pattern=_KEY)
-    amount: StrictInt | None = None
+    amount: StrictInt | None = Field(default=None, json_schema_extra=_AMOUNT)
 
 
 class CashTopupBody(_Body):
     topup_id: StrictStr = Field(pattern=_KEY)
-    amount: StrictInt
+    amount: StrictInt = Field(json_schema_extra=_AMOUNT)
     code: StrictStr = Field(max_length=80)
 
 
 class CardTopupBody(_Body):
     topup_id: StrictStr = Field(pattern=_KEY)
-    amount: StrictInt
+    amount: StrictInt = Field(json_schema_extra=_AMOUNT)
     card_number: StrictStr = Field(max_length=30)
     otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: 401, not 422
 
 
 class BankTopupBody(_Body):
     topup_id: StrictStr = Field(pattern=_KEY)
-    amount: StrictInt
+    amount: StrictInt = Field(json_schema_extra=_AMOUNT)
     bank_account: StrictStr = Field(max_length=30)
     otp: StrictStr | None = Field(default=None, max_length=1024)
 
 
-class AccountBody(_Body):
-    email: StrictStr = Field(max_length=254)
-    phone: StrictStr = Field(max_length=30)
-    password: StrictStr = Field(max_length=1024)
+class _NewAddress(_Body):
+    @field_validator("email", check_fields=False)
+    @classmethod
+    def _parts_fit(cls, email: str) -> str:
+        return _email_parts_fit(email)
+
+
+class AccountBody(_NewAddress):
+    email: StrictStr = Field(max_length=NEW_EMAIL_MAX, pattern=EMAIL_PATTERN, json_schema_extra=_EMAIL_FORMAT)
+    phone: StrictStr = Field(max_length=30, pattern=PHONE_PATTERN)
+    password: StrictStr = Field(min_length=_NEW_MIN, max_length=_NEW_MAX)
     display_name: StrictStr | None = Field(default=None, max_length=100)
 
 
 class VerifyBody(_Body):
-    email: StrictStr = Field(max_length=254)
+    email: StrictStr = Field(max_length=254, json_schema_extra=_EMAIL_FORMAT)
     code: StrictStr = Field(max_length=20)
 
 
-class ResendBody(_Body):
-    email: StrictStr = Field(max_length=254)
+class ResendBody(_NewAddress):
+    email: StrictStr = Field(max_length=NEW_EMAIL_MAX, pattern=EMAIL_PATTERN, json_schema_extra=_EMAIL_FORMAT)
 
 
 class DeviceBody(_Body):
-    email: StrictStr = Field(max_length=254)
+    email: StrictStr = Field(max_length=254, json_schema_extra=_EMAIL_FORMAT)
     password: StrictStr = Field(max_length=1024)
     otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: the same 401
     device_name: StrictStr = Field(max_length=100)
@@ -88,7 +136,7 @@ class RefreshBody(_Body):
 
 class PasswordChangeBody(_Body):
     current_password: StrictStr = Field(max_length=1024)
-    new_password: StrictStr = Field(max_length=1024)
+    new_password: StrictStr = Field(min_length=_NEW_MIN, max_length=_NEW_MAX)
 
 
 class RecoveryCodesBody(_Body):
@@ -98,9 +146,13 @@ class RecoveryCodesBody(_Body):
 class ResetRequestBody(_Body):
     """Only the account's address: a second address (7pay's form took one) is refused as an unknown field."""
 
-    email: StrictStr = Field(max_length=254)
+    email: StrictStr = Field(
+        max_length=NEW_EMAIL_MAX,
+        pattern=TYPED_EMAIL_PATTERN,
+        description="An e-mail address, spaces around it ignored.",
+    )
 
 
 class ResetConfirmBody(_Body):
     token: StrictStr = Field(max_length=200)
-    new_password: StrictStr = Field(max_length=1024)
+    new_password: StrictStr = Field(min_length=_NEW_MIN, max_length=_NEW_MAX)
