@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from protocol import Clock
 from terminal.register.screens.payment import APPROVED, DECLINED
@@ -36,7 +37,14 @@ async def _ring_up(pilot: Pilot[None], world: World) -> None:
 
 def _compare(snap_compare: Callable[..., bool], world: World, run_before: Callable[[Pilot[None]], Any]) -> bool:
     app = world.app(clock=FIXED, show_clock=False)
-    return snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+    async def steady(pilot: Pilot[None]) -> None:
+        await run_before(pilot)
+        for entry in pilot.app.screen.query(Input):  # a blinking cursor is drawn or not by the clock: hold it on
+            entry.cursor_blink = False
+        await pilot.pause()
+
+    return snap_compare(app, terminal_size=SIZE, run_before=steady)
 
 
 def test_sale_screen(snap_compare: Callable[..., bool], world: World) -> None:
