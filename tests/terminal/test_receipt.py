@@ -105,6 +105,16 @@ def test_amount_only_refund_receipt() -> None:
     lines = render_receipt(receipt)
     assert any(line.startswith("現金返金") and line.endswith("-¥300") for line in lines)
     assert "返品 0041" in lines
+    subtotal = next(line for line in lines if line.startswith("小計"))
+    assert subtotal.endswith(" -¥300") and "点" not in subtotal  # no goods named: no "0点"
+
+
+def test_a_whole_sale_refund_counts_the_goods() -> None:
+    sale = Sale()
+    sale.add(product("4901004001078"), 2)  # 生ビール 245 × 2
+    receipt = Receipt.from_sale(sale, issued_at=ISSUED, tenders=(Tender("cash", 490),), kind="refund", **HEADER)
+    subtotal = next(line for line in render_receipt(receipt) if line.startswith("小計"))
+    assert subtotal.endswith("2点 -¥490")
 
 
 @pytest.mark.parametrize("width", [42, 32, 24])
