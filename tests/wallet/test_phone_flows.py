@@ -43,7 +43,10 @@ def _code_on_screen(app: WalletApp) -> str:
     screen = app.screen
     assert isinstance(screen, HomeScreen)
     rows = screen.query_one("#pay-code", CellView).cell_rows()
-    found = [result.text for result in zxingcpp.read_barcodes(np.asarray(cells_to_image(rows)))]
+    found = [
+        result.text
+        for result in zxingcpp.read_barcodes(np.asarray(cells_to_image(rows)), formats=zxingcpp.BarcodeFormat.QRCode)
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -93,7 +96,12 @@ async def test_sign_up_enroll_pay_with_the_drawn_code_and_see_it_in_history(worl
         secret = app.screen.secret  # type: ignore[attr-defined]
         assert len(secret) >= 16
         drawn = app.screen.query_one("#totp-qr", CellView).cell_rows()  # the authenticator app scans this
-        uris = [result.text for result in zxingcpp.read_barcodes(np.asarray(cells_to_image(drawn)))]
+        uris = [
+            result.text
+            for result in zxingcpp.read_barcodes(
+                np.asarray(cells_to_image(drawn)), formats=zxingcpp.BarcodeFormat.QRCode
+            )
+        ]
         assert len(uris) == 1 and uris[0].startswith("otpauth://totp/") and f"secret={secret}" in uris[0]
         shown = str(app.screen.query_one("#recovery-codes", Static).render())
         assert len(re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", shown)) == 10  # the ten recovery codes, shown once
