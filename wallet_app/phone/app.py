@@ -24,21 +24,10 @@ from wallet_app.client import WalletClient, WalletError
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState, WalletStateError, load_state, save_state
 
-PHONE_CSS = """
-Screen { align: center middle; background: $background; }
-#phone { width: 46; height: 100%; max-height: 50; border: heavy #555; background: $surface; padding: 0 1; }
-#phone.wide { width: 58; }
-#phone .title { text-style: bold; content-align: center middle; width: 100%; height: 1; background: $primary; }
-#phone .hint { color: $text-muted; }
-#phone .error { color: $error; }
-#phone Input { margin: 0; }
-#phone Button { width: 100%; margin-top: 1; }
-"""
-
 
 class WalletApp(App[None]):
     TITLE = "possim wallet"
-    CSS = PHONE_CSS
+    CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", id="quit")]
 
     def __init__(

@@ -13,9 +13,8 @@ RING = "○◔◑◕●"
 
 
 class CellView(Widget):
-    """Draws rows of cells (a QR or a barcode) as they are, centred, colours fixed black on white."""
-
-    DEFAULT_CSS = "CellView { height: auto; width: 100%; }"
+    """Draws rows of cells (a QR or a barcode) as they are, centred, colours fixed black on white. Its size
+    is in the app's ``app.tcss`` (``CellView``); :meth:`show` sets its height to the rows."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

@@ -163,10 +163,7 @@ class AuthenticatorScreen(PhoneScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "saved", "Codes saved: sign in", id="authenticator_saved"),
     ]
-    DEFAULT_CSS = """
-    AuthenticatorScreen #totp-secret, AuthenticatorScreen #recovery-codes { text-style: bold; }
-    AuthenticatorScreen #write-down { color: $warning; text-style: bold; }
-    """
+    CSS_PATH = "auth.tcss"
 
     def __init__(self, email: str, kit: dict[str, Any]) -> None:
         super().__init__()

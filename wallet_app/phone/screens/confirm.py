@@ -20,13 +20,7 @@ if TYPE_CHECKING:
 
 
 class ConfirmDialog(ModalScreen[None]):
-    DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; background: $background 70%; }
-    ConfirmDialog > Vertical { width: 42; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
-    ConfirmDialog Horizontal { height: auto; }
-    ConfirmDialog Button { width: 1fr; margin: 1 1 0 0; }
-    #confirm-message { color: $error; height: auto; }
-    """
+    CSS_PATH = "confirm.tcss"
     # Nothing focused: a stray Enter (from the previous screen, or a pocket) must not approve a payment;
     # approving is a deliberate `a` or a press on the button.
     AUTO_FOCUS = ""
