@@ -119,10 +119,24 @@ def register(core: Core, request: SignUpRequest) -> None:
                 found.password_hash, found.phone, found.totp_salt = password_hash, request.phone, new_salt()
                 found.display_name = request.display_name or found.display_name
                 found.totp_last_step, found.password_changed_at = None, now
-                audit.record(session, now, "signup", "account.signup", f"account:{found.id}", "replaced_unverified")
+                audit.record(
+                    session,
+                    at=now,
+                    actor="signup",
+                    action="account.signup",
+                    target=f"account:{found.id}",
+                    result="replaced_unverified",
+                )
                 otp.send_email_code(session, core, found, now)
             else:
-                audit.record(session, now, "signup", "account.signup", f"account:{found.id}", "refused_exists")
+                audit.record(
+                    session,
+                    at=now,
+                    actor="signup",
+                    action="account.signup",
+                    target=f"account:{found.id}",
+                    result="refused_exists",
+                )
                 body = (
                     "Someone tried to open a possim wallet with this address, which already has one.\n"
                     "If it was you, sign in instead; if you forgot your password, reset it from the wallet.\n"
@@ -155,7 +169,9 @@ def _create(
     session.add(account)
     session.flush()
     open_book(session, "wallet", wallet_book_name(account.id), owner_id=account.id)
-    audit.record(session, now, actor, "account.create", f"account:{account.id}", "succeeded")
+    audit.record(
+        session, at=now, actor=actor, action="account.create", target=f"account:{account.id}", result="succeeded"
+    )
     otp.send_email_code(session, core, account, now)
     return account
 
@@ -232,7 +248,14 @@ def change_password(core: Core, auth: AuthSession, current: str, new: str) -> No
         account = session.get(Account, auth.account_id, with_for_update=True)
         assert account is not None
         account.password_hash, account.password_changed_at = new_hash, now
-        audit.record(session, now, f"account:{account.id}", "password.change", f"account:{account.id}", "succeeded")
+        audit.record(
+            session,
+            at=now,
+            actor=f"account:{account.id}",
+            action="password.change",
+            target=f"account:{account.id}",
+            result="succeeded",
+        )
         sessions.revoke_all(session, account.id, now, "password_changed", keep=auth.id)
         password_changed_notice(session, account, now)
 
@@ -253,5 +276,7 @@ def set_account_status(core: Core, account_id: int, status: str, actor: str) -> 
         if account is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, param="account_id")
         account.status = status
-        audit.record(session, now, actor, f"account.{status}", f"account:{account_id}", "succeeded")
+        audit.record(
+            session, at=now, actor=actor, action=f"account.{status}", target=f"account:{account_id}", result="succeeded"
+        )
         return account

@@ -12,8 +12,9 @@ from payment_core.models import AuditEvent
 from payment_core.sources import current_source
 
 
-def record(session: Session, at: datetime, actor: str, action: str, target: str, result: str, **detail: Any) -> None:
-    """Add one audit event: who, what, on what, the result, and from where (the request's client address).
+def record(session: Session, *, at: datetime, actor: str, action: str, target: str, result: str, **detail: Any) -> None:
+    """Add one audit event: who (``actor``), what (``action``), on what (``target``), the ``result``, and
+    from where (the request's client address). Keyword-only, so an actor and a target cannot swap places.
 
     Callers pass facts only: never a secret, password, code MAC or token."""
     session.add(

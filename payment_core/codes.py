@@ -24,7 +24,7 @@ def _failures_since(session: Session, since: datetime, **where: object) -> int:
 def _check_guessing(session: Session, config: CoreConfig, terminal_id: str, device_id: int, now: datetime) -> None:
     """Refuse codes once a device or a terminal has had too many bad MACs in the window.
 
-    DESIGN note: with ``device_code_failures`` = 10 per 10 minutes, a guesser gets at most 1,440 tries a
+    Design note: with ``device_code_failures`` = 10 per 10 minutes, a guesser gets at most 1,440 tries a
     day at one device, each 1 in 10^7 for the numeric form: about 1 in 7,000 a day, and the failures
     are visible in the audit. The price is that a flood of forged codes pauses the real owner's codes
     for the window; the terminal limit stops one register from spraying many devices.

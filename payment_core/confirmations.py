@@ -63,9 +63,15 @@ def answer(core: Core, device: Device, payment_id: str, approve: bool) -> Paymen
                 if _same_answer(payment, approve):
                     return payment, False
                 audit.record(
-                    session, now, f"device:{device.id}", "confirm", payment.id, "refused_not_pending",
-                    decision=decision, status=payment.status,
-                )  # fmt: skip
+                    session,
+                    at=now,
+                    actor=f"device:{device.id}",
+                    action="confirm",
+                    target=payment.id,
+                    result="refused_not_pending",
+                    decision=decision,
+                    status=payment.status,
+                )
                 return payment, True
             if not approve:
                 payment.status, payment.decline_code = DECLINED, ErrorCode.CUSTOMER_DECLINED.value
@@ -77,9 +83,16 @@ def answer(core: Core, device: Device, payment_id: str, approve: bool) -> Paymen
                     payment.status, payment.decline_code = DECLINED, error.code.value
             payment.updated_at = now
             audit.record(
-                session, now, f"device:{device.id}", "confirm", payment.id, payment.decline_code or payment.status,
-                decision=decision, amount=payment.amount, account_id=payment.account_id,
-            )  # fmt: skip
+                session,
+                at=now,
+                actor=f"device:{device.id}",
+                action="confirm",
+                target=payment.id,
+                result=payment.decline_code or payment.status,
+                decision=decision,
+                amount=payment.amount,
+                account_id=payment.account_id,
+            )
             return payment, False
 
     payment, refused = retry_on_conflict(attempt)

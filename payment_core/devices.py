@@ -76,12 +76,18 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
         if locked is None:
             pass
         elif locked.email_verified_at is None:
-            audit.record(session, now, actor, "device.enroll", actor, "refused_unverified")
+            audit.record(
+                session, at=now, actor=actor, action="device.enroll", target=actor, result="refused_unverified"
+            )
         elif not otp.accept_second_factor(session, core, locked, second_factor, now):
-            audit.record(session, now, actor, "device.enroll", actor, "refused_second_factor")
+            audit.record(
+                session, at=now, actor=actor, action="device.enroll", target=actor, result="refused_second_factor"
+            )
             _warn_password_known(session, locked, now)
         elif _active_devices(session, locked.id) >= core.config.limits.max_devices:
-            audit.record(session, now, actor, "device.enroll", actor, "refused_device_limit")
+            audit.record(
+                session, at=now, actor=actor, action="device.enroll", target=actor, result="refused_device_limit"
+            )
             full = True
         else:
             enrolled = _add_device(session, core, locked, device_name, now)
@@ -98,7 +104,14 @@ def _add_device(session: Session, core: Core, account: Account, name: str, now: 
     device = Device(account_id=account.id, name=name[:100], secret_salt=salt, status="active", enrolled_at=now)
     session.add(device)
     session.flush()
-    audit.record(session, now, f"account:{account.id}", "device.enroll", f"device:{device.id}", "succeeded")
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account.id}",
+        action="device.enroll",
+        target=f"device:{device.id}",
+        result="succeeded",
+    )
     notify.new_device(session, device, now)
     body = (
         f"A new device signed in to your possim wallet: {device.name}, at {now:%Y-%m-%d %H:%M} UTC.\n"
@@ -136,7 +149,9 @@ def revoke_device(core: Core, device_id: int, actor: str, account_id: int | None
             raise ProtocolError(ErrorCode.NOT_FOUND, param="device_id")
         if device.status != "revoked":
             device.status, device.revoked_at = "revoked", now
-            audit.record(session, now, actor, "device.revoke", f"device:{device_id}", "succeeded")
+            audit.record(
+                session, at=now, actor=actor, action="device.revoke", target=f"device:{device_id}", result="succeeded"
+            )
             notify.device_revoked(session, device, now)
         return device
 
@@ -148,7 +163,15 @@ def revoke_all_devices(session: Session, account_id: int, actor: str, now: datet
     ).all()
     for device in devices:
         device.status, device.revoked_at = "revoked", now
-        audit.record(session, now, actor, "device.revoke", f"device:{device.id}", "succeeded", everywhere=True)
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="device.revoke",
+            target=f"device:{device.id}",
+            result="succeeded",
+            everywhere=True,
+        )
     return len(devices)
 
 

@@ -150,6 +150,9 @@ class LedgerAccount(Base):
 
 class Journal(Base):
     __tablename__ = "journals"
+    # The ledger itself refuses a second journal for the same act (TigerBeetle refuses a transfer id twice):
+    # one payment, refund or top-up is posted once, whatever the code above it does.
+    __table_args__ = (Index("uq_journals_kind_reference", "kind", "reference", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # payment | refund | topup
     reference: Mapped[str] = mapped_column(String(60), index=True)

@@ -68,7 +68,14 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
     The caller commits either way (a failure must count) and refuses after the commit when this is False.
     """
     if account.totp_locked_until is not None and now < account.totp_locked_until:
-        audit.record(session, now, f"account:{account.id}", "otp.check", f"account:{account.id}", "locked")
+        audit.record(
+            session,
+            at=now,
+            actor=f"account:{account.id}",
+            action="otp.check",
+            target=f"account:{account.id}",
+            result="locked",
+        )
         return False
     step = None
     if code is not None and account.totp_salt is not None:
@@ -79,7 +86,14 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
         if account.totp_failures >= TOTP_MAX_FAILURES:
             account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
         result = "replayed" if replayed else "rejected"
-        audit.record(session, now, f"account:{account.id}", "otp.check", f"account:{account.id}", result)
+        audit.record(
+            session,
+            at=now,
+            actor=f"account:{account.id}",
+            action="otp.check",
+            target=f"account:{account.id}",
+            result=result,
+        )
         return False
     account.totp_last_step, account.totp_failures, account.totp_locked_until = step, 0, None
     return True
@@ -92,7 +106,14 @@ def accept_second_factor(session: Session, core: Core, account: Account, code: s
     if code is None or not recovery.looks_like_recovery_code(code):
         return accept_totp(session, core, account, code, now)
     if account.totp_locked_until is not None and now < account.totp_locked_until:
-        audit.record(session, now, f"account:{account.id}", "otp.check", f"account:{account.id}", "locked")
+        audit.record(
+            session,
+            at=now,
+            actor=f"account:{account.id}",
+            action="otp.check",
+            target=f"account:{account.id}",
+            result="locked",
+        )
         return False
     if recovery.use(session, core, account, code, now):
         account.totp_failures = 0
@@ -100,7 +121,14 @@ def accept_second_factor(session: Session, core: Core, account: Account, code: s
     account.totp_failures = (account.totp_failures or 0) + 1
     if account.totp_failures >= TOTP_MAX_FAILURES:
         account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
-    audit.record(session, now, f"account:{account.id}", "recovery_code.use", f"account:{account.id}", "rejected")
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account.id}",
+        action="recovery_code.use",
+        target=f"account:{account.id}",
+        result="rejected",
+    )
     return False
 
 
@@ -135,7 +163,14 @@ def send_email_code(session: Session, core: Core, account: Account, now: datetim
         f"It expires in {EMAIL_CODE_MINUTES} minutes. If you did not sign up, ignore this mail.\n"
     )
     outbox.send(session, outbox.EMAIL, account.email, "Your possim verification code", body, now)
-    audit.record(session, now, "core", "account.verify_code_sent", f"account:{account.id}", "succeeded")
+    audit.record(
+        session,
+        at=now,
+        actor="core",
+        action="account.verify_code_sent",
+        target=f"account:{account.id}",
+        result="succeeded",
+    )
 
 
 def _find(session: Session, email: str) -> Account | None:
@@ -164,7 +199,14 @@ def verify_email(core: Core, email: str, code: str) -> Account:
                         pending.code_hash = None  # burnt: ask for a new one
         if account is not None:
             result = "succeeded" if ok else "rejected"
-            audit.record(session, now, f"account:{account.id}", "account.verify", f"account:{account.id}", result)
+            audit.record(
+                session,
+                at=now,
+                actor=f"account:{account.id}",
+                action="account.verify",
+                target=f"account:{account.id}",
+                result=result,
+            )
     if not ok or account is None:
         raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
     return account

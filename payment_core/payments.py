@@ -111,9 +111,17 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
     except ProtocolError as error:
         payment.status, payment.decline_code = DECLINED, error.code.value
     audit.record(
-        session, now, terminal.id, "payment", payment.id, payment.decline_code or payment.status,
-        order_id=payment.order_id, amount=payment.amount, account_id=payment.account_id, device_id=payment.device_id,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=terminal.id,
+        action="payment",
+        target=payment.id,
+        result=payment.decline_code or payment.status,
+        order_id=payment.order_id,
+        amount=payment.amount,
+        account_id=payment.account_id,
+        device_id=payment.device_id,
+    )
 
 
 def require_active(session: Session, account_id: int | None) -> None:
@@ -133,7 +141,15 @@ def expire_if_unanswered(core: Core, session: Session, payment: Payment, now: da
         return False
     payment.status, payment.decline_code = DECLINED, ErrorCode.CONFIRMATION_EXPIRED.value
     payment.updated_at = now
-    audit.record(session, now, "core", "confirm", payment.id, "expired_unanswered", order_id=payment.order_id)
+    audit.record(
+        session,
+        at=now,
+        actor="core",
+        action="confirm",
+        target=payment.id,
+        result="expired_unanswered",
+        order_id=payment.order_id,
+    )
     return True
 
 
@@ -215,9 +231,16 @@ def _refund_into_wallet(
     payment.updated_at = now
     notify.refunded(session, payment, amount, now)
     audit.record(
-        session, now, actor, reason, refund.id, "succeeded",
-        payment_id=payment.id, amount=amount, account_id=payment.account_id,
-    )  # fmt: skip
+        session,
+        at=now,
+        actor=actor,
+        action=reason,
+        target=refund.id,
+        result="succeeded",
+        payment_id=payment.id,
+        amount=amount,
+        account_id=payment.account_id,
+    )
     return refund
 
 
@@ -236,7 +259,15 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
                 )  # fmt: skip
                 session.add(payment)
                 session.flush()
-                audit.record(session, now, terminal.id, "reverse", payment.id, "closed_unseen", order_id=order_id)
+                audit.record(
+                    session,
+                    at=now,
+                    actor=terminal.id,
+                    action="reverse",
+                    target=payment.id,
+                    result="closed_unseen",
+                    order_id=order_id,
+                )
                 return payment
             expire_if_unanswered(core, session, payment, now)
             if payment.status == SUCCEEDED:
@@ -246,7 +277,15 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
                 payment.status = REVERSED
             elif payment.status == AWAITING_CUSTOMER:  # nothing moved; a late approval finds it closed
                 payment.status, payment.updated_at = REVERSED, now
-                audit.record(session, now, terminal.id, "reverse", payment.id, "closed_awaiting", order_id=order_id)
+                audit.record(
+                    session,
+                    at=now,
+                    actor=terminal.id,
+                    action="reverse",
+                    target=payment.id,
+                    result="closed_awaiting",
+                    order_id=order_id,
+                )
             return payment
 
     return retry_on_conflict(attempt)

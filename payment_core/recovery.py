@@ -50,8 +50,15 @@ def issue(session: Session, core: Core, account_id: int, now: datetime) -> list[
         raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
         codes.append(f"{raw[:5]}-{raw[5:]}")
         session.add(RecoveryCode(account_id=account_id, code_hash=_hash(core, account_id, raw), created_at=now))
-    audit.record(session, now, f"account:{account_id}", "recovery_codes.issue", f"account:{account_id}", "succeeded",
-                 count=len(codes))  # fmt: skip
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account_id}",
+        action="recovery_codes.issue",
+        target=f"account:{account_id}",
+        result="succeeded",
+        count=len(codes),
+    )
     return codes
 
 
@@ -71,8 +78,15 @@ def use(session: Session, core: Core, account: Account, code: str, now: datetime
         return False
     match.used_at = now
     left = len(unused) - 1
-    audit.record(session, now, f"account:{account.id}", "recovery_code.use", f"account:{account.id}", "succeeded",
-                 remaining=left)  # fmt: skip
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account.id}",
+        action="recovery_code.use",
+        target=f"account:{account.id}",
+        result="succeeded",
+        remaining=left,
+    )
     notify.notify(session, account.id, notify.SECURITY,
                   f"A recovery code was used to sign in; {left} left. Make new ones if that was not you.", now)  # fmt: skip
     return True

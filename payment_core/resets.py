@@ -41,7 +41,14 @@ def request_reset(core: Core, email: str) -> None:
             select(Account).where(Account.email == email.strip().lower()).with_for_update()
         ).one_or_none()
         if account is None:
-            audit.record(session, now, "anonymous", "password.reset_request", "account:unknown", "no_account")
+            audit.record(
+                session,
+                at=now,
+                actor="anonymous",
+                action="password.reset_request",
+                target="account:unknown",
+                result="no_account",
+            )
             return
         session.execute(
             update(PasswordReset)
@@ -58,7 +65,14 @@ def request_reset(core: Core, email: str) -> None:
             "message: your password stays as it is.\n"
         )
         outbox.send(session, outbox.EMAIL, account.email, "Reset your possim password", body, now)
-        audit.record(session, now, "anonymous", "password.reset_request", f"account:{account.id}", "sent")
+        audit.record(
+            session,
+            at=now,
+            actor="anonymous",
+            action="password.reset_request",
+            target=f"account:{account.id}",
+            result="sent",
+        )
 
 
 def _live_reset(core: Core, token: str) -> tuple[PasswordReset, Account] | None:
@@ -78,7 +92,14 @@ def complete_reset(core: Core, token: str, new_password: str) -> Account:
     live = _live_reset(core, token)
     if live is None:
         with core.transaction() as session:
-            audit.record(session, core.now(), "anonymous", "password.reset", "account:unknown", "refused_token")
+            audit.record(
+                session,
+                at=core.now(),
+                actor="anonymous",
+                action="password.reset",
+                target="account:unknown",
+                result="refused_token",
+            )
         raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="token")
     reset, account = live
     accounts.check_new(core, new_password, account.email, account.phone)
@@ -97,7 +118,15 @@ def complete_reset(core: Core, token: str, new_password: str) -> Account:
         actor = f"account:{account_row.id}"
         revoked = devices.revoke_all_devices(session, account_row.id, actor, now)
         ended = sessions.revoke_all(session, account_row.id, now, "password_reset")
-        audit.record(session, now, actor, "password.reset", actor, "succeeded", devices_revoked=revoked,
-                     sessions_ended=ended)  # fmt: skip
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="password.reset",
+            target=actor,
+            result="succeeded",
+            devices_revoked=revoked,
+            sessions_ended=ended,
+        )
         accounts.password_changed_notice(session, account_row, now)
         return account_row

@@ -91,8 +91,15 @@ def start(session: Session, core: Core, account_id: int, device_id: int | None, 
                        expires_at=now + timedelta(days=days))  # fmt: skip
     session.add(auth)
     session.flush()
-    audit.record(session, now, f"account:{account_id}", "session.start", f"session:{auth.id}", "succeeded",
-                 device_id=device_id)  # fmt: skip
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account_id}",
+        action="session.start",
+        target=f"session:{auth.id}",
+        result="succeeded",
+        device_id=device_id,
+    )
     return _issue(session, core, auth, now)
 
 
@@ -115,18 +122,37 @@ def refresh(core: Core, token: str) -> Tokens:
             reused = auth.revoked_at is None
             _revoke(session, auth, now, "refresh_reuse")
             result = "reuse_detected" if reused else "refused_revoked"
-            audit.record(session, now, f"account:{auth.account_id}", "session.refresh", f"session:{auth.id}", result)
+            audit.record(
+                session,
+                at=now,
+                actor=f"account:{auth.account_id}",
+                action="session.refresh",
+                target=f"session:{auth.id}",
+                result=result,
+            )
             if reused:
                 notify.notify(session, auth.account_id, notify.SECURITY, "A sign-in was ended: its refresh token "
                               "was used twice, so it may have been copied.", now)  # fmt: skip
         elif auth.revoked_at is not None or now >= found.expires_at or now >= auth.expires_at:
-            audit.record(session, now, f"account:{auth.account_id}", "session.refresh", f"session:{auth.id}",
-                         "refused_expired" if auth.revoked_at is None else "refused_revoked")  # fmt: skip
+            audit.record(
+                session,
+                at=now,
+                actor=f"account:{auth.account_id}",
+                action="session.refresh",
+                target=f"session:{auth.id}",
+                result="refused_expired" if auth.revoked_at is None else "refused_revoked",
+            )
         else:
             found.used_at = now
             tokens = _issue(session, core, auth, now)
-            audit.record(session, now, f"account:{auth.account_id}", "session.refresh", f"session:{auth.id}",
-                         "succeeded")  # fmt: skip
+            audit.record(
+                session,
+                at=now,
+                actor=f"account:{auth.account_id}",
+                action="session.refresh",
+                target=f"session:{auth.id}",
+                result="succeeded",
+            )
     if tokens is None:
         raise ProtocolError(ErrorCode.TOKEN_INVALID)
     return tokens
@@ -162,7 +188,14 @@ def end(core: Core, auth: AuthSession) -> None:
         live = session.get(AuthSession, auth.id, with_for_update=True)
         if live is not None:
             _revoke(session, live, now, "signed_out")
-            audit.record(session, now, f"account:{live.account_id}", "session.end", f"session:{live.id}", "succeeded")
+            audit.record(
+                session,
+                at=now,
+                actor=f"account:{live.account_id}",
+                action="session.end",
+                target=f"session:{live.id}",
+                result="succeeded",
+            )
 
 
 def revoke_all(session: Session, account_id: int, now: datetime, reason: str, keep: str | None = None) -> int:
@@ -174,8 +207,16 @@ def revoke_all(session: Session, account_id: int, now: datetime, reason: str, ke
     for auth in live:
         _revoke(session, auth, now, reason)
     ended = len(live)
-    audit.record(session, now, f"account:{account_id}", "session.revoke_all", f"account:{account_id}", "succeeded",
-                 sessions=ended, reason=reason)  # fmt: skip
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account_id}",
+        action="session.revoke_all",
+        target=f"account:{account_id}",
+        result="succeeded",
+        sessions=ended,
+        reason=reason,
+    )
     return int(ended)
 
 

@@ -29,7 +29,15 @@ def ensure_merchant(core: Core, name: str, actor: str) -> Merchant:
             session.add(merchant)
             session.flush()
             open_book(session, "merchant", merchant_book_name(merchant.id), owner_id=merchant.id)
-            audit.record(session, now, actor, "merchant.create", f"merchant:{merchant.id}", "succeeded", name=name)
+            audit.record(
+                session,
+                at=now,
+                actor=actor,
+                action="merchant.create",
+                target=f"merchant:{merchant.id}",
+                result="succeeded",
+                name=name,
+            )
         return merchant
 
 
@@ -47,5 +55,13 @@ def provision_terminal(core: Core, store: str, name: str, actor: str) -> Provisi
             created_at=now,
         )
         session.add(terminal)
-        audit.record(session, now, actor, "terminal.provision", terminal.id, "succeeded", store=store)
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="terminal.provision",
+            target=terminal.id,
+            result="succeeded",
+            store=store,
+        )
     return Provisioned(terminal, terminal_secret(core.config.server_key, terminal.id, salt))

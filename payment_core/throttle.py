@@ -89,8 +89,16 @@ def _block_if_list_attack(session: Session, core: Core, key: str, now: datetime)
         block = AddressBlock(source=key, reason="list_attack", blocked_at=now, refused=0)
         session.add(block)
     block.reason, block.blocked_at, block.blocked_until, block.accounts_tried = "list_attack", now, until, tried
-    audit.record(session, now, "core", "signin.list_attack", f"address:{key}", "blocked", accounts_tried=tried,
-                 blocked_until=until.isoformat())  # fmt: skip
+    audit.record(
+        session,
+        at=now,
+        actor="core",
+        action="signin.list_attack",
+        target=f"address:{key}",
+        result="blocked",
+        accounts_tried=tried,
+        blocked_until=until.isoformat(),
+    )
     return block
 
 
@@ -109,7 +117,9 @@ def admit(core: Core, source: str, email: str) -> None:
             wait_until = last + timedelta(seconds=backoff_seconds(_settings(core), count)) if last else now
             if now < wait_until:
                 session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
-                audit.record(session, now, "core", "signin.attempt", f"address:{key}", "throttled")
+                audit.record(
+                    session, at=now, actor="core", action="signin.attempt", target=f"address:{key}", result="throttled"
+                )
                 wait = int((wait_until - now).total_seconds()) + 1
                 refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
                 if _block_if_list_attack(session, core, key, now) is not None:
@@ -130,7 +140,14 @@ def settle(core: Core, source: str, email: str, account_id: int | None, ok: bool
         session.add(SigninAttempt(source=key, subject=subject_of(core, email), account_id=account_id,
                                   outcome=SUCCEEDED if ok else FAILED, at=now))  # fmt: skip
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
-        audit.record(session, now, target if ok else "anonymous", what, target, SUCCEEDED if ok else FAILED)
+        audit.record(
+            session,
+            at=now,
+            actor=target if ok else "anonymous",
+            action=what,
+            target=target,
+            result=SUCCEEDED if ok else FAILED,
+        )
         account = session.get(Account, account_id, with_for_update=True) if account_id is not None else None
         if account is not None:
             _count_on_account(session, core, account, ok, now)
@@ -151,8 +168,15 @@ def _count_on_account(session: Session, core: Core, account: Account, ok: bool, 
         return
     account.signin_failures, account.signin_locked_until = 0, now + timedelta(minutes=settings.account_lock_minutes)
     actor = f"account:{account.id}"
-    audit.record(session, now, "core", "account.signin_locked", actor, "locked",
-                 until=account.signin_locked_until.isoformat())  # fmt: skip
+    audit.record(
+        session,
+        at=now,
+        actor="core",
+        action="account.signin_locked",
+        target=actor,
+        result="locked",
+        until=account.signin_locked_until.isoformat(),
+    )
     body = (
         f"There were {settings.account_max_failures} failed sign-ins to your possim wallet in a row, so signing in "
         f"with your password is paused until {account.signin_locked_until:%Y-%m-%d %H:%M} UTC.\n"

@@ -153,8 +153,15 @@ def _record(
             detail: dict[str, object] = {"amount": request.amount, "account_id": topup.account_id}
             if request.method in ("card", "bank"):
                 detail[f"{request.method}_last4"] = request.detail[-4:]
-            audit.record(session, now, source, f"topup.{request.method}", topup.id,
-                         topup.decline_code or topup.status, **detail)  # fmt: skip
+            audit.record(
+                session,
+                at=now,
+                actor=source,
+                action=f"topup.{request.method}",
+                target=topup.id,
+                result=topup.decline_code or topup.status,
+                **detail,
+            )
             return topup
 
     return retry_on_conflict(attempt)

@@ -70,6 +70,21 @@ def test_a_debit_below_zero_moves_nothing(core: Core) -> None:
     assert report.balanced and report.journals == 1
 
 
+def test_the_ledger_itself_refuses_a_second_journal_for_the_same_act(core: Core) -> None:
+    """A payment, refund or top-up is posted once: the database refuses a second journal with the same kind
+    and reference, whatever the code above it does, and nothing of the second posting stays."""
+    wallet, cash = wallet_with_500_yen(core)
+    with core.transaction() as session:
+        with pytest.raises(IntegrityError, match=r"uq_journals_kind_reference|UNIQUE"):
+            post(session, "topup", "t1", NOW, [(cash.id, -500), (wallet.id, 500)])
+        assert balance_of(session, wallet.id) == 500  # the savepoint took the balance change back
+        post(session, "payment", "t1", NOW, [(wallet.id, -100), (cash.id, 100)])  # another kind may share it
+    with core.transaction() as session:
+        report = audit_books(session)
+        assert balance_of(session, wallet.id) == 400
+    assert report.balanced and report.journals == 2
+
+
 def test_the_database_itself_refuses_a_negative_wallet(core: Core) -> None:
     account = create_account(core, "taro@example.jp", "a long enough password")
     with pytest.raises(IntegrityError, match=r"ck_ledger_balance_floor|CHECK"), core.transaction() as session:
