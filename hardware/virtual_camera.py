@@ -32,7 +32,7 @@ class CameraConditions:
     """How hard the shot is. Defaults: a phone held up close to a counter camera.
 
     ``phone_scale`` is the phone's height as a fraction of the frame height; ``max_tilt_deg`` the
-    out-of-plane tilt about each axis (the DESIGN's "under about 15°"); ``max_roll_deg`` the turn in
+    out-of-plane tilt about each axis (the design rule "under about 15°"); ``max_roll_deg`` the turn in
     the image plane. Ranges are drawn uniformly per frame.
     """
 

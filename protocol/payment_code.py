@@ -21,7 +21,7 @@ Pay uses 10-15 and Alipay 25-30; 38 is possim's, so a register can route on the 
 
     38 DDDDDDD TTTTTTTTTT C MMMMMMMMMMMMMMMMMMM K   (full epoch seconds, 19-digit MAC, about 63 bits)
 
-DESIGN note, the odds of a guess: a forger who knows a device number must hit the MAC. For the numeric
+Design note, the odds of a guess: a forger who knows a device number must hit the MAC. For the numeric
 form one guess succeeds with probability 1 in 10^7; the core counts failed MACs per device and per
 terminal and stops accepting codes after a handful (see ``payment_core``), so even 100 guesses a day
 for a year give odds of about 1 in 270. The QR form's 1 in 10^19 is out of reach. A code is single use

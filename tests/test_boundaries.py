@@ -1,4 +1,4 @@
-"""Package boundaries from DESIGN.md: what each top-level package may import, and no Textual in the domain."""
+"""Package boundaries (docs/ARCHITECTURE.md): what each top-level package may import, and no Textual in the domain."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"protocol", "payment_core", "wallet_app", "hardware", "terminal", "possim"}
-# Which of our own packages each package may import (DESIGN.md, "Parts").
+# Which of our own packages each package may import (docs/ARCHITECTURE.md, "Packages").
 ALLOWED = {
     "protocol": set(),
     "payment_core": {"protocol"},

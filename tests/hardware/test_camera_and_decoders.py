@@ -17,7 +17,7 @@ Code 128 (``code.numeric``) on a landscape display:
 
 - bars across 81-93 % of the frame width: zxing-cpp 100 % (3.4 ms), pyzbar 100 % (16 ms); the same
   with 15° tilt, blur, glare and JPEG 40-60: 100 % and 100 %;
-- bars across 26-32 % of the width: zxing-cpp 83.8 %, pyzbar 92.5 % (the DESIGN's "at least a quarter").
+- bars across 26-32 % of the width: zxing-cpp 83.8 %, pyzbar 92.5 % (the design's "at least a quarter", docs/ARCHITECTURE.md).
 
 From the portrait phone screen at arm's length the same barcode reads in 6 % (zxing-cpp) and 26 %
 (pyzbar) of frames: the QR carries the payment. The virtual camera makes a frame in 7-9 ms. Floors sit
@@ -130,7 +130,10 @@ def test_frames_are_1280x720_bgr_and_reproducible_from_the_seed() -> None:
     frames = film("default")
     assert frames[0].shape == (720, 1280, 3) and frames[0].dtype == np.uint8
     again = VirtualCamera(lambda: SCREEN, seed=SEEDS["default"])
-    assert all(np.array_equal(frame, again.read()) for frame in frames[:5])
+    replayed = [again.read() for _ in frames[:5]]
+    assert all(
+        other is not None and np.array_equal(frame, other) for frame, other in zip(frames, replayed, strict=False)
+    )
     other = VirtualCamera(lambda: SCREEN, seed=99).read()
     assert other is not None and not np.array_equal(frames[0], other)
     assert not np.array_equal(frames[0], frames[1])  # each frame is a new shot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_the_public_api_is_pinned() -> None:
-    """What terminal and possim may rely on; a change here is a change of contract (DESIGN.md)."""
+    """What terminal and possim may rely on; a change here is a change of contract (docs/ARCHITECTURE.md)."""
     import hardware
 
     assert sorted(hardware.__all__) == sorted(
