@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from payment_core import accounts, devices
 from payment_core.core import Core
 from protocol import ManualClock, OffsetClock, damm_digit, mint_code
@@ -163,13 +165,14 @@ def test_frozen_account_is_declined(
 
 
 def test_malformed_requests_get_clear_errors(terminal: SignedCaller, minter: CodeMinter) -> None:
-    for body, param in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"order_id": "o-1", "amount": "100", "code": "x"}, "amount"),
         ({"order_id": "o-1", "amount": 1.5, "code": "x"}, "amount"),
         ({"order_id": "bad id with spaces", "amount": 100, "code": "x"}, "order_id"),
         ({"order_id": "o-1", "amount": 100}, "code"),
         ({"order_id": "o-1", "amount": 100, "code": "x", "tip": 5}, "tip"),
-    ]:
+    ]
+    for body, param in cases:
         response = terminal.call("POST", "/v1/payments", body)
         assert response.status_code == 422, body
         assert response.json()["error"] | {"message": ""} == {

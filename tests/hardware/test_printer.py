@@ -6,9 +6,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from escpos.printer import Usb as EscposUsb
 
 from hardware import PrinterError, ReceiptPrinter, dummy_printer, network_printer, printer_from_spec, usb_printer
-from hardware import printer as printer_module
 
 LINES = ["セブン商店 新宿店", "Receipt R-000123", "おにぎり        ¥150", "合計            ¥150", "Thank you"]
 
@@ -118,7 +118,7 @@ def test_a_network_printer_gets_the_receipt_bytes() -> None:
 
 
 def test_usb_without_pyusb_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(printer_module.Usb, "is_usable", staticmethod(lambda: False))
+    monkeypatch.setattr(EscposUsb, "is_usable", staticmethod(lambda: False))  # the class hardware.printer uses
     with pytest.raises(PrinterError, match=r"^USB printing needs pyusb: pip install pyusb$"):
         usb_printer(0x04B8, 0x0202)
     with pytest.raises(PrinterError, match="pyusb"):

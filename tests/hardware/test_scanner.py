@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from hardware.decoders import ScanResult, ZxingDecoder
 from hardware.frames import FakeFrameSource, Frame, FrameSource
@@ -23,13 +25,18 @@ CODE_B = mint_code(b"s" * 32, 31_337, 1_795_000_000, 1)
 ZXING = ZxingDecoder()
 
 
+def _same(screen: Image.Image | None) -> Image.Image | None:
+    """The same picture on every frame: what the virtual camera films."""
+    return screen
+
+
 def filmed(codes: Sequence[PaymentCode | None], seed: int = 9) -> list[Frame]:
     """One easy camera frame per entry: the code's screen, or the phone lowered (None)."""
     screens = {code.qr: render_phone_screen(code, "Hanako's wallet", 40) for code in codes if code}
     frames = []
     for index, code in enumerate(codes):
         screen = screens[code.qr] if code else None
-        frame = VirtualCamera(lambda s=screen: s, seed=seed + index, conditions=CameraConditions.easy()).read()
+        frame = VirtualCamera(partial(_same, screen), seed=seed + index, conditions=CameraConditions.easy()).read()
         assert frame is not None
         frames.append(frame)
     return frames

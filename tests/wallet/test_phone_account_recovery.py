@@ -119,7 +119,7 @@ async def test_sign_up_shows_the_key_and_ten_recovery_codes_once_then_totp_signs
         uris = [
             found.text
             for found in zxingcpp.read_barcodes(
-                np.asarray(cells_to_image(drawn)), formats=zxingcpp.BarcodeFormat.QRCode
+                np.asarray(cells_to_image(drawn)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
             )
         ]
         assert len(uris) == 1

@@ -45,7 +45,9 @@ def _code_on_screen(app: WalletApp) -> str:
     rows = screen.query_one("#pay-code", CellView).cell_rows()
     found = [
         result.text
-        for result in zxingcpp.read_barcodes(np.asarray(cells_to_image(rows)), formats=zxingcpp.BarcodeFormat.QRCode)
+        for result in zxingcpp.read_barcodes(
+            np.asarray(cells_to_image(rows)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        )
     ]
     assert len(found) == 1, found
     return found[0]
@@ -99,7 +101,7 @@ async def test_sign_up_enroll_pay_with_the_drawn_code_and_see_it_in_history(worl
         uris = [
             result.text
             for result in zxingcpp.read_barcodes(
-                np.asarray(cells_to_image(drawn)), formats=zxingcpp.BarcodeFormat.QRCode
+                np.asarray(cells_to_image(drawn)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
             )
         ]
         assert len(uris) == 1 and uris[0].startswith("otpauth://totp/") and f"secret={secret}" in uris[0]

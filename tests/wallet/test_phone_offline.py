@@ -29,7 +29,9 @@ def _closed_port() -> int:
 
 def _decode(image: object, symbology: zxingcpp.BarcodeFormat = zxingcpp.BarcodeFormat.QRCode) -> list[str]:
     """What a scanner set to one symbology reads (a QR's modules can pass for a short 1-D code)."""
-    return [result.text for result in zxingcpp.read_barcodes(np.asarray(image), formats=symbology)]
+    return [
+        result.text for result in zxingcpp.read_barcodes(np.asarray(image), formats=zxingcpp.BarcodeFormats(symbology))
+    ]
 
 
 async def test_offline_the_phone_mints_and_its_terminal_qr_scans(tmp_path: Path) -> None:
