@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from terminal.register.app import CameraStage, RegisterApp, RegisterOptions
 from terminal.register.camera import CameraFeed
-from terminal.register.till import Till, TillError
+from terminal.till import Till, TillError
 
 __all__ = ["CameraFeed", "CameraStage", "RegisterApp", "RegisterOptions", "Till", "TillError"]

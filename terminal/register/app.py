@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
 from rich.console import RenderableType
@@ -20,8 +21,8 @@ from hardware.wedge import LineScanner, WedgeRead
 from terminal.register.camera import CameraFeed
 from terminal.register.commands import RegisterCommands
 from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
-from terminal.register.till import Till
 from terminal.register.viewfinder import Preview, Viewfinder
+from terminal.till import Till
 
 CAMERA_STOP_SECONDS = 3.0  # how long quitting waits for the camera worker to finish its frame
 
@@ -55,6 +56,7 @@ class RegisterOptions:
 
 class RegisterApp(App[None]):
     TITLE = "possim register"
+    CSS_PATH = Path(__file__).with_name("register.tcss")  # absolute: subclasses live in other folders
     COMMANDS = App.COMMANDS | {RegisterCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Leave the register (the shift stays open)"),

@@ -43,10 +43,6 @@ def _quantise(value: int) -> int:
 class Viewfinder(Widget):
     """Shows the last preview given to :meth:`show`, or a placeholder line when there is none."""
 
-    DEFAULT_CSS = """
-    Viewfinder { height: 1fr; min-height: 6; background: $panel; }
-    """
-
     def __init__(self, placeholder: str = "No camera", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.placeholder = placeholder

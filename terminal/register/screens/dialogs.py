@@ -12,18 +12,11 @@ from textual.widgets import Input, Static
 
 from protocol import format_yen
 
-DIALOG_CSS = """
-{name} {{ align: center middle; background: $background 60%; }}
-{name} > Vertical {{ width: 60; height: auto; border: thick $accent; padding: 1 2; background: $surface; }}
-{name} .question {{ margin-bottom: 1; }}
-{name} .error {{ color: $error; height: auto; }}
-"""
-
 
 class AgeCheckDialog(ModalScreen[bool]):
     """年齢確認: the customer confirms being 20 or over (alcohol, tobacco)."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="AgeCheckDialog")
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes, 20 or over", id="age_yes", priority=True),
         Binding("n,escape", "answer(False)", "No", id="age_no", priority=True),
@@ -49,7 +42,7 @@ class AgeCheckDialog(ModalScreen[bool]):
 class NumberDialog(ModalScreen[int | None]):
     """Asks for a whole number (a quantity, yen tendered); Escape cancels."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="NumberDialog")
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="number_cancel")]
 
     def __init__(self, question: str, *, minimum: int, maximum: int, default: int | None = None) -> None:

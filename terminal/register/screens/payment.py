@@ -23,8 +23,8 @@ from terminal.receipt import mask_balance
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
 from terminal.register.texts import UNREACHABLE, decline_reason
-from terminal.register.till import Completed, PaymentAttempt
 from terminal.register.viewfinder import Viewfinder
+from terminal.till import Completed, PaymentAttempt
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
@@ -43,20 +43,7 @@ def _same_code(one: ParsedCode, other: ParsedCode) -> bool:
 
 
 class PaymentScreen(Screen[Completed | None]):
-    DEFAULT_CSS = """
-    #pay-amount { height: 3; content-align: center middle; text-style: bold; background: $primary-background; }
-    #pay-main { height: 1fr; }
-    #pay-camera { width: 1fr; border: round $secondary; }
-    #pay-side { width: 52; }
-    #pay-state { height: 1fr; border: thick $accent; padding: 1 2; content-align: center middle; }
-    #pay-state.approved { border: thick $success; background: $success 20%; }
-    #pay-state.declined { border: thick $error; background: $error 20%; }
-    #pay-state.awaiting { border: thick $warning; background: $warning 15%; }
-    #pay-state.unreachable { border: thick $error; background: $error 35%; }
-    #pay-state.not_recorded { border: thick $warning; background: $error 25%; }
-    #pay-read { height: 3; padding: 0 1; color: $text-muted; }
-    #camera-status { height: auto; color: $text-muted; padding: 0 1; }
-    """
+    CSS_PATH = "payment.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="pay_cancel"),
         Binding("f5", "retry", "Retry", id="pay_retry", tooltip="Send again with the same order id"),

@@ -12,19 +12,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from terminal.register.header import StoreHeader
-from terminal.register.till import Completed
+from terminal.till import Completed
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
 
 
 class ReceiptScreen(Screen[None]):
-    DEFAULT_CSS = """
-    ReceiptScreen VerticalScroll { align-horizontal: center; }
-    #paper { width: 46; height: auto; background: #f4f1e8; color: #1a1a1a; padding: 1 2; }
-    #printed { height: 1; padding: 0 1; color: $text-muted; }
-    #printed.error { color: $error; }
-    """
+    CSS_PATH = "receipt.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,escape", "next_customer", "Next customer", id="receipt_done"),
     ]

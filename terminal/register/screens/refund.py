@@ -14,20 +14,15 @@ from textual.widgets import DataTable, Footer, Input, Static
 from protocol import format_yen
 from terminal.receipt import store_time
 from terminal.register.header import StoreHeader
-from terminal.register.till import Completed, TillError
 from terminal.register_store import RegisterStoreError, format_receipt_no
+from terminal.till import Completed, TillError
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
 
 
 class RefundScreen(Screen[None]):
-    DEFAULT_CSS = """
-    #recent { height: 1fr; border: round $primary; }
-    #refund-form { height: auto; padding: 0 1; }
-    #refund-message { height: 2; padding: 0 1; }
-    #refund-message.error { color: $error; }
-    """
+    CSS_PATH = "refund.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="refund_back"),
         Binding("f2", "refund_amount", "Refund", id="refund_do", tooltip="Refund the amount (blank: all left)"),

@@ -14,9 +14,9 @@ from protocol import format_yen
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog, cash_question
-from terminal.register.till import Completed, PaymentAttempt, TillError
 from terminal.register.viewfinder import Viewfinder
 from terminal.sale import MAX_QUANTITY, SaleError
+from terminal.till import Completed, PaymentAttempt, TillError
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
@@ -25,19 +25,7 @@ RATE_LABELS = {10: "10%対象", 8: "8%対象※", 0: "非課税"}
 
 
 class SaleScreen(Screen[None]):
-    DEFAULT_CSS = """
-    #sale-main { height: 1fr; }
-    #sale-left { width: 1fr; }
-    #lines { height: 1fr; border: round $primary; }
-    #entry { margin: 0 0; }
-    #sale-message { height: 1; padding: 0 1; color: $text-muted; }
-    #sale-message.error { color: $error; }
-    #sale-right { width: 46; }
-    #totals { height: auto; border: round $primary; padding: 0 1; }
-    #pole { height: 4; border: round $secondary; padding: 0 1; background: $boost; color: $success; }
-    #camera-box { height: 1fr; border: round $secondary; }
-    #camera-status { height: auto; color: $text-muted; padding: 0 1; }
-    """
+    CSS_PATH = "sale.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "pay_wallet", "Wallet pay", id="pay_wallet", tooltip="Take the total from a wallet code"),
         Binding("f3", "pay_cash", "Cash", id="pay_cash"),

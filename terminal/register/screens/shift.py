@@ -17,10 +17,7 @@ if TYPE_CHECKING:
 
 
 class ShiftScreen(Screen[None]):
-    DEFAULT_CSS = """
-    #report { width: 50; height: auto; border: round $primary; padding: 1 2; }
-    #shift-message { height: 2; color: $error; padding: 0 1; }
-    """
+    CSS_PATH = "shift.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="shift_back"),
         Binding("f9", "close_shift", "Close shift", id="close_shift", tooltip="Print the Z-report and sign out"),

@@ -11,21 +11,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from terminal.register.header import StoreHeader
-from terminal.register.till import TillError
 from terminal.register_store import RegisterStoreError, SignInRefused
+from terminal.till import TillError
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
 
 
 class SignInScreen(Screen[None]):
-    DEFAULT_CSS = """
-    SignInScreen { align: center middle; }
-    #signin { width: 50; height: auto; border: round $accent; padding: 1 2; }
-    #signin Input { margin-bottom: 1; }
-    #signin-message { height: 2; color: $error; }
-    #signin-hint { color: $text-muted; }
-    """
+    CSS_PATH = "signin.tcss"
 
     def compose(self) -> ComposeResult:
         yield StoreHeader(show_clock=self.register.options.show_clock)

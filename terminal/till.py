@@ -1,8 +1,8 @@
 """The till: one register's working state, without any UI.
 
-It ties the parts together for a clerk's shift: the operator and shift (``RegisterStore``), the sale
-being rung up (``Sale``), the payment core (``PaymentClient``), the receipt printer and the customer
-display. Screens call it; the payment calls it makes are blocking, so screens call those from workers.
+It ties the parts together for a clerk's shift: the operator and shift (``RegisterStore.clerks``), the
+sales journal (``RegisterStore.journal``), the sale being rung up (``Sale``), the payment core
+(``PaymentClient``), the receipt printer and the customer display. Screens call it; the payment calls it makes are blocking, so screens call those from workers.
 """
 
 from __future__ import annotations
