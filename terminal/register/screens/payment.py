@@ -8,12 +8,14 @@ the phone (countdown; the client polls every 2-3 s and reverses after 30 s) | se
 from __future__ import annotations
 
 import threading
+from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -29,9 +31,22 @@ from terminal.till import Completed, PaymentAttempt
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
 
-WAITING, SENDING, AWAITING, APPROVED, DECLINED, UNREACHABLE_STATE, NOT_RECORDED = (
-    "waiting", "sending", "awaiting", "approved", "declined", "unreachable", "not_recorded",
-)  # fmt: skip
+
+class PayState(StrEnum):
+    """Where the payment stands; the value is also the CSS class the state panel takes (``payment.tcss``)."""
+
+    WAITING = "waiting"
+    SENDING = "sending"
+    AWAITING = "awaiting"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    UNREACHABLE = "unreachable"
+    NOT_RECORDED = "not_recorded"
+
+
+WAITING, SENDING, AWAITING, APPROVED = PayState.WAITING, PayState.SENDING, PayState.AWAITING, PayState.APPROVED
+DECLINED, UNREACHABLE_STATE, NOT_RECORDED = PayState.DECLINED, PayState.UNREACHABLE, PayState.NOT_RECORDED
+_PANEL_CLASSES = (APPROVED, DECLINED, AWAITING, UNREACHABLE_STATE, NOT_RECORDED)  # WAITING, SENDING: plain panel
 OPEN_STATES = frozenset({SENDING, AWAITING, UNREACHABLE_STATE, NOT_RECORDED})  # the register may not quit now
 NUMERIC_TIME_MODULUS = 10_000  # the numeric form carries the minting second mod 10,000; the QR form all of it
 
@@ -49,11 +64,12 @@ class PaymentScreen(Screen[Completed | None]):
         Binding("f5", "retry", "Retry", id="pay_retry", tooltip="Send again with the same order id"),
         Binding("enter", "done", "Receipt", id="pay_done", show=True),
     ]
+    state: reactive[PayState] = reactive(PayState.WAITING, bindings=True, init=False)
+    """Changing it restyles the state panel (:meth:`watch_state`) and re-checks which keys apply."""
 
     def __init__(self, attempt: PaymentAttempt) -> None:
         super().__init__()
         self.attempt = attempt
-        self.state = WAITING
         self.code: str | None = None
         self.completed: Completed | None = None
         self.outcome: PaymentOutcome | None = None
@@ -194,7 +210,6 @@ class PaymentScreen(Screen[Completed | None]):
             code = outcome.decline_code or outcome.error_code
             reason = decline_reason(code, outcome.message)
             self._set_state(DECLINED, f"[b]✘ 不承認  DECLINED[/b]\n\n{reason}\n\nShow a new code, or Esc.")
-        self.refresh_bindings()
 
     # -- actions -----------------------------------------------------------------------------------
 
@@ -227,12 +242,14 @@ class PaymentScreen(Screen[Completed | None]):
         else:
             self.app.call_from_thread(self._show_outcome, outcome)
 
-    def _set_state(self, state: str, text: str) -> None:
+    def _set_state(self, state: PayState, text: str) -> None:
         self.state = state
-        if not self.is_attached:  # a worker's answer after the screen was closed (the app is quitting)
+        if self.is_attached:  # else a worker's answer after the screen was closed (the app is quitting)
+            self.query_one("#pay-state", Static).update(text)
+
+    def watch_state(self, state: PayState) -> None:
+        if not self.is_attached:
             return
         panel = self.query_one("#pay-state", Static)
-        panel.update(text)
-        for name in (APPROVED, DECLINED, AWAITING, UNREACHABLE_STATE, NOT_RECORDED):
+        for name in _PANEL_CLASSES:
             panel.set_class(state == name, name)
-        self.refresh_bindings()
