@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from rich.console import RenderableType
 from serial import SerialBase
@@ -21,6 +22,11 @@ from hardware.wedge import LineScanner, WedgeRead
 from terminal.register.camera import CameraFeed
 from terminal.register.commands import RegisterCommands
 from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
+from terminal.register.screens.payment import OPEN_STATES, PaymentScreen
+from terminal.register.screens.refund import RefundScreen
+from terminal.register.screens.sale import SaleScreen
+from terminal.register.screens.shift import ShiftScreen
+from terminal.register.screens.signin import SignInScreen
 from terminal.register.viewfinder import Preview, Viewfinder
 from terminal.till import Till
 
@@ -58,6 +64,12 @@ class RegisterApp(App[None]):
     TITLE = "possim register"
     CSS_PATH = Path(__file__).with_name("register.tcss")  # absolute: subclasses live in other folders
     COMMANDS = App.COMMANDS | {RegisterCommands}
+    SCREENS: ClassVar[dict[str, Callable[[], Screen[Any]]]] = {
+        "signin": SignInScreen,
+        "sale": SaleScreen,
+        "refund": RefundScreen,
+        "shift": ShiftScreen,
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Leave the register (the shift stays open)"),
         Binding("w", "hold_phone", "Phone ↑↓", id="demo_phone", priority=True, tooltip="Demo: hold the phone up"),
@@ -83,9 +95,7 @@ class RegisterApp(App[None]):
         self.till.on_display = self._display_changed
 
     def on_mount(self) -> None:
-        from terminal.register.screens.signin import SignInScreen
-
-        self.push_screen(SignInScreen())
+        self.push_screen(self.fresh("signin"))
         if self.camera is not None:
             self._camera_worker = self._run_camera()
         if self.line_scanner is not None:
@@ -130,10 +140,21 @@ class RegisterApp(App[None]):
             return self.stage is not None
         return True
 
+    def fresh(self, name: str) -> str:
+        """``name``, first dropping the screen left installed under it by an earlier visit.
+
+        Textual keeps a named screen after it is popped and shows that same one next time; the register's
+        screens start clean on every visit (an empty PIN field, a fresh sale), so each push builds a new one.
+        """
+        old = self.get_screen(name)  # built from SCREENS on the first visit
+        if old.is_attached and old not in self.screen_stack:  # shown before and since left
+            self.uninstall_screen(name)
+            old.remove()
+            self.install_screen(self.SCREENS[name](), name)
+        return name
+
     def payment_open(self) -> bool:
         """A payment is in flight or charged but unrecorded: leaving now could lose track of money."""
-        from terminal.register.screens.payment import OPEN_STATES, PaymentScreen
-
         return any(isinstance(screen, PaymentScreen) and screen.state in OPEN_STATES for screen in self.screen_stack)
 
     async def action_quit(self) -> None:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from protocol import format_yen
 from terminal.receipt import store_time
 from terminal.register.header import StoreHeader
+from terminal.register.screens.receipt import ReceiptScreen
 from terminal.register_store import RegisterStoreError, format_receipt_no
 from terminal.till import Completed, TillError
 
@@ -131,8 +132,6 @@ class RefundScreen(Screen[None]):
         self.say(message, error=True)
 
     def _done(self, completed: Completed) -> None:
-        from terminal.register.screens.receipt import ReceiptScreen
-
         self._set_busy(False)
         self._fill()
         self.query_one("#refund-amount", Input).value = ""

@@ -14,6 +14,8 @@ from protocol import format_yen
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog, cash_question
+from terminal.register.screens.payment import PaymentScreen
+from terminal.register.screens.receipt import ReceiptScreen
 from terminal.register.viewfinder import Viewfinder
 from terminal.sale import MAX_QUANTITY, SaleError
 from terminal.till import Completed, PaymentAttempt, TillError
@@ -165,8 +167,6 @@ class SaleScreen(Screen[None]):
         self.refresh_sale()
 
     def action_pay_wallet(self) -> None:
-        from terminal.register.screens.payment import PaymentScreen
-
         attempt = self._start_payment()
         if attempt is not None:
             self.app.push_screen(PaymentScreen(attempt), self._paid)
@@ -197,14 +197,10 @@ class SaleScreen(Screen[None]):
         self.app.push_screen(dialog, tendered)
 
     def action_refund(self) -> None:
-        from terminal.register.screens.refund import RefundScreen
-
-        self.app.push_screen(RefundScreen())
+        self.app.push_screen(self.register.fresh("refund"))
 
     def action_report(self) -> None:
-        from terminal.register.screens.shift import ShiftScreen
-
-        self.app.push_screen(ShiftScreen())
+        self.app.push_screen(self.register.fresh("shift"))
 
     def _start_payment(self) -> PaymentAttempt | None:
         try:
@@ -214,8 +210,6 @@ class SaleScreen(Screen[None]):
             return None
 
     def _paid(self, completed: Completed | None) -> None:
-        from terminal.register.screens.receipt import ReceiptScreen
-
         self.refresh_sale()
         if completed is not None:
             self.app.push_screen(ReceiptScreen(completed))

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from terminal.register.header import StoreHeader
+from terminal.register.screens.receipt import ReceiptScreen
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
@@ -41,9 +42,6 @@ class ShiftScreen(Screen[None]):
         self.dismiss(None)
 
     def action_close_shift(self) -> None:
-        from terminal.register.screens.receipt import ReceiptScreen
-        from terminal.register.screens.signin import SignInScreen
-
         try:
             printed = self.register.till.close_shift()
         except Exception as error:
@@ -52,5 +50,5 @@ class ShiftScreen(Screen[None]):
         app = self.app
         while len(app.screen_stack) > 1:
             app.pop_screen()
-        app.push_screen(SignInScreen())
+        app.push_screen(self.register.fresh("signin"))
         app.push_screen(ReceiptScreen(printed))

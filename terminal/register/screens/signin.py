@@ -67,6 +67,4 @@ class SignInScreen(Screen[None]):
         self.query_one("#pin", Input).focus()
 
     def _signed_in(self) -> None:
-        from terminal.register.screens.sale import SaleScreen
-
-        self.app.switch_screen(SaleScreen())
+        self.app.switch_screen(self.register.fresh("sale"))
