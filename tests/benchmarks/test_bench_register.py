@@ -71,7 +71,9 @@ async def _measure(world: World) -> dict[str, Any]:  # noqa: F811
 
 
 def test_bench_register_with_the_camera_live(benchmark: BenchmarkFixture, world: World) -> None:  # noqa: F811
-    figures: dict[str, Any] = benchmark.pedantic(lambda: asyncio.run(_measure(world)), rounds=1, iterations=1)
+    figures: dict[str, Any] = benchmark.pedantic(  # type: ignore[no-untyped-call]  # pytest-benchmark is untyped
+        lambda: asyncio.run(_measure(world)), rounds=1, iterations=1
+    )
     benchmark.extra_info.update(figures)
     print("\nregister figures:", figures)
     assert figures["frames_decoded_per_second"] > 0 and figures["keypress_to_screen_ms_median"] > 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from serial import SerialBase
 
 from hardware.customer_display import MemoryDisplay
@@ -76,12 +77,35 @@ class World:
         )  # fmt: skip
         feed = None
         if camera:
+            filmed = FramePacedCamera(self.stage.screen, fps=20)
             feed = CameraFeed(
-                lambda: VirtualCamera(self.stage.screen, seed=3), default_decoder(retail=True),
-                label="virtual camera", max_fps=20, preview_fps=5,
+                filmed.open, default_decoder(retail=True), label="virtual camera", max_fps=20, preview_fps=5,
+                clock=filmed.clock,
             )  # fmt: skip
         options = RegisterOptions(receipt_path=str(self.tmp / "receipts.escpos"), show_clock=show_clock)
         return RegisterApp(till, feed, self.stage, options, serial_scanner=serial_scanner)
+
+
+class FramePacedCamera:
+    """The virtual camera, and a clock that moves one frame's time (1/fps s) per frame it films.
+
+    The register's dedupe window ("the same code again within 3 s is the same scan") then runs on the
+    camera's own time: on a loaded machine a frame may come seconds late, and a product still held up
+    must not be rung up twice because the machine was slow.
+    """
+
+    def __init__(self, screen: Callable[[], Image.Image | None], fps: int) -> None:
+        self._screen, self._fps = screen, fps
+        self._camera: VirtualCamera | None = None
+        self._started = system_clock()
+
+    def open(self) -> VirtualCamera:
+        self._camera = VirtualCamera(self._screen, seed=3)
+        return self._camera
+
+    def clock(self) -> datetime:
+        frames = self._camera.frames_made if self._camera is not None else 0
+        return self._started + timedelta(seconds=frames / self._fps)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from terminal.register import RegisterApp
 from terminal.register.screens.payment import PaymentScreen
@@ -23,20 +23,35 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str)
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def input_focused(pilot: Pilot[None], what: str) -> Input:
+    """Wait until an entry field has the focus: a screen is current before its compose and focus have run,
+    and keys pressed before that go nowhere (as they would for a clerk typing before the screen is up)."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.focused, Input), what)
+    focused = pilot.app.focused
+    assert isinstance(focused, Input)
+    return focused
+
+
 async def sign_in(pilot: Pilot[None]) -> SaleScreen:
+    await input_focused(pilot, "the clerk id field")
     await pilot.press(*CLERK_ID, "enter")
-    await pilot.pause()
+    await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) != "clerk-id", "the PIN field")
     await pilot.press(*CLERK_PIN, "enter")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SaleScreen), "the sale screen")
     screen = pilot.app.screen
     assert isinstance(screen, SaleScreen)
+    await input_focused(pilot, "the sale screen's entry line")
     return screen
 
 
 async def type_code(pilot: Pilot[None], code: str) -> None:
-    """What a keyboard-wedge scanner does: the digits, then Enter, into the focused entry line."""
-    await pilot.press(*code, "enter")
-    await pilot.pause()
+    """What a keyboard-wedge scanner does: the digits, then Enter, into the focused entry line; returns
+    once the entry has taken the line (it empties itself)."""
+    entry = await input_focused(pilot, "an entry line with the focus")
+    await pilot.press(*code)
+    await wait_for(pilot, lambda: entry.value == code, f"{code} typed into the entry")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: entry.value == "", f"{code} taken by the entry")
 
 
 def line_count(app: RegisterApp) -> int:

@@ -53,7 +53,11 @@ async def test_quit_is_refused_while_the_customer_is_asked(world: World) -> None
     product = max((p for p in world.catalog if not p.age_restricted and p.price <= 5000), key=lambda p: p.price)
     quantity = 10_001 // product.price + 1
     release = threading.Event()
-    app = world.app(sleep=lambda _s: release.wait(10))  # the poll waits until the test lets it go
+
+    def held(_seconds: float) -> None:  # the poll waits until the test lets it go
+        release.wait(10)
+
+    app = world.app(sleep=held)
     async with app.run_test(size=(140, 42)) as pilot:
         await sign_in(pilot)
         await type_code(pilot, f"{quantity}*{product.jan}")
