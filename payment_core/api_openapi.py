@@ -47,13 +47,14 @@ _ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "No such resource for this caller."),
     405: ("MethodNotAllowed", "This path does not take that method; `Allow` lists the ones it takes."),
     409: ("Conflict", "Conflicts with the resource's state or with an earlier request under the same id."),
-    422: ("ValidationFailed", "The request is malformed (body, path or body length); `param` names the field."),
+    413: ("PayloadTooLarge", "The body is over 64 KiB: refused before it is read."),
+    422: ("ValidationFailed", "The request is malformed (body, path or unclear body length); `param` names the field."),
     429: ("TooManyRequests", "Throttled: wait `Retry-After` seconds."),
     503: ("ServiceUnavailable", "The store (or the breached-password lookup) cannot answer; retry later."),
 }
-# Every operation of the API reads its body through the same runner (422 for a body too large or of unclear
-# length) and uses the store (503); every path answers 405 to a method it does not take.
-COMMON_ERRORS = (405, 422, 503)
+# Every operation of the API reads its body through the same runner (413 for a body too large, 422 for one of
+# unclear length) and uses the store (503); every path answers 405 to a method it does not take.
+COMMON_ERRORS = (405, 413, 422, 503)
 
 
 def scheme_name(signer: str, part: str) -> str:

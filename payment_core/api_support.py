@@ -74,7 +74,7 @@ def _integral_floats_as_ints(body: bytes) -> bytes:
 
 def parse_body(model: type[M], body: bytes) -> M:
     if len(body) > MAX_BODY_BYTES:
-        raise ProtocolError(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+        raise ProtocolError(ErrorCode.BODY_TOO_LARGE, f"The request body is over {MAX_BODY_BYTES} bytes.")
     try:
         return model.model_validate_json(_integral_floats_as_ints(body) if body else b"{}")
     except ValidationError as error:
@@ -130,13 +130,15 @@ def check_order_id(order_id: str) -> str:
 async def _read_body(request: Request) -> bytes:
     """The body, refused before it is all in memory when it is larger than ``MAX_BODY_BYTES``."""
     declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-        raise ProtocolError(ErrorCode.VALIDATION_FAILED, "The request body is too large or its length is unclear.")
+    if not declared.isdigit():
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, "The request body's length is unclear.")
+    if int(declared) > MAX_BODY_BYTES:
+        raise ProtocolError(ErrorCode.BODY_TOO_LARGE, f"The request body is over {MAX_BODY_BYTES} bytes.")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ProtocolError(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+            raise ProtocolError(ErrorCode.BODY_TOO_LARGE, f"The request body is over {MAX_BODY_BYTES} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "resource_missing"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     VALIDATION_FAILED = "parameter_invalid"
+    BODY_TOO_LARGE = "body_too_large"
     RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
@@ -119,6 +120,7 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.NOT_FOUND: ErrorSpec(_T.INVALID_REQUEST, 404, "No such resource."),
     ErrorCode.METHOD_NOT_ALLOWED: ErrorSpec(_T.INVALID_REQUEST, 405, "This method is not allowed here."),
     ErrorCode.VALIDATION_FAILED: ErrorSpec(_T.INVALID_REQUEST, 422, "The request is malformed."),
+    ErrorCode.BODY_TOO_LARGE: ErrorSpec(_T.INVALID_REQUEST, 413, "The request body is too large."),
     ErrorCode.RATE_LIMITED: ErrorSpec(_T.RATE_LIMIT, 429, "Too many requests."),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorSpec(_T.API, 503, "The service is unavailable; retry later."),
     ErrorCode.INTERNAL: ErrorSpec(_T.API, 500, "Something went wrong on our side."),

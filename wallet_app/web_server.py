@@ -78,13 +78,15 @@ class _Proxy:
 
     async def forward(self, request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            return _error(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+        if declared is not None and not declared.isdigit():
+            return _error(ErrorCode.VALIDATION_FAILED, "The request body's length is unclear.")
+        if declared is not None and int(declared) > MAX_BODY_BYTES:
+            return _error(ErrorCode.BODY_TOO_LARGE, "The request body is too large.")
         body = bytearray()
         async for chunk in request.stream():  # a chunked body declares no length: count it as it comes
             body += chunk
             if len(body) > MAX_BODY_BYTES:
-                return _error(ErrorCode.VALIDATION_FAILED, "The request body is too large.")
+                return _error(ErrorCode.BODY_TOO_LARGE, "The request body is too large.")
         raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
         query: bytes = request.scope.get("query_string", b"")
         target = self.core_url.copy_with(raw_path=raw_path + (b"?" + query if query else b""))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import httpx
 
 from payment_core import accounts, devices
 from payment_core.core import Core
+from payment_core.server import ServerThread
 from protocol import ManualClock, OffsetClock, damm_digit, mint_code
 from tests.support import SignedCaller, assert_books_balance, balance, error_code
 from wallet_app.minter import CodeMinter
@@ -223,3 +227,20 @@ def test_a_phone_clock_running_ahead_is_not_counted_as_guessing(
     assert (response.status_code, error_code(response)) == (402, "code_not_yet_valid")
     with core.transaction() as session:
         assert session.query(CodeFailure).count() == 0
+
+
+def test_a_body_over_64_kib_is_refused_with_413_before_it_is_read(server: ServerThread) -> None:
+    """Declared too large, or streamed past the limit without a length: 413 with the error body; a length
+    that is not a number is a 422."""
+    big = b"{" + b" " * (64 * 1024) + b"}"
+
+    def chunks() -> Iterator[bytes]:
+        yield big
+
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        declared = client.post("/v1/payments", content=big, headers={"content-type": "application/json"})
+        streamed = client.post("/v1/payments", content=chunks(), headers={"content-type": "application/json"})
+    for answer in (declared, streamed):
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["code"] == "body_too_large"
+        assert answer.json()["error"]["type"] == "invalid_request_error"
