@@ -165,7 +165,7 @@ def test_proxy_forwards_requests_unchanged() -> None:
     assert seen["body"] == '{"z": 1,  "a": [2]}'
     assert seen["headers"] == {k.lower(): v for k, v in signed.items()} | {"content-type": "application/json"}
     for refused in (too_big, chunked):
-        assert refused.status_code == 422 and refused.json()["error"]["code"] == "parameter_invalid"
+        assert refused.status_code == 413 and refused.json()["error"]["code"] == "body_too_large"
 
 
 def store_wallet(page: Page, url: str, secret: bytes, device_id: int) -> None:
