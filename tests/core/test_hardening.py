@@ -122,7 +122,7 @@ def test_oversized_bodies_and_unknown_routes_get_stripe_shaped_errors(
     server: ServerThread, terminal: SignedCaller
 ) -> None:
     big = httpx.post(f"{server.url}/v1/accounts", content=b"x" * (65 * 1024), timeout=30)
-    assert (big.status_code, big.json()["error"]["code"]) == (422, "parameter_invalid")
+    assert (big.status_code, big.json()["error"]["code"]) == (413, "body_too_large")
     missing = httpx.get(f"{server.url}/v1/nope", timeout=30)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "resource_missing"
     wrong = httpx.delete(f"{server.url}/v1/payments", timeout=30)
