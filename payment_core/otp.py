@@ -67,15 +67,7 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
 
     The caller commits either way (a failure must count) and refuses after the commit when this is False.
     """
-    if account.totp_locked_until is not None and now < account.totp_locked_until:
-        audit.record(
-            session,
-            at=now,
-            actor=f"account:{account.id}",
-            action="otp.check",
-            target=f"account:{account.id}",
-            result="locked",
-        )
+    if _locked(session, account, now):
         return False
     step = None
     if code is not None and account.totp_salt is not None:
@@ -99,21 +91,28 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
     return True
 
 
+def _locked(session: Session, account: Account, now: datetime) -> bool:
+    """Whether second-factor checks are locked for ``account``; a locked try is audited."""
+    if account.totp_locked_until is None or now >= account.totp_locked_until:
+        return False
+    audit.record(
+        session,
+        at=now,
+        actor=f"account:{account.id}",
+        action="otp.check",
+        target=f"account:{account.id}",
+        result="locked",
+    )
+    return True
+
+
 def accept_second_factor(session: Session, core: Core, account: Account, code: str | None, now: datetime) -> bool:
     """A TOTP code, or one of the account's recovery codes (signing in on a new device only).
 
     A wrong recovery code counts towards the same lock as a wrong TOTP code."""
     if code is None or not recovery.looks_like_recovery_code(code):
         return accept_totp(session, core, account, code, now)
-    if account.totp_locked_until is not None and now < account.totp_locked_until:
-        audit.record(
-            session,
-            at=now,
-            actor=f"account:{account.id}",
-            action="otp.check",
-            target=f"account:{account.id}",
-            result="locked",
-        )
+    if _locked(session, account, now):
         return False
     if recovery.use(session, core, account, code, now):
         account.totp_failures = 0
