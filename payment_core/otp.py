@@ -74,9 +74,7 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
         step = _matching_step(account_totp_secret(core, account), code, now)
     replayed = step is not None and account.totp_last_step is not None and step <= account.totp_last_step
     if step is None or replayed:
-        account.totp_failures = (account.totp_failures or 0) + 1
-        if account.totp_failures >= TOTP_MAX_FAILURES:
-            account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
+        _count_failure(account, now)
         result = "replayed" if replayed else "rejected"
         audit.record(
             session,
@@ -89,6 +87,13 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
         return False
     account.totp_last_step, account.totp_failures, account.totp_locked_until = step, 0, None
     return True
+
+
+def _count_failure(account: Account, now: datetime) -> None:
+    """One more wrong second factor (TOTP or recovery code); the tenth locks the checks for a while."""
+    account.totp_failures = (account.totp_failures or 0) + 1
+    if account.totp_failures >= TOTP_MAX_FAILURES:
+        account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
 
 
 def _locked(session: Session, account: Account, now: datetime) -> bool:
@@ -117,9 +122,7 @@ def accept_second_factor(session: Session, core: Core, account: Account, code: s
     if recovery.use(session, core, account, code, now):
         account.totp_failures = 0
         return True
-    account.totp_failures = (account.totp_failures or 0) + 1
-    if account.totp_failures >= TOTP_MAX_FAILURES:
-        account.totp_locked_until, account.totp_failures = now + timedelta(minutes=TOTP_LOCK_MINUTES), 0
+    _count_failure(account, now)
     audit.record(
         session,
         at=now,
