@@ -1,4 +1,4 @@
-"""The possim protocol: payment codes, request signing, money and error codes. Pure functions, stdlib only."""
+"""The possim protocol: payment codes, request signing, money, error codes and the contract's states. Pure functions, stdlib only."""
 
 from protocol.checkdigit import damm_digit, damm_valid
 from protocol.clock import Clock, ManualClock, OffsetClock, epoch_seconds, from_epoch, system_clock
@@ -25,6 +25,7 @@ from protocol.signing import (
     sign_request,
     verify_signature,
 )
+from protocol.states import PaymentStatus, RefundStatus, ScanKind, Symbology, TopupStatus
 
 __all__ = [
     "DEFAULT_SKEW_SECONDS",
@@ -43,8 +44,13 @@ __all__ = [
     "OffsetClock",
     "ParsedCode",
     "PaymentCode",
+    "PaymentStatus",
     "ProtocolError",
+    "RefundStatus",
+    "ScanKind",
     "SignedHeaders",
+    "Symbology",
+    "TopupStatus",
     "VerifiedCode",
     "damm_digit",
     "damm_valid",
