@@ -128,21 +128,63 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
 
 
 class ProtocolError(Exception):
-    """The one error type the protocol raises, carrying an :class:`ErrorCode`."""
+    """The one error type the protocol raises, carrying an :class:`ErrorCode`.
 
-    def __init__(self, code: ErrorCode, message: str | None = None, param: str | None = None) -> None:
+    On the wire it is the envelope ``{"error": {"type", "code", "message", "param"?, ...details}}``
+    (:meth:`envelope`); a client reads an answer back with :meth:`from_envelope`. ``details`` carries what
+    an answer adds about the object it refused (``payment_id``, ``topup_id``, ``retry_after``, ...).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        param: str | None = None,
+        *,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         self.code = code
         self.spec = SPECS[code]
         self.message = message or self.spec.message
         self.param = param
+        self.details: dict[str, Any] = dict(details or {})
+        self._status = status
         super().__init__(f"{code.value}: {self.message}")
 
     @property
     def status(self) -> int:
-        return self.spec.status
+        """The HTTP status: the code's own, or the one an answer really came with (:meth:`from_envelope`)."""
+        return self._status if self._status is not None else self.spec.status
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"type": self.spec.type.value, "code": self.code.value, "message": self.message}
         if self.param is not None:
             body["param"] = self.param
         return body
+
+    def envelope(self, **details: Any) -> dict[str, Any]:
+        """The answer's body: ``{"error": {...}}`` with this error's details and ``details`` added."""
+        return {"error": self.to_dict() | self.details | details}
+
+    @classmethod
+    def from_envelope(cls, status: int, data: object) -> ProtocolError:
+        """The error an HTTP answer carries. ``data`` is the decoded JSON body (anything: a proxy's HTML page
+        decodes to nothing useful). A code this version does not know, or a body that is no envelope, is
+        ``service_unavailable`` for a 502/503/504 and ``internal_error`` otherwise, keeping the server's
+        message; the answer's real status is kept either way."""
+        raw = data.get("error") if isinstance(data, dict) else None
+        problem: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        fallback = ErrorCode.SERVICE_UNAVAILABLE if status in _UNAVAILABLE_STATUSES else ErrorCode.INTERNAL
+        code_text, message, param = problem.get("code"), problem.get("message"), problem.get("param")
+        known = code_text in _KNOWN_CODES
+        code = ErrorCode(code_text) if known else fallback
+        if not isinstance(message, str) or not message:
+            message = SPECS[code].message if known else f"The server answered HTTP {status}."
+        details = {key: value for key, value in problem.items() if key not in _ENVELOPE_FIELDS}
+        return cls(code, message, param if isinstance(param, str) else None, status=status, details=details)
+
+
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+_KNOWN_CODES = frozenset(code.value for code in ErrorCode)
+_ENVELOPE_FIELDS = frozenset({"type", "code", "message", "param"})

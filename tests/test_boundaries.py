@@ -42,10 +42,21 @@ def test_package_imports_only_what_design_allows(package: str) -> None:
         assert ours <= ALLOWED[package], f"{path.relative_to(ROOT)} imports {sorted(ours - ALLOWED[package])}"
 
 
+# The one exception: the httpx side of request signing (an ``httpx.Auth``), which every client shares.
+PROTOCOL_LIBRARIES = {"http_auth.py": {"httpx"}}
+
+
 def test_protocol_uses_the_standard_library_only() -> None:
     for path in sorted((ROOT / "protocol").rglob("*.py")):
         foreign = imported_roots(path) - set(sys.stdlib_module_names) - {"protocol", "__future__"}
-        assert not foreign, f"{path.name} imports {sorted(foreign)}"
+        assert foreign <= PROTOCOL_LIBRARIES.get(path.name, set()), f"{path.name} imports {sorted(foreign)}"
+
+
+def test_protocol_package_loads_without_httpx() -> None:
+    """``import protocol`` pulls in nothing beyond the standard library: http_auth is imported on its own."""
+    script = "import sys, protocol; print(sorted(m for m in sys.modules if m.split('.')[0] == 'httpx'))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_domain_packages_never_load_textual() -> None:
