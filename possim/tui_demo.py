@@ -11,14 +11,12 @@ journal live in a temporary folder and are gone when the demo ends; the receipts
 from __future__ import annotations
 
 import contextlib
-import secrets
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import pyotp
 from escpos.printer import Dummy
 from textual import work
 from textual.binding import Binding, BindingType
@@ -27,30 +25,19 @@ from hardware.customer_display import FileDisplay
 from hardware.decoders import default_decoder
 from hardware.printer import PrinterError, ReceiptPrinter
 from hardware.virtual_camera import VirtualCamera
-from payment_core import terminals
-from payment_core.api import create_app
-from payment_core.config import CoreConfig
-from payment_core.core import Core
-from payment_core.server import ServerThread
-from possim.commands.outbox import mailed_code
 from possim.demo_stage import DemoPhone, DemoStage
-from possim.headless_demo import DEMO_LIMITS
 from possim.home import data_dir, make_data_dir
+from possim.world import DEMO_LIMITS, demo_customer, open_world
 from terminal.catalog import Catalog
-from terminal.client import PaymentClient
 from terminal.receipt import store_time
 from terminal.register import CameraFeed, CameraStage, RegisterApp, RegisterOptions, Till
 from terminal.register.screens.payment import AWAITING, PaymentScreen
 from terminal.register_store import RegisterStore
-from wallet_app.client import WalletClient
-from wallet_app.minter import CodeMinter
 
 DEMO_CLERK = ("1001", "Sato", "2580")  # id, name, PIN: shown on the demo's sign-in screen
 DEMO_FUNDS = 30_000
 DEMO_BASKET = ("4901234567894",)  # replaced by real catalog products when the catalog has them
 STORE_NAME = "possim 渋谷一丁目店"
-DEMO_EMAIL = "demo@possim.example"
-DEMO_PHONE = "+819000000000"
 REGISTER_NO = "R1"  # the register's own number: receipt numbers are R1-000001, ...
 AWAITING_HINT = "Demo: press a to approve on the customer's phone, d to deny"
 
@@ -149,30 +136,20 @@ def demo_register(
     """The demo, wired; ``receipts_dir`` defaults to :func:`demo_receipts_dir`, ``camera`` off for tests."""
     with contextlib.ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="possim-demo-")))
-        core = Core(CoreConfig(db_url=str(folder / "core.db"), server_key=secrets.token_bytes(32), limits=DEMO_LIMITS))
-        core.migrate()
-        stack.callback(core.close)
-        made = terminals.provision_terminal(core, STORE_NAME, "register-1", "demo")
-        server = stack.enter_context(ServerThread(create_app(core)))
-        password = secrets.token_urlsafe(18)
-        with WalletClient(server.url) as wallet:
-            wallet.sign_up(DEMO_EMAIL, DEMO_PHONE, password, "Demo customer")
-            account = wallet.verify_email(DEMO_EMAIL, mailed_code(core, DEMO_EMAIL))
-            otp = pyotp.TOTP(str(account["totp_secret"])).at(core.now())
-            state = wallet.enroll(DEMO_EMAIL, password, otp, "demo phone", "possim wallet")
-        minter = CodeMinter(state.device_id, state.secret)
-        client = stack.enter_context(PaymentClient(server.url, made.terminal.id, made.secret))
-        funded = client.topup_cash("demo-funds", DEMO_FUNDS, minter.mint().numeric)
-        if funded.status != "succeeded":
-            raise RuntimeError(f"could not fund the demo wallet: {funded.message}")
+        opened = open_world(
+            folder, demo_customer(), store=STORE_NAME, device_name="demo phone", wallet_name="possim wallet",
+            funds=DEMO_FUNDS, limits=DEMO_LIMITS, actor="demo",
+        )  # fmt: skip
+        world = stack.enter_context(opened)
+        client = stack.enter_context(world.register())
         store = stack.enter_context(RegisterStore(folder / "register.db", terminal_id=REGISTER_NO))
         store.add_clerk(*DEMO_CLERK)
         catalog = Catalog.default()
         basket = [product.jan for product in catalog][:8] or list(DEMO_BASKET)
-        stage = DemoStage(minter, "possim wallet", basket)
+        stage = DemoStage(world.minter, "possim wallet", basket)
         kept = receipts_dir or demo_receipts_dir()
         kept.mkdir(parents=True, exist_ok=True)
-        stem = f"demo-{store_time(core.now()):%Y%m%d-%H%M%S}"
+        stem = f"demo-{store_time(world.core.now()):%Y%m%d-%H%M%S}"
         receipts = kept / f"{stem}.escpos"
         till = Till(
             store, catalog, client, KeptReceipts(receipts, kept / f"{stem}.txt"),
@@ -189,5 +166,5 @@ def demo_register(
             signin_hint=f"Demo clerk {DEMO_CLERK[0]}, PIN {DEMO_CLERK[2]}\nReceipts are kept in {shown_path(kept)}/",
             awaiting_hint=AWAITING_HINT,
         )
-        app = DemoRegisterApp(till, feed, stage, options, phone=DemoPhone(server.url, state))
-        yield DemoRegister(app, folder, server.url, receipts)
+        app = DemoRegisterApp(till, feed, stage, options, phone=DemoPhone(world.url, world.customer.wallet))
+        yield DemoRegister(app, folder, world.url, receipts)
