@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify, otp, outbox, recovery, sessions, throttle
+from payment_core.audit import AuditOutcome
 from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.keys import new_salt
@@ -125,7 +126,7 @@ def register(core: Core, request: SignUpRequest) -> None:
                     actor="signup",
                     action="account.signup",
                     target=f"account:{found.id}",
-                    result="replaced_unverified",
+                    result=AuditOutcome.REPLACED_UNVERIFIED,
                 )
                 otp.send_email_code(session, core, found, now)
             else:
@@ -135,7 +136,7 @@ def register(core: Core, request: SignUpRequest) -> None:
                     actor="signup",
                     action="account.signup",
                     target=f"account:{found.id}",
-                    result="refused_exists",
+                    result=AuditOutcome.REFUSED_EXISTS,
                 )
                 body = (
                     "Someone tried to open a possim wallet with this address, which already has one.\n"
@@ -170,7 +171,12 @@ def _create(
     session.flush()
     open_book(session, "wallet", wallet_book_name(account.id), owner_id=account.id)
     audit.record(
-        session, at=now, actor=actor, action="account.create", target=f"account:{account.id}", result="succeeded"
+        session,
+        at=now,
+        actor=actor,
+        action="account.create",
+        target=f"account:{account.id}",
+        result=AuditOutcome.SUCCEEDED,
     )
     otp.send_email_code(session, core, account, now)
     return account
@@ -254,7 +260,7 @@ def change_password(core: Core, auth: AuthSession, current: str, new: str) -> No
             actor=f"account:{account.id}",
             action="password.change",
             target=f"account:{account.id}",
-            result="succeeded",
+            result=AuditOutcome.SUCCEEDED,
         )
         sessions.revoke_all(session, account.id, now, "password_changed", keep=auth.id)
         password_changed_notice(session, account, now)
@@ -277,6 +283,11 @@ def set_account_status(core: Core, account_id: int, status: str, actor: str) -> 
             raise ProtocolError(ErrorCode.NOT_FOUND, param="account_id")
         account.status = status
         audit.record(
-            session, at=now, actor=actor, action=f"account.{status}", target=f"account:{account_id}", result="succeeded"
+            session,
+            at=now,
+            actor=actor,
+            action=f"account.{status}",
+            target=f"account:{account_id}",
+            result=AuditOutcome.SUCCEEDED,
         )
         return account

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,10 +13,39 @@ from payment_core.models import AuditEvent
 from payment_core.sources import current_source
 
 
+class AuditOutcome(StrEnum):
+    """How an audited act ended: the ``result`` of every event except a payment's, a confirmation's and a
+    top-up's, which record the decision itself (its decline code, else its ``PaymentStatus`` / ``TopupStatus``)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # a wrong password
+    REJECTED = "rejected"  # a wrong TOTP or recovery code
+    REPLAYED = "replayed"  # a TOTP code used before
+    LOCKED = "locked"
+    THROTTLED = "throttled"
+    BLOCKED = "blocked"  # an address trying many accounts
+    SENT = "sent"  # a reset mail
+    NO_ACCOUNT = "no_account"
+    REPLACED_UNVERIFIED = "replaced_unverified"
+    REFUSED_EXISTS = "refused_exists"
+    REFUSED_UNVERIFIED = "refused_unverified"
+    REFUSED_SECOND_FACTOR = "refused_second_factor"
+    REFUSED_DEVICE_LIMIT = "refused_device_limit"
+    REFUSED_TOKEN = "refused_token"  # noqa: S105 (an audit word, not a secret)
+    REFUSED_EXPIRED = "refused_expired"
+    REFUSED_REVOKED = "refused_revoked"
+    REUSE_DETECTED = "reuse_detected"  # a refresh token used twice
+    REFUSED_NOT_PENDING = "refused_not_pending"  # an answer to a payment already closed
+    EXPIRED_UNANSWERED = "expired_unanswered"
+    CLOSED_UNSEEN = "closed_unseen"  # a reverse of an order the core never saw
+    CLOSED_AWAITING = "closed_awaiting"  # a reverse of a payment still awaiting the customer
+
+
 def record(session: Session, *, at: datetime, actor: str, action: str, target: str, result: str, **detail: Any) -> None:
     """Add one audit event: who (``actor``), what (``action``), on what (``target``), the ``result``, and
     from where (the request's client address). Keyword-only, so an actor and a target cannot swap places.
 
+    ``result`` is an :class:`AuditOutcome`, or for a payment, confirmation or top-up its decline code or status.
     Callers pass facts only: never a secret, password, code MAC or token."""
     session.add(
         AuditEvent(

@@ -14,18 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from payment_core import audit
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core, retry_on_conflict
 from payment_core.models import Device, Payment
-from payment_core.payments import (
-    AWAITING_CUSTOMER,
-    DECLINED,
-    SUCCEEDED,
-    expire_if_unanswered,
-    move_money,
-    require_active,
-    store_name,
-)
-from protocol import ErrorCode, ProtocolError
+from payment_core.payments import expire_if_unanswered, move_money, require_active, store_name
+from protocol import ErrorCode, PaymentStatus, ProtocolError
 
 
 def confirm_before(core: Core, payment: Payment) -> datetime:
@@ -38,7 +31,7 @@ def awaiting_for(core: Core, device: Device) -> list[tuple[Payment, str]]:
     with core.transaction() as session:
         rows = session.scalars(
             select(Payment)
-            .where(Payment.account_id == device.account_id, Payment.status == AWAITING_CUSTOMER)
+            .where(Payment.account_id == device.account_id, Payment.status == PaymentStatus.AWAITING_CUSTOMER)
             .order_by(Payment.created_at.desc())
             .limit(20)
         ).all()
@@ -59,7 +52,7 @@ def answer(core: Core, device: Device, payment_id: str, approve: bool) -> Paymen
             if payment is None or payment.account_id != device.account_id:
                 raise ProtocolError(ErrorCode.NOT_FOUND, param="payment_id")
             expire_if_unanswered(core, session, payment, now)
-            if payment.status != AWAITING_CUSTOMER:
+            if payment.status != PaymentStatus.AWAITING_CUSTOMER:
                 if _same_answer(payment, approve):
                     return payment, False
                 audit.record(
@@ -68,19 +61,19 @@ def answer(core: Core, device: Device, payment_id: str, approve: bool) -> Paymen
                     actor=f"device:{device.id}",
                     action="confirm",
                     target=payment.id,
-                    result="refused_not_pending",
+                    result=AuditOutcome.REFUSED_NOT_PENDING,
                     decision=decision,
                     status=payment.status,
                 )
                 return payment, True
             if not approve:
-                payment.status, payment.decline_code = DECLINED, ErrorCode.CUSTOMER_DECLINED.value
+                payment.status, payment.decline_code = PaymentStatus.DECLINED, ErrorCode.CUSTOMER_DECLINED.value
             else:
                 try:
                     require_active(session, device.account_id)  # a freeze since the code was used still counts
                     move_money(session, payment, now)
                 except ProtocolError as error:
-                    payment.status, payment.decline_code = DECLINED, error.code.value
+                    payment.status, payment.decline_code = PaymentStatus.DECLINED, error.code.value
             payment.updated_at = now
             audit.record(
                 session,
@@ -103,5 +96,5 @@ def answer(core: Core, device: Device, payment_id: str, approve: bool) -> Paymen
 
 def _same_answer(payment: Payment, approve: bool) -> bool:
     if approve:
-        return payment.status == SUCCEEDED
-    return payment.status == DECLINED and payment.decline_code == ErrorCode.CUSTOMER_DECLINED.value
+        return payment.status == PaymentStatus.SUCCEEDED
+    return payment.status == PaymentStatus.DECLINED and payment.decline_code == ErrorCode.CUSTOMER_DECLINED.value

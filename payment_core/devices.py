@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payment_core import accounts, audit, notify, otp, outbox, sessions, throttle
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import device_secret, new_salt
 from payment_core.models import Account, Device, OutboxMessage
@@ -77,16 +78,31 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
             pass
         elif locked.email_verified_at is None:
             audit.record(
-                session, at=now, actor=actor, action="device.enroll", target=actor, result="refused_unverified"
+                session,
+                at=now,
+                actor=actor,
+                action="device.enroll",
+                target=actor,
+                result=AuditOutcome.REFUSED_UNVERIFIED,
             )
         elif not otp.accept_second_factor(session, core, locked, second_factor, now):
             audit.record(
-                session, at=now, actor=actor, action="device.enroll", target=actor, result="refused_second_factor"
+                session,
+                at=now,
+                actor=actor,
+                action="device.enroll",
+                target=actor,
+                result=AuditOutcome.REFUSED_SECOND_FACTOR,
             )
             _warn_password_known(session, locked, now)
         elif _active_devices(session, locked.id) >= core.config.limits.max_devices:
             audit.record(
-                session, at=now, actor=actor, action="device.enroll", target=actor, result="refused_device_limit"
+                session,
+                at=now,
+                actor=actor,
+                action="device.enroll",
+                target=actor,
+                result=AuditOutcome.REFUSED_DEVICE_LIMIT,
             )
             full = True
         else:
@@ -110,7 +126,7 @@ def _add_device(session: Session, core: Core, account: Account, name: str, now: 
         actor=f"account:{account.id}",
         action="device.enroll",
         target=f"device:{device.id}",
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
     )
     notify.new_device(session, device, now)
     body = (
@@ -150,7 +166,12 @@ def revoke_device(core: Core, device_id: int, actor: str, account_id: int | None
         if device.status != "revoked":
             device.status, device.revoked_at = "revoked", now
             audit.record(
-                session, at=now, actor=actor, action="device.revoke", target=f"device:{device_id}", result="succeeded"
+                session,
+                at=now,
+                actor=actor,
+                action="device.revoke",
+                target=f"device:{device_id}",
+                result=AuditOutcome.SUCCEEDED,
             )
             notify.device_revoked(session, device, now)
         return device
@@ -169,7 +190,7 @@ def revoke_all_devices(session: Session, account_id: int, actor: str, now: datet
             actor=actor,
             action="device.revoke",
             target=f"device:{device.id}",
-            result="succeeded",
+            result=AuditOutcome.SUCCEEDED,
             everywhere=True,
         )
     return len(devices)

@@ -177,7 +177,7 @@ class Payment(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     amount: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    status: Mapped[str] = mapped_column(String(20))  # succeeded | declined | reversed | refunded
+    status: Mapped[str] = mapped_column(String(20))  # a protocol.PaymentStatus
     decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     account_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     device_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -208,7 +208,7 @@ class Topup(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
     method: Mapped[str] = mapped_column(String(20))  # cash | card | bank
     amount: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(20))  # succeeded | declined
+    status: Mapped[str] = mapped_column(String(20))  # a protocol.TopupStatus
     decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     balance_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -270,7 +270,7 @@ class SigninAttempt(Base):
     source: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    outcome: Mapped[str] = mapped_column(String(20))  # failed | succeeded | throttled
+    outcome: Mapped[str] = mapped_column(String(20))  # failed | succeeded | throttled, or a request kind
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 

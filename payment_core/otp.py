@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, outbox, recovery
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import keyed_hash, totp_secret
 from payment_core.models import Account, EmailVerification
@@ -75,7 +76,7 @@ def accept_totp(session: Session, core: Core, account: Account, code: str | None
     replayed = step is not None and account.totp_last_step is not None and step <= account.totp_last_step
     if step is None or replayed:
         _count_failure(account, now)
-        result = "replayed" if replayed else "rejected"
+        result = AuditOutcome.REPLAYED if replayed else AuditOutcome.REJECTED
         audit.record(
             session,
             at=now,
@@ -106,7 +107,7 @@ def _locked(session: Session, account: Account, now: datetime) -> bool:
         actor=f"account:{account.id}",
         action="otp.check",
         target=f"account:{account.id}",
-        result="locked",
+        result=AuditOutcome.LOCKED,
     )
     return True
 
@@ -129,7 +130,7 @@ def accept_second_factor(session: Session, core: Core, account: Account, code: s
         actor=f"account:{account.id}",
         action="recovery_code.use",
         target=f"account:{account.id}",
-        result="rejected",
+        result=AuditOutcome.REJECTED,
     )
     return False
 
@@ -171,7 +172,7 @@ def send_email_code(session: Session, core: Core, account: Account, now: datetim
         actor="core",
         action="account.verify_code_sent",
         target=f"account:{account.id}",
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
     )
 
 
@@ -200,7 +201,7 @@ def verify_email(core: Core, email: str, code: str) -> Account:
                     if pending.attempts >= EMAIL_CODE_MAX_TRIES:
                         pending.code_hash = None  # burnt: ask for a new one
         if account is not None:
-            result = "succeeded" if ok else "rejected"
+            result = AuditOutcome.SUCCEEDED if ok else AuditOutcome.REJECTED
             audit.record(
                 session,
                 at=now,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify
+from payment_core.audit import AuditOutcome
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
@@ -28,13 +29,10 @@ from payment_core.ledger import (
     wallet_book_name,
 )
 from payment_core.models import Account, Merchant, Payment, Refund, Terminal
-from protocol import ErrorCode, ProtocolError, require_amount
+from protocol import ErrorCode, PaymentStatus, ProtocolError, RefundStatus, require_amount
 
-SUCCEEDED = "succeeded"
-DECLINED = "declined"
-REVERSED = "reversed"
-REFUNDED = "refunded"
-AWAITING_CUSTOMER = "awaiting_customer"  # WeChat's USERPAYING: the phone must approve first
+# payment_core/api_support.py reads these two names; everything here says PaymentStatus.X.
+DECLINED, AWAITING_CUSTOMER = PaymentStatus.DECLINED, PaymentStatus.AWAITING_CUSTOMER
 REVERSED_BEFORE_ARRIVAL = "reversed-before-arrival"
 REVERSAL_KEY = "#reversal"  # outside the refund_id pattern: no terminal refund can take it
 
@@ -105,11 +103,11 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
             wallet = book_by_name(session, wallet_book_name(device.account_id))
             if balance_of(session, wallet.id) < payment.amount:
                 raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS)
-            payment.status = AWAITING_CUSTOMER  # nothing moves until the phone approves
+            payment.status = PaymentStatus.AWAITING_CUSTOMER  # nothing moves until the phone approves
         else:
             move_money(session, payment, now)
     except ProtocolError as error:
-        payment.status, payment.decline_code = DECLINED, error.code.value
+        payment.status, payment.decline_code = PaymentStatus.DECLINED, error.code.value
     audit.record(
         session,
         at=now,
@@ -137,9 +135,9 @@ def expire_if_unanswered(core: Core, session: Session, payment: Payment, now: da
     every payment reaches a final state even when nobody polls it again. True when it expired now.
     """
     window = timedelta(seconds=core.config.limits.confirm_window_seconds)
-    if payment.status != AWAITING_CUSTOMER or now < payment.created_at + window:
+    if payment.status != PaymentStatus.AWAITING_CUSTOMER or now < payment.created_at + window:
         return False
-    payment.status, payment.decline_code = DECLINED, ErrorCode.CONFIRMATION_EXPIRED.value
+    payment.status, payment.decline_code = PaymentStatus.DECLINED, ErrorCode.CONFIRMATION_EXPIRED.value
     payment.updated_at = now
     audit.record(
         session,
@@ -147,7 +145,7 @@ def expire_if_unanswered(core: Core, session: Session, payment: Payment, now: da
         actor="core",
         action="confirm",
         target=payment.id,
-        result="expired_unanswered",
+        result=AuditOutcome.EXPIRED_UNANSWERED,
         order_id=payment.order_id,
     )
     return True
@@ -163,7 +161,7 @@ def move_money(session: Session, payment: Payment, now: datetime) -> None:
         post(session, "payment", payment.id, now, [(wallet.id, -payment.amount), (merchant.id, payment.amount)])
     except InsufficientBalance:
         raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS) from None
-    payment.status = SUCCEEDED
+    payment.status = PaymentStatus.SUCCEEDED
     payment.balance_after = balance_of(session, wallet.id)
     payment.updated_at = now
     notify.payment_succeeded(session, payment, now)
@@ -183,7 +181,7 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
             payment = Payment(
                 id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
                 order_id=request.order_id, request_hash=request.fingerprint(), amount=request.amount,
-                description=request.description, status="processing", amount_refunded=0,
+                description=request.description, status=PaymentStatus.PROCESSING, amount_refunded=0,
                 created_at=now, updated_at=now,
             )  # fmt: skip
             session.add(payment)
@@ -199,7 +197,7 @@ def get_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
         now = core.now()
         with core.transaction() as session:
             payment = _find_order(session, terminal.id, order_id)
-            if payment is not None and payment.status == AWAITING_CUSTOMER:
+            if payment is not None and payment.status == PaymentStatus.AWAITING_CUSTOMER:
                 session.refresh(payment, with_for_update=True)
                 expire_if_unanswered(core, session, payment, now)
             return payment
@@ -236,7 +234,7 @@ def _refund_into_wallet(
         actor=actor,
         action=reason,
         target=refund.id,
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
         payment_id=payment.id,
         amount=amount,
         account_id=payment.account_id,
@@ -254,7 +252,7 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
             if payment is None:
                 payment = Payment(
                     id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
-                    order_id=order_id, request_hash=REVERSED_BEFORE_ARRIVAL, amount=0, status=REVERSED,
+                    order_id=order_id, request_hash=REVERSED_BEFORE_ARRIVAL, amount=0, status=PaymentStatus.REVERSED,
                     amount_refunded=0, created_at=now, updated_at=now,
                 )  # fmt: skip
                 session.add(payment)
@@ -265,25 +263,25 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
                     actor=terminal.id,
                     action="reverse",
                     target=payment.id,
-                    result="closed_unseen",
+                    result=AuditOutcome.CLOSED_UNSEEN,
                     order_id=order_id,
                 )
                 return payment
             expire_if_unanswered(core, session, payment, now)
-            if payment.status == SUCCEEDED:
+            if payment.status == PaymentStatus.SUCCEEDED:
                 remaining = payment.amount - payment.amount_refunded
                 if remaining > 0:
                     _refund_into_wallet(session, payment, remaining, "reversal", REVERSAL_KEY, terminal.id, now)
-                payment.status = REVERSED
-            elif payment.status == AWAITING_CUSTOMER:  # nothing moved; a late approval finds it closed
-                payment.status, payment.updated_at = REVERSED, now
+                payment.status = PaymentStatus.REVERSED
+            elif payment.status == PaymentStatus.AWAITING_CUSTOMER:  # nothing moved; a late approval finds it closed
+                payment.status, payment.updated_at = PaymentStatus.REVERSED, now
                 audit.record(
                     session,
                     at=now,
                     actor=terminal.id,
                     action="reverse",
                     target=payment.id,
-                    result="closed_awaiting",
+                    result=AuditOutcome.CLOSED_AWAITING,
                     order_id=order_id,
                 )
             return payment
@@ -309,7 +307,7 @@ def _refund_once(core: Core, terminal: Terminal, payment_id: str, refund_key: st
             if amount is not None and amount != existing.amount:
                 raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="refund_id")
             return existing
-        if payment.status != SUCCEEDED:
+        if payment.status != PaymentStatus.SUCCEEDED:
             raise ProtocolError(ErrorCode.PAYMENT_NOT_REFUNDABLE)
         remaining = payment.amount - payment.amount_refunded
         value = remaining if amount is None else require_amount(amount)
@@ -317,7 +315,7 @@ def _refund_once(core: Core, terminal: Terminal, payment_id: str, refund_key: st
             raise ProtocolError(ErrorCode.REFUND_EXCEEDS_PAYMENT, param="amount")
         refund = _refund_into_wallet(session, payment, value, "refund", refund_key, terminal.id, now)
         if payment.amount_refunded == payment.amount:
-            payment.status = REFUNDED
+            payment.status = PaymentStatus.REFUNDED
         return refund
 
 
@@ -328,6 +326,6 @@ def refund_view(refund: Refund) -> dict[str, Any]:
         "payment_id": refund.payment_id,
         "amount": refund.amount,
         "currency": "JPY",
-        "status": "succeeded",
+        "status": RefundStatus.SUCCEEDED,
         "created": refund.created_at.isoformat(),
     }

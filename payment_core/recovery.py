@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import keyed_hash
 from payment_core.models import Account, RecoveryCode
@@ -56,7 +57,7 @@ def issue(session: Session, core: Core, account_id: int, now: datetime) -> list[
         actor=f"account:{account_id}",
         action="recovery_codes.issue",
         target=f"account:{account_id}",
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
         count=len(codes),
     )
     return codes
@@ -84,7 +85,7 @@ def use(session: Session, core: Core, account: Account, code: str, now: datetime
         actor=f"account:{account.id}",
         action="recovery_code.use",
         target=f"account:{account.id}",
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
         remaining=left,
     )
     notify.notify(session, account.id, notify.SECURITY,

@@ -19,6 +19,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from payment_core import accounts, audit, devices, outbox, sessions, throttle
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import keyed_hash
 from payment_core.models import Account, PasswordReset
@@ -47,7 +48,7 @@ def request_reset(core: Core, email: str) -> None:
                 actor="anonymous",
                 action="password.reset_request",
                 target="account:unknown",
-                result="no_account",
+                result=AuditOutcome.NO_ACCOUNT,
             )
             return
         session.execute(
@@ -71,7 +72,7 @@ def request_reset(core: Core, email: str) -> None:
             actor="anonymous",
             action="password.reset_request",
             target=f"account:{account.id}",
-            result="sent",
+            result=AuditOutcome.SENT,
         )
 
 
@@ -98,7 +99,7 @@ def complete_reset(core: Core, token: str, new_password: str) -> Account:
                 actor="anonymous",
                 action="password.reset",
                 target="account:unknown",
-                result="refused_token",
+                result=AuditOutcome.REFUSED_TOKEN,
             )
         raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="token")
     reset, account = live
@@ -124,7 +125,7 @@ def complete_reset(core: Core, token: str, new_password: str) -> Account:
             actor=actor,
             action="password.reset",
             target=actor,
-            result="succeeded",
+            result=AuditOutcome.SUCCEEDED,
             devices_revoked=revoked,
             sessions_ended=ended,
         )

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core, new_id
 from payment_core.keys import derive_secret, keyed_hash
 from payment_core.models import AuthSession, RefreshToken
@@ -97,7 +98,7 @@ def start(session: Session, core: Core, account_id: int, device_id: int | None, 
         actor=f"account:{account_id}",
         action="session.start",
         target=f"session:{auth.id}",
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
         device_id=device_id,
     )
     return _issue(session, core, auth, now)
@@ -121,7 +122,7 @@ def refresh(core: Core, token: str) -> Tokens:
         elif found.used_at is not None:
             reused = auth.revoked_at is None
             _revoke(session, auth, now, "refresh_reuse")
-            result = "reuse_detected" if reused else "refused_revoked"
+            result = AuditOutcome.REUSE_DETECTED if reused else AuditOutcome.REFUSED_REVOKED
             audit.record(
                 session,
                 at=now,
@@ -140,7 +141,7 @@ def refresh(core: Core, token: str) -> Tokens:
                 actor=f"account:{auth.account_id}",
                 action="session.refresh",
                 target=f"session:{auth.id}",
-                result="refused_expired" if auth.revoked_at is None else "refused_revoked",
+                result=AuditOutcome.REFUSED_EXPIRED if auth.revoked_at is None else AuditOutcome.REFUSED_REVOKED,
             )
         else:
             found.used_at = now
@@ -151,7 +152,7 @@ def refresh(core: Core, token: str) -> Tokens:
                 actor=f"account:{auth.account_id}",
                 action="session.refresh",
                 target=f"session:{auth.id}",
-                result="succeeded",
+                result=AuditOutcome.SUCCEEDED,
             )
     if tokens is None:
         raise ProtocolError(ErrorCode.TOKEN_INVALID)
@@ -194,7 +195,7 @@ def end(core: Core, auth: AuthSession) -> None:
                 actor=f"account:{live.account_id}",
                 action="session.end",
                 target=f"session:{live.id}",
-                result="succeeded",
+                result=AuditOutcome.SUCCEEDED,
             )
 
 
@@ -213,7 +214,7 @@ def revoke_all(session: Session, account_id: int, now: datetime, reason: str, ke
         actor=f"account:{account_id}",
         action="session.revoke_all",
         target=f"account:{account_id}",
-        result="succeeded",
+        result=AuditOutcome.SUCCEEDED,
         sessions=ended,
         reason=reason,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from payment_core import audit
+from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import new_salt, terminal_secret
 from payment_core.ledger import merchant_book_name, open_book
@@ -35,7 +36,7 @@ def ensure_merchant(core: Core, name: str, actor: str) -> Merchant:
                 actor=actor,
                 action="merchant.create",
                 target=f"merchant:{merchant.id}",
-                result="succeeded",
+                result=AuditOutcome.SUCCEEDED,
                 name=name,
             )
         return merchant
@@ -61,7 +62,7 @@ def provision_terminal(core: Core, store: str, name: str, actor: str) -> Provisi
             actor=actor,
             action="terminal.provision",
             target=terminal.id,
-            result="succeeded",
+            result=AuditOutcome.SUCCEEDED,
             store=store,
         )
     return Provisioned(terminal, terminal_secret(core.config.server_key, terminal.id, salt))

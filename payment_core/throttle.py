@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, outbox
+from payment_core.audit import AuditOutcome
 from payment_core.config import Throttling
 from payment_core.core import Core
 from payment_core.keys import keyed_hash
@@ -30,6 +31,7 @@ from payment_core.models import Account, AddressBlock, SigninAttempt
 from payment_core.sources import throttle_key
 from protocol import ErrorCode, ProtocolError
 
+# SigninAttempt.outcome (limit_requests stores a request kind there too); the audit says AuditOutcome.X
 FAILED, SUCCEEDED, THROTTLED = "failed", "succeeded", "throttled"
 _PRUNE_EVERY = 200
 
@@ -95,7 +97,7 @@ def _block_if_list_attack(session: Session, core: Core, key: str, now: datetime)
         actor="core",
         action="signin.list_attack",
         target=f"address:{key}",
-        result="blocked",
+        result=AuditOutcome.BLOCKED,
         accounts_tried=tried,
         blocked_until=until.isoformat(),
     )
@@ -118,7 +120,12 @@ def admit(core: Core, source: str, email: str) -> None:
             if now < wait_until:
                 session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
                 audit.record(
-                    session, at=now, actor="core", action="signin.attempt", target=f"address:{key}", result="throttled"
+                    session,
+                    at=now,
+                    actor="core",
+                    action="signin.attempt",
+                    target=f"address:{key}",
+                    result=AuditOutcome.THROTTLED,
                 )
                 wait = int((wait_until - now).total_seconds()) + 1
                 refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
@@ -146,7 +153,7 @@ def settle(core: Core, source: str, email: str, account_id: int | None, ok: bool
             actor=target if ok else "anonymous",
             action=what,
             target=target,
-            result=SUCCEEDED if ok else FAILED,
+            result=AuditOutcome.SUCCEEDED if ok else AuditOutcome.FAILED,
         )
         account = session.get(Account, account_id, with_for_update=True) if account_id is not None else None
         if account is not None:
@@ -174,7 +181,7 @@ def _count_on_account(session: Session, core: Core, account: Account, ok: bool, 
         actor="core",
         action="account.signin_locked",
         target=actor,
-        result="locked",
+        result=AuditOutcome.LOCKED,
         until=account.signin_locked_until.isoformat(),
     )
     body = (

@@ -30,7 +30,7 @@ from payment_core.ledger import (
     wallet_book_name,
 )
 from payment_core.models import Account, Device, Terminal, Topup
-from protocol import ErrorCode, ProtocolError, format_yen, require_amount
+from protocol import ErrorCode, ProtocolError, TopupStatus, format_yen, require_amount
 
 # Test cards, as in Stripe's test mode.
 CARD_OK = "4242424242424242"
@@ -93,7 +93,7 @@ def check_daily_limits(
     since = now - timedelta(hours=24)
     count, total = session.execute(
         select(func.count(), func.coalesce(func.sum(Topup.amount), 0)).where(
-            Topup.account_id == account_id, Topup.status == "succeeded", Topup.created_at >= since
+            Topup.account_id == account_id, Topup.status == TopupStatus.SUCCEEDED, Topup.created_at >= since
         )
     ).one()
     if count >= limits.topup_daily_count:
@@ -120,7 +120,7 @@ def _credit(session: Session, topup: Topup, clearing: str) -> None:
     wallet = book_by_name(session, wallet_book_name(topup.account_id))
     source = book_by_name(session, clearing)
     post(session, "topup", topup.id, topup.created_at, [(source.id, -topup.amount), (wallet.id, topup.amount)])
-    topup.status = "succeeded"
+    topup.status = TopupStatus.SUCCEEDED
     topup.balance_after = balance_of(session, wallet.id)
     notify.topped_up(session, topup)
 
@@ -141,7 +141,7 @@ def _record(
                 return found
             topup = Topup(
                 id=new_id("tu"), source=source, topup_key=request.topup_id, request_hash=request.fingerprint(),
-                account_id=account_id, method=request.method, amount=request.amount, status="processing",
+                account_id=account_id, method=request.method, amount=request.amount, status=TopupStatus.PROCESSING,
                 created_at=now,
             )  # fmt: skip
             session.add(topup)
@@ -149,7 +149,7 @@ def _record(
             try:
                 decide(session, topup)
             except ProtocolError as error:
-                topup.status, topup.decline_code = "declined", error.code.value
+                topup.status, topup.decline_code = TopupStatus.DECLINED, error.code.value
             detail: dict[str, object] = {"amount": request.amount, "account_id": topup.account_id}
             if request.method in ("card", "bank"):
                 detail[f"{request.method}_last4"] = request.detail[-4:]

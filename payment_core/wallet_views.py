@@ -10,6 +10,7 @@ from sqlalchemy import select
 from payment_core.core import Core
 from payment_core.ledger import balance_of, book_by_name, wallet_book_name
 from payment_core.models import Account, Device, Merchant, Payment, Refund, Topup
+from protocol import RefundStatus
 
 HISTORY_MAX = 50
 
@@ -54,7 +55,7 @@ def history(core: Core, account_id: int) -> list[dict[str, Any]]:
         view = _row("payment", payment.id, payment.amount, payment.status, stores.get(payment.merchant_id), None)
         rows.append((payment.created_at, 1, view | {"created": payment.created_at.isoformat()} | extra))
     for refund, merchant_id in refunds:
-        view = _row("refund", refund.id, refund.amount, "succeeded", stores.get(merchant_id), None)
+        view = _row("refund", refund.id, refund.amount, RefundStatus.SUCCEEDED, stores.get(merchant_id), None)
         rows.append(
             (refund.created_at, 2, view | {"created": refund.created_at.isoformat(), "payment_id": refund.payment_id})
         )
