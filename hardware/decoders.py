@@ -21,12 +21,11 @@ import cv2
 import numpy as np
 
 from hardware.frames import Frame
-from protocol import looks_like_payment_code
+from protocol import Symbology, looks_like_payment_code
 
-QR = "QRCode"
-CODE128 = "Code128"
-EAN13 = "EAN13"  # product barcodes (JAN): read only by a register's retail decoder
-EAN8 = "EAN8"
+QR, CODE128 = Symbology.QR, Symbology.CODE128
+EAN13, EAN8 = Symbology.EAN13, Symbology.EAN8  # product barcodes (JAN): read only by a register's retail decoder
+_PYZBAR_NAMES = {"QRCODE": QR, "CODE128": CODE128, "EAN13": EAN13, "EAN8": EAN8}
 Points = tuple[tuple[int, int], ...]
 
 
@@ -39,7 +38,7 @@ class ScanResult:
     """One symbol read from one frame, whichever decoder read it."""
 
     text: str
-    format: str  # QR ("QRCode"), CODE128 ("Code128"), or for a retail decoder EAN13 / EAN8
+    format: Symbology  # QR ("QRCode"), CODE128 ("Code128"), or for a retail decoder EAN13 / EAN8
     decoder: str
     points: Points | None = None  # the symbol's corners in the frame, clockwise from top left when known
 
@@ -87,7 +86,7 @@ class ZxingDecoder:
         self._zxing: Any = _import("zxingcpp")
         if self._zxing is not None:
             fmt = self._zxing.BarcodeFormat
-            self._names = {fmt.QRCode: QR, fmt.Code128: CODE128}
+            self._names: dict[Any, Symbology] = {fmt.QRCode: QR, fmt.Code128: CODE128}
             if retail:
                 self._names |= {fmt.EAN13: EAN13, fmt.EAN8: EAN8}
             self._formats = tuple(self._names)
@@ -100,10 +99,12 @@ class ZxingDecoder:
             raise DecoderUnavailableError("zxing-cpp is not installed (pip install zxing-cpp)")
         found = []
         for barcode in self._zxing.read_barcodes(_grey(frame), formats=self._formats):
+            kind = self._names.get(barcode.format)
+            if kind is None:  # never: zxing-cpp is asked for these formats only
+                continue
             p = barcode.position
             corners = ((p.top_left.x, p.top_left.y), (p.top_right.x, p.top_right.y),
                        (p.bottom_right.x, p.bottom_right.y), (p.bottom_left.x, p.bottom_left.y))  # fmt: skip
-            kind = self._names.get(barcode.format, str(barcode.format.name))
             found.append(ScanResult(barcode.text, kind, self.name, corners))
         return found
 
@@ -136,7 +137,9 @@ class PyzbarDecoder:
                 text = symbol.data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            kind = {"QRCODE": QR, "CODE128": CODE128, "EAN13": EAN13, "EAN8": EAN8}.get(symbol.type, symbol.type)
+            kind = _PYZBAR_NAMES.get(symbol.type)
+            if kind is None:  # never: zbar is asked for these symbols only
+                continue
             corners = tuple((int(p.x), int(p.y)) for p in symbol.polygon) or None
             found.append(ScanResult(text, kind, self.name, corners))
         return found

@@ -16,6 +16,7 @@ import cv2
 
 from hardware.decoders import Decoder, default_decoder
 from hardware.frames import FrameSource, FrameSourceError, ImageFileSource, VideoSource, native_stderr_muted
+from protocol import Symbology
 
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".mjpeg", ".mjpg"})
 MAX_VIDEO_FRAMES = 10_000
@@ -26,7 +27,7 @@ class ScanReport:
     """What one file held: distinct ``(text, format)`` pairs in the order first seen."""
 
     file: str
-    codes: list[tuple[str, str]] = field(default_factory=list)
+    codes: list[tuple[str, Symbology]] = field(default_factory=list)
     ms: float = 0.0
     frames: int = 0
     error: str | None = None

@@ -14,24 +14,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import serial
 
-from protocol import looks_like_payment_code
+from protocol import ScanKind, looks_like_payment_code
 
-WedgeKind = Literal["payment", "product", "unknown"]
 PRODUCT_CODE_LENGTHS = (8, 13)  # JAN-8 / EAN-8 and JAN-13 / EAN-13
 MAX_LINE_BYTES = 4096
 
 
-def classify_code(text: str) -> WedgeKind:
+def classify_code(text: str) -> ScanKind:
     """``payment`` for one of our payment codes, ``product`` for an 8- or 13-digit JAN/EAN, else ``unknown``."""
     if looks_like_payment_code(text):
-        return "payment"
+        return ScanKind.PAYMENT
     if text.isascii() and text.isdigit() and len(text) in PRODUCT_CODE_LENGTHS:
-        return "product"
-    return "unknown"
+        return ScanKind.PRODUCT
+    return ScanKind.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class WedgeRead:
 
     text: str
     by_scanner: bool
-    kind: str
+    kind: ScanKind
 
     @classmethod
     def of(cls, text: str, *, by_scanner: bool) -> WedgeRead:

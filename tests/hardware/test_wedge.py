@@ -8,7 +8,7 @@ import pytest
 import serial
 
 from hardware import KeyboardWedge, LineScanner, WedgeRead
-from protocol import mint_code
+from protocol import ScanKind, mint_code
 
 PAYMENT = mint_code(b"k" * 32, 1234, 1_700_000_000, 3).numeric
 
@@ -31,13 +31,13 @@ def type_keys(wedge: KeyboardWedge, clock: FakeClock, text: str, gap: float) -> 
 def test_a_scanner_burst_of_a_payment_code() -> None:
     clock = FakeClock()
     wedge = KeyboardWedge(clock)
-    assert type_keys(wedge, clock, PAYMENT, 0.004) == WedgeRead(PAYMENT, by_scanner=True, kind="payment")
+    assert type_keys(wedge, clock, PAYMENT, 0.004) == WedgeRead(PAYMENT, by_scanner=True, kind=ScanKind.PAYMENT)
 
 
 def test_a_person_typing_the_same_code_is_not_a_scanner() -> None:
     clock = FakeClock()
     read = type_keys(KeyboardWedge(clock), clock, PAYMENT, 0.18)
-    assert read == WedgeRead(PAYMENT, by_scanner=False, kind="payment")
+    assert read == WedgeRead(PAYMENT, by_scanner=False, kind=ScanKind.PAYMENT)
 
 
 def test_one_slow_key_inside_a_burst_makes_it_typing() -> None:
@@ -46,20 +46,25 @@ def test_one_slow_key_inside_a_burst_makes_it_typing() -> None:
     for index, char in enumerate("4901234567894"):
         wedge.feed(char)
         clock.now += 0.3 if index == 6 else 0.01
-    assert wedge.enter() == WedgeRead("4901234567894", by_scanner=False, kind="product")
+    assert wedge.enter() == WedgeRead("4901234567894", by_scanner=False, kind=ScanKind.PRODUCT)
 
 
 def test_a_gap_exactly_at_the_limit_still_counts_as_a_burst() -> None:
     clock = FakeClock()
     read = type_keys(KeyboardWedge(clock, max_gap=0.25), clock, "49012345", 0.25)
-    assert read == WedgeRead("49012345", by_scanner=True, kind="product")
+    assert read == WedgeRead("49012345", by_scanner=True, kind=ScanKind.PRODUCT)
 
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("49012345", "product"), ("4901234567894", "product"), ("490123456", "unknown"), ("ABC-12345", "unknown")],
+    [
+        ("49012345", ScanKind.PRODUCT),
+        ("4901234567894", ScanKind.PRODUCT),
+        ("490123456", ScanKind.UNKNOWN),
+        ("ABC-12345", ScanKind.UNKNOWN),
+    ],
 )
-def test_kinds(text: str, kind: str) -> None:
+def test_kinds(text: str, kind: ScanKind) -> None:
     clock = FakeClock()
     read = type_keys(KeyboardWedge(clock), clock, text, 0.001)
     assert read is not None
@@ -69,7 +74,7 @@ def test_kinds(text: str, kind: str) -> None:
 def test_a_short_fast_burst_is_not_a_scanner() -> None:
     clock = FakeClock()
     assert type_keys(KeyboardWedge(clock, min_length=6), clock, "12345", 0.001) == WedgeRead(
-        "12345", by_scanner=False, kind="unknown"
+        "12345", by_scanner=False, kind=ScanKind.UNKNOWN
     )
 
 
@@ -79,7 +84,7 @@ def test_surrounding_whitespace_is_stripped_and_controls_ignored() -> None:
     wedge.feed(" ")
     wedge.feed("\x1b")
     wedge.feed("49012345 ")
-    assert wedge.enter() == WedgeRead("49012345", by_scanner=True, kind="product")
+    assert wedge.enter() == WedgeRead("49012345", by_scanner=True, kind=ScanKind.PRODUCT)
 
 
 def test_enter_on_nothing_is_none_and_the_wedge_starts_over() -> None:
@@ -91,7 +96,7 @@ def test_enter_on_nothing_is_none_and_the_wedge_starts_over() -> None:
     wedge.feed("abc")
     wedge.reset()
     assert wedge.pending == ""
-    assert type_keys(wedge, clock, "49012345", 0.01) == WedgeRead("49012345", True, "product")
+    assert type_keys(wedge, clock, "49012345", 0.01) == WedgeRead("49012345", True, ScanKind.PRODUCT)
 
 
 def test_overlong_input_is_dropped() -> None:
@@ -99,7 +104,7 @@ def test_overlong_input_is_dropped() -> None:
     wedge = KeyboardWedge(clock, max_length=10)
     assert type_keys(wedge, clock, "1" * 11, 0.001) is None
     assert wedge.pending == ""
-    assert type_keys(wedge, clock, "1" * 10, 0.001) == WedgeRead("1" * 10, True, "unknown")
+    assert type_keys(wedge, clock, "1" * 10, 0.001) == WedgeRead("1" * 10, True, ScanKind.UNKNOWN)
 
 
 def test_bad_limits_are_refused() -> None:
@@ -131,7 +136,7 @@ def test_a_line_scanner_reads_cr_and_lf_terminated_lines() -> None:
         scanner.stop()
         port.close()
     assert not scanner.running
-    assert reads == [WedgeRead(PAYMENT, True, "payment"), WedgeRead("4901234567894", True, "product")]
+    assert reads == [WedgeRead(PAYMENT, True, ScanKind.PAYMENT), WedgeRead("4901234567894", True, ScanKind.PRODUCT)]
     assert scanner.error is None
 
 
