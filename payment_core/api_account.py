@@ -8,13 +8,13 @@ same 401 ``credentials_invalid``; a throttled address gets 429 with ``Retry-Afte
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from payment_core import accounts, devices, otp, recovery, resets, sessions, throttle
 from payment_core.api_openapi import Auth, operation
-from payment_core.api_support import Headers, Runner, b64, parse_body
-from payment_core.auth import RequestAuthenticator
+from payment_core.api_request import BearerSession, CallData, SignedDevice, parse_body
+from payment_core.api_views import b64
 from payment_core.core import Core
 from payment_core.schemas import (
     AccountBody,
@@ -39,160 +39,119 @@ def _accepted(message: str) -> JSONResponse:
     return JSONResponse({"object": "accepted", "message": message}, status_code=202)
 
 
-def add_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, run: Runner) -> None:
-    _add_signup_routes(app, core, run)
-    _add_session_routes(app, core, auth, run)
-    _add_password_routes(app, core, run)
+def add_routes(app: FastAPI, core: Core) -> None:
+    _add_signup_routes(app, core)
+    _add_session_routes(app, core)
+    _add_password_routes(app, core)
 
 
-def _add_signup_routes(app: FastAPI, core: Core, run: Runner) -> None:
+def _add_signup_routes(app: FastAPI, core: Core) -> None:
     @app.post("/v1/accounts", status_code=202, openapi_extra=operation(PUBLIC, (429,), AccountBody, ok=(202,)))
-    async def create_account(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            data = parse_body(AccountBody, body)
-            checked = accounts.check_sign_up(core, data.email, data.phone, data.password, data.display_name)
-            throttle.limit_requests(core, current_source.get(), checked.email, "signup")
-            core.defer(lambda: accounts.register(core, checked))
-            return _accepted(accounts.SIGNUP_ANSWER)
-
-        return await run(request, handle)
+    def create_account(call: CallData) -> JSONResponse:
+        data = parse_body(AccountBody, call.body)
+        checked = accounts.check_sign_up(core, data.email, data.phone, data.password, data.display_name)
+        throttle.limit_requests(core, current_source.get(), checked.email, "signup")
+        core.defer(lambda: accounts.register(core, checked))
+        return _accepted(accounts.SIGNUP_ANSWER)
 
     @app.post("/v1/accounts/verify", openapi_extra=operation(PUBLIC, (401, 429), VerifyBody))
-    async def verify(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            data = parse_body(VerifyBody, body)
-            source = current_source.get()
-            throttle.admit(core, source, data.email)  # six digits: guessing across accounts is throttled too
-            try:
-                account = otp.verify_email(core, data.email, data.code)
-            except ProtocolError:
-                throttle.settle(core, source, data.email, None, False, "account.verify_attempt")
-                raise
-            kit = accounts.second_factor_kit(core, account)
-            view = {
-                "object": "account",
-                "id": account.id,
-                "email": account.email,
-                "phone": account.phone,
-                "email_verified": True,
-                "totp_secret": kit.totp_secret,
-                "totp_uri": kit.totp_uri,
-                "recovery_codes": kit.recovery_codes,
-            }
-            return JSONResponse(view)
-
-        return await run(request, handle)
+    def verify(call: CallData) -> JSONResponse:
+        data = parse_body(VerifyBody, call.body)
+        source = current_source.get()
+        throttle.admit(core, source, data.email)  # six digits: guessing across accounts is throttled too
+        try:
+            account = otp.verify_email(core, data.email, data.code)
+        except ProtocolError:
+            throttle.settle(core, source, data.email, None, False, "account.verify_attempt")
+            raise
+        kit = accounts.second_factor_kit(core, account)
+        view = {
+            "object": "account",
+            "id": account.id,
+            "email": account.email,
+            "phone": account.phone,
+            "email_verified": True,
+            "totp_secret": kit.totp_secret,
+            "totp_uri": kit.totp_uri,
+            "recovery_codes": kit.recovery_codes,
+        }
+        return JSONResponse(view)
 
     @app.post(
         "/v1/accounts/verify/resend", status_code=202, openapi_extra=operation(PUBLIC, (429,), ResendBody, ok=(202,))
     )
-    async def resend(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            email = parse_body(ResendBody, body).email
-            throttle.limit_requests(core, current_source.get(), email, "resend")
-            core.defer(lambda: otp.resend_email_code(core, email))
-            return _accepted(accounts.SIGNUP_ANSWER)
-
-        return await run(request, handle)
+    def resend(call: CallData) -> JSONResponse:
+        email = parse_body(ResendBody, call.body).email
+        throttle.limit_requests(core, current_source.get(), email, "resend")
+        core.defer(lambda: otp.resend_email_code(core, email))
+        return _accepted(accounts.SIGNUP_ANSWER)
 
 
-def _add_session_routes(app: FastAPI, core: Core, auth: RequestAuthenticator, run: Runner) -> None:
+def _add_session_routes(app: FastAPI, core: Core) -> None:
     @app.post("/v1/devices", status_code=201, openapi_extra=operation(PUBLIC, (401, 409, 429), DeviceBody, ok=(201,)))
-    async def enroll_device(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            data = parse_body(DeviceBody, body)
-            enrolled = devices.enroll_device(core, data.email, data.password, data.otp, data.device_name)
-            view = {
-                "device_id": enrolled.device.id,
-                "key_id": f"dev_{enrolled.device.id}",
-                "device_secret": b64(enrolled.secret),
-                "account_id": enrolled.device.account_id,
-            } | enrolled.tokens.view()
-            return JSONResponse(view, status_code=201)
-
-        return await run(request, handle)
+    def enroll_device(call: CallData) -> JSONResponse:
+        data = parse_body(DeviceBody, call.body)
+        enrolled = devices.enroll_device(core, data.email, data.password, data.otp, data.device_name)
+        view = {
+            "device_id": enrolled.device.id,
+            "key_id": f"dev_{enrolled.device.id}",
+            "device_secret": b64(enrolled.secret),
+            "account_id": enrolled.device.account_id,
+        } | enrolled.tokens.view()
+        return JSONResponse(view, status_code=201)
 
     @app.post("/v1/sessions", status_code=201, openapi_extra=operation(Auth.DEVICE, (429,), SignInBody, ok=(201,)))
-    async def sign_in(request: Request) -> JSONResponse:
-        def handle(headers: Headers, path: str, body: bytes) -> JSONResponse:
-            device = auth.device(headers, "POST", path, body)
-            tokens = devices.sign_in(core, device, parse_body(SignInBody, body).password)
-            return JSONResponse(tokens.view(), status_code=201)
-
-        return await run(request, handle)
+    def sign_in(device: SignedDevice, call: CallData) -> JSONResponse:
+        tokens = devices.sign_in(core, device, parse_body(SignInBody, call.body).password)
+        return JSONResponse(tokens.view(), status_code=201)
 
     @app.post("/v1/sessions/refresh", openapi_extra=operation(PUBLIC, (401,), RefreshBody))
-    async def refresh(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            return JSONResponse(sessions.refresh(core, parse_body(RefreshBody, body).refresh_token).view())
-
-        return await run(request, handle)
+    def refresh(call: CallData) -> JSONResponse:
+        return JSONResponse(sessions.refresh(core, parse_body(RefreshBody, call.body).refresh_token).view())
 
     @app.post("/v1/sessions/sign-out", openapi_extra=operation(Auth.BEARER, (), EmptyBody))
-    async def sign_out(request: Request) -> JSONResponse:
-        def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            session = sessions.authenticate(core, headers.get("authorization"))
-            parse_body(EmptyBody, body)
-            sessions.end(core, session)
-            return JSONResponse({"session_id": session.id, "signed_out": True})
-
-        return await run(request, handle)
+    def sign_out(session: BearerSession, call: CallData) -> JSONResponse:
+        parse_body(EmptyBody, call.body)
+        sessions.end(core, session)
+        return JSONResponse({"session_id": session.id, "signed_out": True})
 
     @app.get("/v1/account", openapi_extra=operation(Auth.BEARER, ()))
-    async def account(request: Request) -> JSONResponse:
-        def handle(headers: Headers, _path: str, _body: bytes) -> JSONResponse:
-            session = sessions.authenticate(core, headers.get("authorization"))
-            view = {
-                "object": "account_security",
-                "account_id": session.account_id,
-                "session_id": session.id,
-                "sessions": len(sessions.live_sessions(core, session.account_id)),
-                "recovery_codes_left": recovery.remaining(core, session.account_id),
-            }
-            return JSONResponse(view)
-
-        return await run(request, handle)
+    def account(session: BearerSession) -> JSONResponse:
+        view = {
+            "object": "account_security",
+            "account_id": session.account_id,
+            "session_id": session.id,
+            "sessions": len(sessions.live_sessions(core, session.account_id)),
+            "recovery_codes_left": recovery.remaining(core, session.account_id),
+        }
+        return JSONResponse(view)
 
     @app.post("/v1/account/recovery-codes", openapi_extra=operation(Auth.BEARER, (), RecoveryCodesBody))
-    async def new_recovery_codes(request: Request) -> JSONResponse:
-        def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            session = sessions.authenticate(core, headers.get("authorization"))
-            otp.require_totp(core, session.account_id, parse_body(RecoveryCodesBody, body).otp)
-            with core.transaction() as db:
-                codes = recovery.issue(db, core, session.account_id, core.now())
-            return JSONResponse({"recovery_codes": codes})
-
-        return await run(request, handle)
+    def new_recovery_codes(session: BearerSession, call: CallData) -> JSONResponse:
+        otp.require_totp(core, session.account_id, parse_body(RecoveryCodesBody, call.body).otp)
+        with core.transaction() as db:
+            codes = recovery.issue(db, core, session.account_id, core.now())
+        return JSONResponse({"recovery_codes": codes})
 
     @app.post("/v1/account/password", openapi_extra=operation(Auth.BEARER, (429,), PasswordChangeBody))
-    async def change_password(request: Request) -> JSONResponse:
-        def handle(headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            session = sessions.authenticate(core, headers.get("authorization"))
-            data = parse_body(PasswordChangeBody, body)
-            accounts.change_password(core, session, data.current_password, data.new_password)
-            return JSONResponse({"password_changed": True})
-
-        return await run(request, handle)
+    def change_password(session: BearerSession, call: CallData) -> JSONResponse:
+        data = parse_body(PasswordChangeBody, call.body)
+        accounts.change_password(core, session, data.current_password, data.new_password)
+        return JSONResponse({"password_changed": True})
 
 
-def _add_password_routes(app: FastAPI, core: Core, run: Runner) -> None:
+def _add_password_routes(app: FastAPI, core: Core) -> None:
     @app.post(
         "/v1/password-reset", status_code=202, openapi_extra=operation(PUBLIC, (429,), ResetRequestBody, ok=(202,))
     )
-    async def request_reset(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            email = accounts.normalise_email(parse_body(ResetRequestBody, body).email)
-            throttle.limit_requests(core, current_source.get(), email, "reset")
-            core.defer(lambda: resets.request_reset(core, email))
-            return _accepted(resets.RESET_ANSWER)
-
-        return await run(request, handle)
+    def request_reset(call: CallData) -> JSONResponse:
+        email = accounts.normalise_email(parse_body(ResetRequestBody, call.body).email)
+        throttle.limit_requests(core, current_source.get(), email, "reset")
+        core.defer(lambda: resets.request_reset(core, email))
+        return _accepted(resets.RESET_ANSWER)
 
     @app.post("/v1/password-reset/confirm", openapi_extra=operation(PUBLIC, (401,), ResetConfirmBody))
-    async def complete_reset(request: Request) -> JSONResponse:
-        def handle(_headers: Headers, _path: str, body: bytes) -> JSONResponse:
-            data = parse_body(ResetConfirmBody, body)
-            account = resets.complete_reset(core, data.token, data.new_password)
-            return JSONResponse({"email": account.email, "password_changed": True, "devices_signed_out": True})
-
-        return await run(request, handle)
+    def complete_reset(call: CallData) -> JSONResponse:
+        data = parse_body(ResetConfirmBody, call.body)
+        account = resets.complete_reset(core, data.token, data.new_password)
+        return JSONResponse({"email": account.email, "password_changed": True, "devices_signed_out": True})

@@ -52,8 +52,8 @@ _ERRORS: dict[int, tuple[str, str]] = {
     429: ("TooManyRequests", "Throttled: wait `Retry-After` seconds."),
     503: ("ServiceUnavailable", "The store (or the breached-password lookup) cannot answer; retry later."),
 }
-# Every operation of the API reads its body through the same runner (413 for a body too large, 422 for one of
-# unclear length) and uses the store (503); every path answers 405 to a method it does not take.
+# Every operation reads its body through one dependency, api_request.read_call (413 for a body too large, 422
+# for one of unclear length) and uses the store (503); every path answers 405 to a method it does not take.
 COMMON_ERRORS = (405, 413, 422, 503)
 
 

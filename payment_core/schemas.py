@@ -1,8 +1,8 @@
 """Request bodies. Amounts are strict integers: ``"100"`` or ``100.5`` is refused, not coerced (``100.0`` is
-the JSON number 100, read exactly: ``api_support.parse_body``).
+the JSON number 100, read exactly: ``api_request.parse_body``).
 
 What the published schema (``/openapi.json``) says is what the core enforces: a field that breaks a
-``pattern``, ``maxLength`` or ``minLength`` here is a 422 from :func:`payment_core.api_support.parse_body`.
+``pattern``, ``maxLength`` or ``minLength`` here is a 422 from :func:`payment_core.api_request.parse_body`.
 Two constraints are published but checked further in: an amount out of ``minimum``/``maximum`` is 400
 ``amount_invalid`` (``protocol.require_amount``), and the e-mail of a sign-in (``format: email``) is
 not checked apart from the password: any wrong one is the same 401.

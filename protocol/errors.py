@@ -171,7 +171,7 @@ class ProtocolError(Exception):
     def from_envelope(cls, status: int, data: object) -> ProtocolError:
         """The error an HTTP answer carries. ``data`` is the decoded JSON body (anything: a proxy's HTML page
         decodes to nothing useful). A code this version does not know, or a body that is no envelope, is
-        ``service_unavailable`` for a 502/503/504 and ``internal_error`` otherwise, keeping the server's
+        ``service_unavailable`` for a 500/502/503/504 and ``internal_error`` otherwise, keeping the server's
         message; the answer's real status is kept either way."""
         raw = data.get("error") if isinstance(data, dict) else None
         problem: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -185,6 +185,6 @@ class ProtocolError(Exception):
         return cls(code, message, param if isinstance(param, str) else None, status=status, details=details)
 
 
-_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+_UNAVAILABLE_STATUSES = frozenset({500, 502, 503, 504})
 _KNOWN_CODES = frozenset(code.value for code in ErrorCode)
 _ENVELOPE_FIELDS = frozenset({"type", "code", "message", "param"})

@@ -1,6 +1,5 @@
-"""The register: the payment client (and, later, the Textual app)."""
+"""The register: the payment client, the till, the local journal and the Textual app (``terminal.register``)."""
 
 from terminal.client import FINAL_STATUSES, PaymentClient, PaymentOutcome
-from terminal.signed_http import SignedClient
 
-__all__ = ["FINAL_STATUSES", "PaymentClient", "PaymentOutcome", "SignedClient"]
+__all__ = ["FINAL_STATUSES", "PaymentClient", "PaymentOutcome"]

@@ -1,18 +1,20 @@
 """The register's payment client: signed requests, retries on the same order id, query then reverse.
 
-Every request is signed (``protocol.signing``, see :mod:`terminal.signed_http`) with a fresh nonce per
-attempt. A payment whose answer is lost (network error, timeout, 5xx) is retried with the same order id,
+Every request is signed (``protocol.http_auth.SigningAuth`` on the httpx client, so the URL sent is the
+URL signed) with a fresh nonce per attempt. A payment whose answer is lost (network error, timeout, 5xx) is retried with the same order id,
 which is the core's idempotency key, so a retry can never charge twice. If the outcome stays unknown the
 client asks for the order; if the core cannot say, the client reverses the order, so a late copy of the
 request cannot charge; if even that fails the outcome says ``unknown``, honestly.
 
 What the core is bound to refuse never leaves the register: a misread code (its check digit fails), a
 code from another issuer, an amount that is not whole yen, an id the core's pattern refuses. Nothing here
-raises to the caller: every path returns a :class:`PaymentOutcome`.
+raises to the caller: every path returns a :class:`PaymentOutcome`. Errors are read with
+``ProtocolError.from_envelope``, the decoder every client shares.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -21,13 +23,31 @@ from typing import Any
 
 import httpx
 
-from protocol import Clock, ErrorCode, ProtocolError, parse_code, require_amount, system_clock
-from terminal.signed_http import TRANSPORT_ERRORS, SignedClient, encode_json, is_safe_id
+from protocol import (
+    Clock,
+    ErrorCode,
+    PaymentStatus,
+    ProtocolError,
+    encode_body,
+    parse_code,
+    require_amount,
+    system_clock,
+)
+from protocol.http_auth import SigningAuth
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
-FINAL_STATUSES = frozenset({"succeeded", "declined", "reversed", "refunded"})
-AWAITING_CUSTOMER = "awaiting_customer"  # the phone must approve first; poll, then reverse after 30 s
+FINAL_STATUSES = frozenset(
+    {PaymentStatus.SUCCEEDED, PaymentStatus.DECLINED, PaymentStatus.REVERSED, PaymentStatus.REFUNDED}
+)
+AWAITING_CUSTOMER = PaymentStatus.AWAITING_CUSTOMER  # the phone must approve first; poll, then reverse after 30 s
 KNOWN_STATUSES = FINAL_STATUSES | {AWAITING_CUSTOMER}
+# The outcome of a request that decided nothing: refused (locally or by the core), or no answer to say.
+ERROR = "error"
+UNKNOWN = "unknown"
+# The core's pattern for order, refund and top-up ids (payment_core.schemas): URL-safe as it stands.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
+# What sending may raise instead of giving an answer: the core did not answer.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
 CONFIRM_TIMEOUT_SECONDS = 30.0
 CONFIRM_POLL_SECONDS = 2.5
 UNKNOWN_MESSAGE = (
@@ -35,10 +55,10 @@ UNKNOWN_MESSAGE = (
     "reverse the order once the service is back."
 )
 _MESSAGES = {
-    "succeeded": "Approved.",
-    "reversed": "The order is reversed: nothing is charged.",
-    "refunded": "Refunded.",
-    "declined": "Declined.",
+    PaymentStatus.SUCCEEDED: "Approved.",
+    PaymentStatus.REVERSED: "The order is reversed: nothing is charged.",
+    PaymentStatus.REFUNDED: "Refunded.",
+    PaymentStatus.DECLINED: "Declined.",
     AWAITING_CUSTOMER: "Waiting for the customer to approve on the phone.",
 }
 
@@ -108,9 +128,8 @@ class PaymentClient:
         self._retries = max(0, retries)
         self._backoff = max(0.0, backoff)
         self._sleep = sleep
-        self._http = SignedClient(
-            base_url, terminal_id, terminal_secret, clock=clock, timeout=timeout, transport=transport
-        )
+        auth = SigningAuth(terminal_id, terminal_secret, clock)
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), auth=auth, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -140,7 +159,7 @@ class PaymentClient:
             body["description"] = description
         answer = self._call("POST", "/v1/payments", body)
         outcome = _outcome(order_id, answer)
-        if outcome.status != "unknown":
+        if outcome.status != UNKNOWN:
             return outcome
         return self._settle(order_id, answer.attempts)
 
@@ -155,7 +174,7 @@ class PaymentClient:
         if reversed_.final:
             return replace(reversed_, attempts=attempts)
         return PaymentOutcome(
-            "unknown",
+            UNKNOWN,
             order_id,
             error_code=reversed_.error_code or ErrorCode.SERVICE_UNAVAILABLE.value,
             message=UNKNOWN_MESSAGE,
@@ -192,7 +211,7 @@ class PaymentClient:
         if reversed_.final:
             waited = "The payment was cancelled" if cancelled else "The customer did not approve in time"
             message = f"{waited}; the order is reversed and nothing is charged."
-            if reversed_.status == "reversed" and (reversed_.data or {}).get("amount_refunded"):
+            if reversed_.status == PaymentStatus.REVERSED and (reversed_.data or {}).get("amount_refunded"):
                 message = "Approved too late: the order is reversed and the amount refunded to the wallet."
             return replace(reversed_, attempts=attempts, message=message)
         return self._settle(order_id, attempts)
@@ -228,11 +247,11 @@ class PaymentClient:
         answer = self._call("POST", f"/v1/payments/{payment_id}/refunds", body)
         if answer.status is not None and 200 <= answer.status < 300:
             return PaymentOutcome(
-                "refunded",
+                PaymentStatus.REFUNDED,
                 refund_id,
                 payment_id=_text(answer.data.get("payment_id")) or payment_id,
                 amount=_whole(answer.data.get("amount")),
-                message=_MESSAGES["refunded"],
+                message=_MESSAGES[PaymentStatus.REFUNDED],
                 http_status=answer.status,
                 attempts=answer.attempts,
                 data=answer.data,
@@ -254,13 +273,14 @@ class PaymentClient:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Answer:
         """Send, retrying on no answer or a 5xx; the body is the same bytes each time, the nonce is new."""
-        content = encode_json(body)
+        content = encode_body(body)
+        headers = {"content-type": "application/json"} if content else {}
         answer = _Answer(None, {}, 0)
         for attempt in range(1, self._retries + 2):
             if attempt > 1:
                 self._sleep(self._backoff * 2 ** (attempt - 2))
             try:
-                response = self._http.send(method, path, content)
+                response = self._http.request(method, path, content=content, headers=headers)
             except TRANSPORT_ERRORS as error:
                 answer = _Answer(None, {}, attempt, type(error).__name__)
                 continue
@@ -270,6 +290,11 @@ class PaymentClient:
         return answer
 
 
+def is_safe_id(value: object) -> bool:
+    """True for an id the core accepts and that can stand in a path as it is (not ``.`` or ``..``)."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None and value.strip(".") != ""
+
+
 def _require_id(value: str, param: str) -> None:
     if not is_safe_id(value):
         raise ProtocolError(ErrorCode.VALIDATION_FAILED, f"{param}: 1-64 of A-Z a-z 0-9 _ - : .", param=param)
@@ -277,7 +302,7 @@ def _require_id(value: str, param: str) -> None:
 
 def _refused(key: str, error: ProtocolError) -> PaymentOutcome:
     """Refused at the register: nothing was sent."""
-    return PaymentOutcome("error", key, error_code=error.code.value, message=error.message)
+    return PaymentOutcome(ERROR, key, error_code=error.code.value, message=error.message)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
@@ -300,7 +325,7 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
     data = answer.data
     if answer.status is None:
         return PaymentOutcome(
-            "unknown",
+            UNKNOWN,
             key,
             error_code=ErrorCode.SERVICE_UNAVAILABLE.value,
             message=f"The payment service cannot be reached ({answer.failure or 'no answer'}).",
@@ -309,7 +334,7 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
     if 200 <= answer.status < 300:
         status = str(data.get("status"))
         return PaymentOutcome(
-            status if status in KNOWN_STATUSES else "unknown",
+            PaymentStatus(status) if status in KNOWN_STATUSES else UNKNOWN,
             key,
             payment_id=_text(data.get("id")),
             amount=_whole(data.get("amount")),
@@ -320,28 +345,24 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
             attempts=answer.attempts,
             data=data,
         )
-    raw_error = data.get("error")
-    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-    code = _text(error.get("code")) or (
-        ErrorCode.SERVICE_UNAVAILABLE.value if answer.status in RETRYABLE_STATUSES else ErrorCode.INTERNAL.value
-    )
-    message = _text(error.get("message")) or f"The payment service answered HTTP {answer.status}."
-    if answer.status == 402 or error.get("payment_id"):  # the core decided and stored a declined payment
+    error = ProtocolError.from_envelope(answer.status, data)
+    reported = error.code.value
+    if answer.status == 402 or error.details.get("payment_id"):  # the core decided and stored a declined payment
         return PaymentOutcome(
-            "declined",
+            PaymentStatus.DECLINED,
             key,
-            payment_id=_text(error.get("payment_id")),
-            decline_code=code,
-            message=message,
+            payment_id=_text(error.details.get("payment_id")),
+            decline_code=reported,
+            message=error.message,
             http_status=answer.status,
             attempts=answer.attempts,
             data=data,
         )
     return PaymentOutcome(
-        "unknown" if answer.status in RETRYABLE_STATUSES else "error",
+        UNKNOWN if answer.status in RETRYABLE_STATUSES else ERROR,
         key,
-        error_code=code,
-        message=message,
+        error_code=reported,
+        message=error.message,
         http_status=answer.status,
         attempts=answer.attempts,
         data=data,

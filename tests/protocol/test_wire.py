@@ -75,7 +75,8 @@ def test_envelope_round_trip_keeps_code_param_status_and_details() -> None:
     [
         (503, "<html>bad gateway</html>", ErrorCode.SERVICE_UNAVAILABLE, "The server answered HTTP 503."),
         (502, None, ErrorCode.SERVICE_UNAVAILABLE, "The server answered HTTP 502."),
-        (500, {"error": "not an object"}, ErrorCode.INTERNAL, "The server answered HTTP 500."),
+        (500, {"error": "not an object"}, ErrorCode.SERVICE_UNAVAILABLE, "The server answered HTTP 500."),
+        (418, {"error": "not an object"}, ErrorCode.INTERNAL, "The server answered HTTP 418."),
         (400, {"error": {"code": "from_a_newer_core", "message": "New rule."}}, ErrorCode.INTERNAL, "New rule."),
     ],
 )

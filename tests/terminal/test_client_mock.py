@@ -28,7 +28,7 @@ from protocol import (
     read_signed_headers,
     verify_signature,
 )
-from terminal import FINAL_STATUSES, PaymentClient, PaymentOutcome, SignedClient
+from terminal import FINAL_STATUSES, PaymentClient, PaymentOutcome
 
 TERMINAL = "term_test1"
 SECRET = b"terminal-secret-" * 2
@@ -437,26 +437,24 @@ def test_new_order_ids_are_unique_and_acceptable() -> None:
     made.client.close()
 
 
-def test_signed_client_signs_the_path_with_its_query_for_any_key_id() -> None:
-    """The reusable signer: a device key id, a base URL with a trailing slash, a query string; it verifies."""
+def test_the_url_sent_is_the_url_signed_whatever_the_base_url() -> None:
+    """A base URL with a path prefix and a trailing slash: the register signs the target that goes on the wire,
+    and only a request with a body says it is JSON."""
     clock = ManualClock(NOW)
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        signed = read_signed_headers(request.headers)
-        query = request.url.query.decode()
-        verify_signature(
-            DEVICE_SECRET, signed, request.method, request.url.path + f"?{query}", request.content, clock()
-        )
-        return httpx.Response(200, json={"key_id": signed.key_id})
+        target = request.url.raw_path.decode()
+        verify_signature(SECRET, read_signed_headers(request.headers), request.method, target, request.content, clock())
+        return httpx.Response(200, json={"status": "reversed", "id": "pay_1"})
 
-    with SignedClient(BASE_URL + "/", "dev_4242", DEVICE_SECRET, clock=clock,
-                      transport=httpx.MockTransport(handler)) as client:  # fmt: skip
-        assert client.send("GET", "/v1/wallet?expand=balance&x=a%20b").json() == {"key_id": "dev_4242"}
-        client.send("POST", "/v1/topups/card?dry=1", b'{"amount":1}')
+    client = PaymentClient(BASE_URL + "/core/", TERMINAL, SECRET, clock=clock, transport=httpx.MockTransport(handler))
+    with client:
+        assert client.query("o-1").status == "reversed"
+        assert client.reverse("o-1").status == "reversed"
+    assert [request.url.raw_path for request in seen] == [b"/core/v1/orders/o-1", b"/core/v1/orders/o-1/reverse"]
     assert seen[0].headers.get("content-type") is None and seen[1].headers["content-type"] == "application/json"
-    assert str(seen[0].url) == "http://core.test/v1/wallet?expand=balance&x=a%20b"
 
 
 faults = st.sampled_from(["down", "drop", "ok", "ok", status(500), status(503), decline()])

@@ -1,0 +1,131 @@
+"""Reading a request: its body (size-limited), who sent it, and its fields.
+
+Every route takes what it needs as a FastAPI dependency; nothing repeats the method or the path:
+
+- ``Call``: the method, the request target exactly as sent (what a signature covers), the headers and
+  the raw body, read once under ``protocol.MAX_BODY_BYTES``; reading it also sets ``sources.current_source``
+  to the caller's address for the audit trail and the throttle.
+- ``SignedTerminal`` / ``SignedDevice``: the terminal or phone whose signature over that call checks out
+  (``payment_core.auth``); ``BearerSession``: the live session an access token names.
+- ``parse_body``: the body as one of ``payment_core.schemas``' models, or a 422 naming the field.
+
+The authenticator and the core hang on ``app.state`` (``payment_core.api.create_app`` puts them there).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Path, Request
+from pydantic import BaseModel, ValidationError
+
+from payment_core import sessions
+from payment_core.auth import RequestAuthenticator
+from payment_core.core import Core
+from payment_core.models import AuthSession, Device, Terminal
+from payment_core.schemas import ID_PATTERN, ORDER_ID
+from payment_core.sources import client_address, current_source
+from protocol import ErrorCode, ProtocolError, read_limited_body, request_target
+
+_WHOLE_DIGITS = 19  # a whole float with more digits than this is no amount: left a float (refused)
+M = TypeVar("M", bound=BaseModel)
+
+# Path parameters, checked before the handler runs (422): ids the core makes are `pay_<hex>`, device numbers
+# fit the 32-bit column (a larger one was a database error).
+ORDER_ID_PATH = Annotated[str, Path(pattern=ID_PATTERN, description="The register's order id.")]
+PAYMENT_ID_PATH = Annotated[str, Path(pattern=r"^[A-Za-z0-9_]{1,64}$", description="A payment id, `pay_...`.")]
+DEVICE_ID_PATH = Annotated[int, Path(ge=1, le=2**31 - 1, description="A device number (the `device_id`).")]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as its signature sees it."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def app_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+async def read_call(request: Request) -> Call:
+    trusted = app_core(request).config.trusted_proxies
+    peer = request.client.host if request.client else None
+    current_source.set(client_address(peer, request.headers.get("x-forwarded-for"), trusted))
+    body = await read_limited_body(request.headers.get("content-length"), request.stream())
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    return Call(request.method, request_target(raw_path, request.scope.get("query_string", b"")), request.headers, body)
+
+
+CallData = Annotated[Call, Depends(read_call)]
+
+
+def _authenticator(request: Request) -> RequestAuthenticator:
+    authenticator: RequestAuthenticator = request.app.state.authenticator
+    return authenticator
+
+
+def signed_terminal(request: Request, call: CallData) -> Terminal:
+    return _authenticator(request).terminal(call.headers, call.method, call.target, call.body)
+
+
+def signed_device(request: Request, call: CallData) -> Device:
+    return _authenticator(request).device(call.headers, call.method, call.target, call.body)
+
+
+def bearer_session(request: Request, call: CallData) -> AuthSession:
+    return sessions.authenticate(app_core(request), call.headers.get("authorization"))
+
+
+SignedTerminal = Annotated[Terminal, Depends(signed_terminal)]
+SignedDevice = Annotated[Device, Depends(signed_device)]
+BearerSession = Annotated[AuthSession, Depends(bearer_session)]
+
+
+def _whole_number(text: str) -> int | float:
+    """A JSON number as an exact integer when it is one (``100.0``, ``1e2``), read in decimal, never binary.
+
+    JSON has one number type and JSON Schema counts ``100.0`` as the integer 100; ``100.5`` (or a number
+    too large to be an amount) stays a float, which the strict integer fields refuse."""
+    number = Decimal(text)
+    if number.is_finite() and number.adjusted() < _WHOLE_DIGITS and number == number.to_integral_value():
+        return int(number)
+    return float(text)
+
+
+def _integral_floats_as_ints(body: bytes) -> bytes:
+    """The body with whole-valued JSON numbers written as integers; anything that does not parse is left as
+    it is, for pydantic to refuse with its own message."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_float=_whole_number)
+    except (ValueError, RecursionError):
+        return body
+    return json.dumps(data).encode()
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(_integral_floats_as_ints(body) if body else b"{}")
+    except ValidationError as error:
+        first = error.errors()[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, f"{param}: {first['msg']}", param=param) from None
+
+
+def check_order_id(order_id: str) -> str:
+    if not ORDER_ID.fullmatch(order_id):
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, "order_id: not a valid order id", param="order_id")
+    return order_id
+
+
+def digits_only(card_number: str) -> str:
+    """A card or bank account number as its digits (spaces and dashes as people type them dropped)."""
+    return "".join(char for char in card_number if char.isdigit())
