@@ -1,4 +1,6 @@
-"""The possim protocol: payment codes, request signing, money, error codes and the contract's states. Pure functions, stdlib only."""
+"""The possim protocol: payment codes, request signing, money, error codes, the contract's states and the
+wire's encoding. Pure functions, stdlib only (``protocol.http_auth``, signing as an ``httpx.Auth``, is
+imported on its own)."""
 
 from protocol.checkdigit import damm_digit, damm_valid
 from protocol.clock import Clock, ManualClock, OffsetClock, epoch_seconds, from_epoch, system_clock
@@ -26,12 +28,14 @@ from protocol.signing import (
     verify_signature,
 )
 from protocol.states import PaymentStatus, RefundStatus, ScanKind, Symbology, TopupStatus
+from protocol.wire import MAX_BODY_BYTES, encode_body, read_limited_body, request_target
 
 __all__ = [
     "DEFAULT_SKEW_SECONDS",
     "DEFAULT_TTL_SECONDS",
     "ISSUER_PREFIX",
     "MAX_AMOUNT_YEN",
+    "MAX_BODY_BYTES",
     "NONCE_RETENTION_SECONDS",
     "SPECS",
     "TOLERANCE_SECONDS",
@@ -54,13 +58,16 @@ __all__ = [
     "VerifiedCode",
     "damm_digit",
     "damm_valid",
+    "encode_body",
     "epoch_seconds",
     "format_yen",
     "from_epoch",
     "looks_like_payment_code",
     "mint_code",
     "parse_code",
+    "read_limited_body",
     "read_signed_headers",
+    "request_target",
     "require_amount",
     "sign_request",
     "system_clock",
