@@ -31,8 +31,6 @@ from payment_core.ledger import (
 from payment_core.models import Account, Merchant, Payment, Refund, Terminal
 from protocol import ErrorCode, PaymentStatus, ProtocolError, RefundStatus, require_amount
 
-# payment_core/api_support.py reads these two names; everything here says PaymentStatus.X.
-DECLINED, AWAITING_CUSTOMER = PaymentStatus.DECLINED, PaymentStatus.AWAITING_CUSTOMER
 REVERSED_BEFORE_ARRIVAL = "reversed-before-arrival"
 REVERSAL_KEY = "#reversal"  # outside the refund_id pattern: no terminal refund can take it
 
