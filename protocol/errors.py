@@ -177,8 +177,8 @@ class ProtocolError(Exception):
         problem: dict[str, Any] = raw if isinstance(raw, dict) else {}
         fallback = ErrorCode.SERVICE_UNAVAILABLE if status in _UNAVAILABLE_STATUSES else ErrorCode.INTERNAL
         code_text, message, param = problem.get("code"), problem.get("message"), problem.get("param")
-        known = code_text in _KNOWN_CODES
-        code = ErrorCode(code_text) if known else fallback
+        known = isinstance(code_text, str) and code_text in _KNOWN_CODES
+        code = ErrorCode(code_text) if isinstance(code_text, str) and known else fallback
         if not isinstance(message, str) or not message:
             message = SPECS[code].message if known else f"The server answered HTTP {status}."
         details = {key: value for key, value in problem.items() if key not in _ENVELOPE_FIELDS}

@@ -333,14 +333,15 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
         )
     if 200 <= answer.status < 300:
         status = str(data.get("status"))
+        known = status in KNOWN_STATUSES
         return PaymentOutcome(
-            PaymentStatus(status) if status in KNOWN_STATUSES else UNKNOWN,
+            PaymentStatus(status) if known else UNKNOWN,
             key,
             payment_id=_text(data.get("id")),
             amount=_whole(data.get("amount")),
             balance_after=_whole(data.get("balance_after")),
             decline_code=_text(data.get("decline_code")),
-            message=_MESSAGES.get(status, f"The service answered with status {status!r}."),
+            message=_MESSAGES[PaymentStatus(status)] if known else f"The service answered with status {status!r}.",
             http_status=answer.status,
             attempts=answer.attempts,
             data=data,

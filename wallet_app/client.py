@@ -1,25 +1,23 @@
 """The wallet's link to the core: sign-up, e-mail verification, device enrollment (password and TOTP),
-and device-signed requests (docs/WALLET_API.md)."""
+and device-signed requests (docs/WALLET_API.md).
+
+Requests are encoded (``protocol.encode_body``) and signed (``protocol.http_auth.SigningAuth``, for the
+phone whose state is given) as every possim client does, so the URL sent is the URL signed. Every
+failure is a :class:`protocol.ProtocolError`: the core's own error read with ``from_envelope``, or
+``service_unavailable`` when the core cannot be reached.
+"""
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from protocol import Clock, ErrorCode, ProtocolError, sign_request, system_clock
+from protocol import Clock, ErrorCode, ProtocolError, encode_body, system_clock
+from protocol.http_auth import BearerAuth, SigningAuth
 from wallet_app.state import WalletState, decode_secret
-
-
-class WalletError(Exception):
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 class WalletClient:
@@ -48,42 +46,44 @@ class WalletClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _send(self, method: str, path: str, content: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, auth: httpx.Auth | None = None
+    ) -> dict[str, Any]:
+        content = encode_body(body)
+        headers = {"content-type": "application/json"} if content else {}
         try:
-            response = self._http.request(
-                method, path, content=content, headers=headers | {"content-type": "application/json"}
-            )
+            response = self._http.request(method, path, content=content, headers=headers, auth=auth)
         except httpx.HTTPError as error:
-            raise WalletError(
-                ErrorCode.SERVICE_UNAVAILABLE.value, f"cannot reach the core: {type(error).__name__}"
-            ) from None
+            message = f"cannot reach the core: {type(error).__name__}"
+            raise ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, message) from None
         try:
-            data: dict[str, Any] = response.json()
+            data = response.json()
         except ValueError:
-            raise WalletError(ErrorCode.INTERNAL.value, f"bad answer from the core ({response.status_code})") from None
+            data = None
         if response.is_error:
-            problem = data.get("error", {})
-            raise WalletError(str(problem.get("code")), str(problem.get("message")), response.status_code)
+            raise ProtocolError.from_envelope(response.status_code, data)
+        if not isinstance(data, dict):
+            raise ProtocolError(ErrorCode.INTERNAL, f"bad answer from the core ({response.status_code})")
         return data
 
     def sign_up(self, email: str, phone: str, password: str, display_name: str | None = None) -> dict[str, Any]:
         """Ask for an account: the answer is the same "check your e-mail" whether or not one exists."""
         body = {"email": email, "phone": phone, "password": password, "display_name": display_name}
-        return self._send("POST", "/v1/accounts", _encode(body), {})
+        return self._send("POST", "/v1/accounts", body)
 
     def verify_email(self, email: str, code: str) -> dict[str, Any]:
         """Confirm the address with the six-digit code from the verification mail. The answer carries
         ``totp_secret``, ``totp_uri`` and ``recovery_codes``, shown this once."""
-        return self._send("POST", "/v1/accounts/verify", _encode({"email": email, "code": code}), {})
+        return self._send("POST", "/v1/accounts/verify", {"email": email, "code": code})
 
     def request_password_reset(self, email: str) -> str:
         """Ask for a reset code by mail (only ever to the account's own address); the core's message."""
-        return str(self._send("POST", "/v1/password-reset", _encode({"email": email}), {})["message"])
+        return str(self._send("POST", "/v1/password-reset", {"email": email})["message"])
 
     def reset_password(self, token: str, new_password: str) -> dict[str, Any]:
         """Set a new password with the mailed reset code; every device is signed out by it."""
         body = {"token": token, "new_password": new_password}
-        return self._send("POST", "/v1/password-reset/confirm", _encode(body), {})
+        return self._send("POST", "/v1/password-reset/confirm", body)
 
     def sign_in(self, state: WalletState, password: str) -> WalletState:
         """A new session on this (enrolled) phone: the device key and the password."""
@@ -93,12 +93,12 @@ class WalletClient:
     def refresh(self, state: WalletState) -> tuple[str, WalletState]:
         """A fresh access token; the refresh token rotates, so keep the state this returns."""
         if not state.refresh_token:
-            raise WalletError(ErrorCode.TOKEN_INVALID.value, "this phone holds no session; sign in again", 401)
-        data = self._send("POST", "/v1/sessions/refresh", _encode({"refresh_token": state.refresh_token}), {})
+            raise ProtocolError(ErrorCode.TOKEN_INVALID, "this phone holds no session; sign in again")
+        data = self._send("POST", "/v1/sessions/refresh", {"refresh_token": state.refresh_token})
         return str(data["access_token"]), replace(state, refresh_token=str(data["refresh_token"]))
 
     def bearer(self, access_token: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self._send(method, path, _encode(body), {"authorization": f"Bearer {access_token}"})
+        return self._send(method, path, body, BearerAuth(access_token))
 
     def change_password(self, access_token: str, current: str, new: str) -> dict[str, Any]:
         body = {"current_password": current, "new_password": new}
@@ -113,7 +113,7 @@ class WalletClient:
 
     def resend_verification(self, email: str) -> None:
         """Ask for a new verification mail (the core never says whether the account exists)."""
-        self._send("POST", "/v1/accounts/verify/resend", _encode({"email": email}), {})
+        self._send("POST", "/v1/accounts/verify/resend", {"email": email})
 
     def enroll(
         self, email: str, password: str, otp: str, device_name: str, wallet_name: str = "possim wallet"
@@ -121,7 +121,7 @@ class WalletClient:
         """Enroll this phone: the password, the authenticator's current code (or a recovery code) and a
         verified e-mail. The state holds the session's refresh token too."""
         body = {"email": email, "password": password, "otp": otp, "device_name": device_name}
-        data = self._send("POST", "/v1/devices", _encode(body), {})
+        data = self._send("POST", "/v1/devices", body)
         secret = decode_secret(str(data["device_secret"]))
         if len(secret) < 16:
             raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
@@ -129,9 +129,8 @@ class WalletClient:
                            refresh_token=str(data["refresh_token"]))  # fmt: skip
 
     def signed(self, state: WalletState, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        content = _encode(body)
-        headers = sign_request(state.secret, state.key_id, method, path, content, self._clock()).as_dict()
-        return self._send(method, path, content, headers)
+        """A request signed by this phone (``state``): the signature covers the URL httpx sends."""
+        return self._send(method, path, body, SigningAuth(state.key_id, state.secret, self._clock))
 
     def balance(self, state: WalletState) -> int:
         return int(self.signed(state, "GET", "/v1/wallet")["balance"])
@@ -193,7 +192,3 @@ class WalletClient:
 def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
     listed = data.get("data", [])
     return [item for item in listed if isinstance(item, dict)] if isinstance(listed, list) else []
-
-
-def _encode(body: dict[str, Any] | None) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode() if body is not None else b""

@@ -24,11 +24,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from protocol import SPECS, ErrorCode
+from protocol import ErrorCode, ProtocolError, read_limited_body
 from protocol.signing import HEADER_KEY_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 WEB_DIR = Path(__file__).with_name("web")
-MAX_BODY_BYTES = 64 * 1024  # the core refuses more; no point carrying it there
 PROXY_TIMEOUT_SECONDS = 10.0
 _FORWARDED_HEADERS = (
     "content-type",
@@ -43,9 +42,8 @@ _CSP = (
 )
 
 
-def _error(code: ErrorCode, message: str) -> JSONResponse:
-    spec = SPECS[code]
-    return JSONResponse({"error": {"type": spec.type.value, "code": code.value, "message": message}}, spec.status)
+def _error(error: ProtocolError) -> JSONResponse:
+    return JSONResponse(error.envelope(), error.status)
 
 
 class _SecurityHeaders(BaseHTTPMiddleware):
@@ -77,16 +75,10 @@ class _Proxy:
             self._client = None
 
     async def forward(self, request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and not declared.isdigit():
-            return _error(ErrorCode.VALIDATION_FAILED, "The request body's length is unclear.")
-        if declared is not None and int(declared) > MAX_BODY_BYTES:
-            return _error(ErrorCode.BODY_TOO_LARGE, "The request body is too large.")
-        body = bytearray()
-        async for chunk in request.stream():  # a chunked body declares no length: count it as it comes
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return _error(ErrorCode.BODY_TOO_LARGE, "The request body is too large.")
+        try:  # the core's own limit: no point carrying a body there that it would refuse
+            body = await read_limited_body(request.headers.get("content-length"), request.stream())
+        except ProtocolError as error:
+            return _error(error)
         raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
         query: bytes = request.scope.get("query_string", b"")
         target = self.core_url.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
@@ -94,11 +86,10 @@ class _Proxy:
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
         try:
-            answer = await self.client().request(request.method, target, content=bytes(body), headers=headers)
+            answer = await self.client().request(request.method, target, content=body, headers=headers)
         except httpx.HTTPError as error:
-            return _error(
-                ErrorCode.SERVICE_UNAVAILABLE, f"The payment core cannot be reached ({type(error).__name__})."
-            )
+            message = f"The payment core cannot be reached ({type(error).__name__})."
+            return _error(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE, message))
         media_type = answer.headers.get("content-type", "application/json")
         passed = {name: value for name in _RETURNED_HEADERS if (value := answer.headers.get(name)) is not None}
         return Response(answer.content, answer.status_code, headers=passed, media_type=media_type)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from payment_core.core import Core
-from protocol import ManualClock
+from protocol import ManualClock, ProtocolError
 from terminal.client import PaymentClient
 from tests.support import SignedCaller, assert_books_balance, balance, fund_wallet
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
@@ -77,7 +77,7 @@ def test_the_customer_denies(
     denied = phone.confirm(wallet, started["id"], approve=False)
     assert (denied["status"], denied["decline_code"]) == ("declined", "customer_declined")
     assert balance(core, wallet) == rich
-    with pytest.raises(WalletError) as refused:
+    with pytest.raises(ProtocolError) as refused:
         phone.confirm(wallet, started["id"], approve=True)
     assert refused.value.code == "payment_not_pending"
     assert balance(core, wallet) == rich
@@ -95,7 +95,7 @@ def test_an_approval_after_the_window_is_refused(
     started = _start_big_payment(terminal, minter)
     clock.advance(36)
     assert phone.awaiting(wallet) == []
-    with pytest.raises(WalletError) as refused:
+    with pytest.raises(ProtocolError) as refused:
         phone.confirm(wallet, started["id"], approve=True)
     assert refused.value.code == "payment_not_pending"
     order = terminal.call("GET", "/v1/orders/ord-big").json()
@@ -145,7 +145,7 @@ def test_a_reverse_before_approval_closes_it_and_the_late_approval_is_refused(
     started = _start_big_payment(terminal, minter)
     reversed_ = terminal.call("POST", "/v1/orders/ord-big/reverse", {})
     assert reversed_.json()["status"] == "reversed"
-    with pytest.raises(WalletError) as refused:
+    with pytest.raises(ProtocolError) as refused:
         phone.confirm(wallet, started["id"], approve=True)
     assert refused.value.code == "payment_not_pending"
     assert balance(core, wallet) == rich
@@ -178,7 +178,7 @@ def test_approval_racing_the_reverse_never_loses_or_doubles_money(
                 barrier.wait(timeout=10)
                 try:
                     answers["approve"] = client.confirm(wallet, payment_id, approve=True)["status"]
-                except WalletError as error:
+                except ProtocolError as error:
                     answers["approve"] = error.code
 
         def reverse(order: str = order_id) -> None:
@@ -204,7 +204,7 @@ def test_another_account_cannot_answer(
 
     started = _start_big_payment(terminal, minter)
     stranger = enroll_wallet(server.url, clock, "taro@example.jp", core)
-    with WalletClient(server.url, clock=clock) as client, pytest.raises(WalletError) as refused:
+    with WalletClient(server.url, clock=clock) as client, pytest.raises(ProtocolError) as refused:
         client.confirm(stranger, started["id"], approve=True)
     assert refused.value.code == "resource_missing"
 
@@ -213,7 +213,7 @@ def test_a_malformed_answer_is_refused(
     terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, phone: WalletClient, rich: int
 ) -> None:
     started = _start_big_payment(terminal, minter)
-    with pytest.raises(WalletError) as refused:
+    with pytest.raises(ProtocolError) as refused:
         phone.signed(wallet, "POST", f"/v1/wallet/payments/{started['id']}/confirm", {"decision": "maybe"})
     assert refused.value.code == "parameter_invalid"
 
@@ -261,7 +261,7 @@ def test_the_register_client_reverses_after_30_seconds(
         final = client.wait_for_customer("ord-timeout")
     assert final.status == "reversed" and "did not approve in time" in final.message
     assert (clock() - started).total_seconds() == pytest.approx(30.0)
-    with pytest.raises(WalletError) as refused:
+    with pytest.raises(ProtocolError) as refused:
         phone.confirm(wallet, str(outcome.payment_id), approve=True)
     assert refused.value.code == "payment_not_pending"
     assert balance(core, wallet) == rich

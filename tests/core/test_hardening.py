@@ -14,9 +14,9 @@ from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.models import CodeFailure
 from payment_core.server import ServerThread
-from protocol import ManualClock, damm_digit
+from protocol import ManualClock, ProtocolError, damm_digit
 from tests.support import SignedCaller, assert_books_balance, balance, error_code, fresh_otp
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
@@ -107,7 +107,7 @@ def test_a_frozen_account_takes_no_topups(
     accounts.set_account_status(core, wallet.account_id, "frozen", "test")
     cash = terminal.call("POST", "/v1/topups/cash", {"topup_id": "f-1", "amount": 500, "code": minter.mint().numeric})
     assert (cash.status_code, error_code(cash)) == (402, "account_frozen")
-    with WalletClient(wallet.core_url, clock=clock) as client, pytest.raises(WalletError) as card:
+    with WalletClient(wallet.core_url, clock=clock) as client, pytest.raises(ProtocolError) as card:
         client.topup_card(wallet, 500, "4242424242424242", fresh_otp(core, clock, wallet.account_id), topup_id="f-2")
     assert (card.value.status, card.value.code) == (402, "account_frozen")
     assert balance(core, wallet) == 0

@@ -18,10 +18,10 @@ from payment_core.core import Core
 from payment_core.models import Account, AuditEvent
 from payment_core.server import ServerThread
 from possim.cli import main
-from protocol import ManualClock
+from protocol import ManualClock, ProtocolError
 from tests.conftest import Database
 from tests.support import PASSWORD, PHONE, mailbox, mailed_code, sign_up_verified, totp_now
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 
 EMAIL = "sakura@example.jp"
 
@@ -81,14 +81,14 @@ def test_a_wrong_code_five_times_burns_it_and_a_new_one_is_mailed(
         right = mailed_code(core, EMAIL)
         wrong = f"{(int(right) + 1) % 1_000_000:06d}"
         for _ in range(5):
-            with pytest.raises(WalletError) as refused:
+            with pytest.raises(ProtocolError) as refused:
                 client.verify_email(EMAIL, wrong)
             assert (refused.value.status, refused.value.code) == (401, "credentials_invalid")
-        with pytest.raises(WalletError) as throttled:  # five failures from one address: it waits a second
+        with pytest.raises(ProtocolError) as throttled:  # five failures from one address: it waits a second
             client.verify_email(EMAIL, right)
         assert (throttled.value.status, throttled.value.code) == (429, "rate_limited")
         clock.advance(2)
-        with pytest.raises(WalletError) as burnt:
+        with pytest.raises(ProtocolError) as burnt:
             client.verify_email(EMAIL, right)
         assert burnt.value.code == "credentials_invalid"
         client.resend_verification(EMAIL)  # within a minute of the last mail: nothing new is sent
@@ -107,10 +107,10 @@ def test_the_mailed_code_expires_after_fifteen_minutes(core: Core, server: Serve
         client.sign_up(EMAIL, PHONE, PASSWORD)
         core.drain()  # the mail is sent after the answer
         clock.advance(15 * 60)
-        with pytest.raises(WalletError) as expired:
+        with pytest.raises(ProtocolError) as expired:
             client.verify_email(EMAIL, mailed_code(core, EMAIL))
         assert expired.value.code == "credentials_invalid"
-        with pytest.raises(WalletError) as unknown:
+        with pytest.raises(ProtocolError) as unknown:
             client.verify_email("nobody@example.jp", "123456")
         assert (unknown.value.code, unknown.value.message) == (expired.value.code, expired.value.message)
 
@@ -118,7 +118,7 @@ def test_the_mailed_code_expires_after_fifteen_minutes(core: Core, server: Serve
 def test_sign_up_checks_the_phone_number(server: ServerThread, clock: ManualClock) -> None:
     with WalletClient(server.url, clock=clock) as client:
         for phone in ("12345", "+81-90-abcd-5678", "+8190123456789012"):
-            with pytest.raises(WalletError) as bad:
+            with pytest.raises(ProtocolError) as bad:
                 client.sign_up(EMAIL, phone, PASSWORD)
             assert (bad.value.status, bad.value.code) == (422, "parameter_invalid")
 

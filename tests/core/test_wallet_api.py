@@ -12,7 +12,7 @@ from payment_core import otp
 from payment_core.core import Core
 from payment_core.models import Account, AuditEvent, Topup
 from payment_core.server import ServerThread
-from protocol import ManualClock
+from protocol import ManualClock, ProtocolError
 from tests.support import (
     PASSWORD,
     PHONE,
@@ -25,17 +25,17 @@ from tests.support import (
     sign_up_verified,
     totp_now,
 )
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
 EMAIL = "hanako@example.jp"  # the ``wallet`` fixture's account
 
 
-def _refused(attempt: Any, clock: ManualClock | None = None) -> WalletError:
+def _refused(attempt: Any, clock: ManualClock | None = None) -> ProtocolError:
     if clock is not None:  # past the per-address backoff of the failures before (at most 2^(n-5) s)
         clock.advance(10)
-    with pytest.raises(WalletError) as refused:
+    with pytest.raises(ProtocolError) as refused:
         attempt()
     assert (refused.value.status, refused.value.code) == (401, "credentials_invalid")
     return refused.value
@@ -124,12 +124,12 @@ def test_devices_are_listed_and_a_revoked_device_codes_fail_at_the_register(
         code = minter.mint()
         revoked = client.revoke_device(second, wallet.device_id)
         assert (revoked["id"], revoked["status"], revoked["this_device"]) == (wallet.device_id, "revoked", False)
-        with pytest.raises(WalletError) as gone:
+        with pytest.raises(ProtocolError) as gone:
             client.balance(wallet)
         assert (gone.value.status, gone.value.code) == (401, "signature_invalid")
         assert "device_revoked" in [notice["kind"] for notice in client.notifications(second)]
         stranger = client_for_stranger(client, core, clock)
-        with pytest.raises(WalletError) as foreign:
+        with pytest.raises(ProtocolError) as foreign:
             client.revoke_device(stranger, second.device_id)
         assert (foreign.value.status, foreign.value.code) == (404, "resource_missing")
     refused = terminal.pay("after-revoke", 100, code.numeric)
@@ -149,7 +149,7 @@ def test_sign_out_everywhere_revokes_every_device(
         second = client.enroll(EMAIL, PASSWORD, fresh_otp(core, clock, wallet.account_id), "tablet")
         assert client.sign_out_everywhere(second) == 2
         for state in (wallet, second):
-            with pytest.raises(WalletError) as out:
+            with pytest.raises(ProtocolError) as out:
                 client.devices(state)
             assert out.value.code == "signature_invalid"
         again = client.enroll(EMAIL, PASSWORD, fresh_otp(core, clock, wallet.account_id), "new phone")
@@ -178,11 +178,11 @@ def test_bank_topups(core: Core, server: ServerThread, wallet: WalletState, cloc
     with WalletClient(server.url, clock=clock) as client:
         made = client.topup_bank(wallet, 5_000, "000-1234", fresh_otp(core, clock, wallet.account_id), "bank-1")
         assert (made["status"], made["method"], made["balance_after"]) == ("succeeded", "bank", 5_000)
-        with pytest.raises(WalletError) as declined:
+        with pytest.raises(ProtocolError) as declined:
             client.topup_bank(wallet, 5_000, "0009999", fresh_otp(core, clock, wallet.account_id), "bank-2")
         assert (declined.value.status, declined.value.code) == (402, "card_declined")
         assert declined.value.message == "The bank declined the transfer."
-        with pytest.raises(WalletError) as replayed:  # the stored decline again, without a new code
+        with pytest.raises(ProtocolError) as replayed:  # the stored decline again, without a new code
             client.topup_bank(wallet, 5_000, "0009999", "000000", "bank-2")
         assert replayed.value.message == declined.value.message
         _refused(lambda: client.topup_bank(wallet, 5_000, "0001234", "", "bank-3"))

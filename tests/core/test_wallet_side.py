@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from payment_core.core import Core
-from protocol import ManualClock, parse_code
+from protocol import ManualClock, ProtocolError, parse_code
 from tests.support import PASSWORD, PHONE, SignedCaller, fresh_otp, mailbox, sign_up_verified, totp_now
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter, CodesExhausted
 from wallet_app.state import WalletState, WalletStateError, load_state, save_state
 
@@ -28,18 +28,18 @@ def test_card_topups_need_the_device_signature_and_test_cards(
         assert (made["status"], made["balance_after"]) == ("succeeded", 3_000)
         # The same top-up again replays the stored one: no second code is used, no money moves.
         assert client.topup_card(wallet, 3_000, "4242424242424242", "000000", topup_id="card-1")["id"] == made["id"]
-        with pytest.raises(WalletError) as declined:
+        with pytest.raises(ProtocolError) as declined:
             client.topup_card(wallet, 1_000, "4000000000000002", otp(), topup_id="card-2")
         assert (declined.value.code, declined.value.status) == ("card_declined", 402)
-        with pytest.raises(WalletError) as too_big:
+        with pytest.raises(ProtocolError) as too_big:
             client.topup_card(wallet, 100_001, "4242424242424242", otp())
         assert too_big.value.code == "limit_exceeded"
-        with pytest.raises(WalletError) as conflict:
+        with pytest.raises(ProtocolError) as conflict:
             client.topup_card(wallet, 2_000, "4242424242424242", otp(), topup_id="card-1")
         assert conflict.value.code == "idempotency_conflict"
         assert client.balance(wallet) == 3_000
         impostor = WalletState(wallet.core_url, wallet.email, wallet.account_id, wallet.device_id, b"\x07" * 32)
-        with pytest.raises(WalletError) as forged:
+        with pytest.raises(ProtocolError) as forged:
             client.balance(impostor)
         assert (forged.value.code, forged.value.status) == ("signature_invalid", 401)
 
@@ -51,12 +51,12 @@ def test_enrollment_needs_the_right_password_and_says_nothing_more(
     with WalletClient(url, clock=clock) as client:
         made = sign_up_verified(client, core, "ken@example.jp")
         code = totp_now(made["totp_secret"], clock)
-        with pytest.raises(WalletError) as wrong:
+        with pytest.raises(ProtocolError) as wrong:
             client.enroll("ken@example.jp", PASSWORD + "!", code, "phone")
-        with pytest.raises(WalletError) as unknown:
+        with pytest.raises(ProtocolError) as unknown:
             client.enroll("nobody@example.jp", PASSWORD, code, "phone")
         assert (wrong.value.code, wrong.value.message) == (unknown.value.code, unknown.value.message)
-        with pytest.raises(WalletError) as short:
+        with pytest.raises(ProtocolError) as short:
             client.sign_up("ken2@example.jp", PHONE, "short")
         assert short.value.code == "parameter_invalid"
         fresh = client.sign_up("ken3@example.jp", PHONE, PASSWORD)

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from payment_core.core import Core
 from payment_core.models import AddressBlock, AuditEvent, Device, OutboxMessage, Topup
 from payment_core.server import ServerThread
-from protocol import ManualClock
+from protocol import ManualClock, ProtocolError
 from tests.security.conftest import ATTACKER_MAIL, Victim, enroll_body, from_address
 from tests.support import PASSWORD, PHONE, error_code, mailbox, mailed_code
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 
 SPRAY_ACCOUNTS = 1_000
 SPRAY_DEADLINE_SECONDS = 240.0
@@ -118,7 +118,7 @@ def test_door_silent_sign_in_on_a_new_device(
         try:
             client.enroll(victim.email, PASSWORD, victim.totp(), "sixth phone")
             raise AssertionError("a sixth device was enrolled")
-        except WalletError as full:
+        except ProtocolError as full:
             assert (full.status, full.code) == (409, "device_limit_reached")
         # Revoke from any device: the tablet signs out the first phone, whose codes then fail.
         client.revoke_device(tablet, victim.phone.device_id)
@@ -137,7 +137,7 @@ def test_door_top_up_with_the_login_password(
             try:
                 client.topup_card(victim.phone, 50_000, "4242424242424242", guess or "", topup_id="stolen")
                 raise AssertionError("a top-up went through without the second factor")
-            except WalletError as refused:
+            except ProtocolError as refused:
                 assert (refused.status, refused.code) == (401, "credentials_invalid")
         with core.transaction() as session:
             assert session.execute(select(func.count()).select_from(Topup)).scalar_one() == 0

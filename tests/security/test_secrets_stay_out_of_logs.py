@@ -14,10 +14,10 @@ from sqlalchemy import select
 from payment_core.core import Core
 from payment_core.models import AuditEvent
 from payment_core.server import ServerThread
-from protocol import ManualClock
+from protocol import ManualClock, ProtocolError
 from tests.security.conftest import enroll_body, from_address
 from tests.support import PASSWORD, PHONE, mailed_code, mailed_reset_token, totp_now
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 
 EMAIL = "secretive@example.jp"
 NEW_PASSWORD = "another long passphrase 77"
@@ -40,7 +40,7 @@ def test_no_secret_reaches_a_log_and_every_step_is_audited_with_its_source(
         assert phone.refresh_token is not None
         secrets_seen += [code, totp_secret, otp, access, phone.refresh_token, *kit["recovery_codes"]]
         secrets_seen += [base64.urlsafe_b64encode(phone.secret).decode().rstrip("="), phone.secret.hex()]
-        with pytest.raises(WalletError):
+        with pytest.raises(ProtocolError):
             client.topup_card(phone, 1_000, "4242424242424242", PASSWORD)  # the password as a factor: refused
         client.request_password_reset(EMAIL)
         token = mailed_reset_token(core, EMAIL)

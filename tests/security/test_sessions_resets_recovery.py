@@ -11,16 +11,16 @@ from sqlalchemy import select
 from payment_core.core import Core
 from payment_core.models import Account, PasswordReset, RecoveryCode
 from payment_core.server import ServerThread
-from protocol import ManualClock
+from protocol import ManualClock, ProtocolError
 from tests.security.conftest import Victim, enroll_body, from_address
 from tests.support import PASSWORD, PHONE, error_code, mailbox, mailed_reset_token
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 
 NEW_PASSWORD = "a brand new passphrase 2026"
 
 
-def _refused(call: object, code: str = "credentials_invalid") -> WalletError:
-    with pytest.raises(WalletError) as refused:
+def _refused(call: object, code: str = "credentials_invalid") -> ProtocolError:
+    with pytest.raises(ProtocolError) as refused:
         call()  # type: ignore[operator]
     assert refused.value.code == code, refused.value.message
     return refused.value

@@ -27,7 +27,7 @@ from tests.register.pilot_helpers import wait_for
 from tests.support import PASSWORD, mailbox, mailed_code, mailed_reset_token, sign_up_verified, totp_now
 from tests.wallet.conftest import PhoneCore
 from tests.wallet.test_phone_flows import SIZE, _click, _fill, ready
-from wallet_app.client import WalletClient, WalletError
+from wallet_app.client import WalletClient
 from wallet_app.phone.app import WalletApp
 from wallet_app.phone.cells import cells_to_image
 from wallet_app.phone.screens.auth import AuthenticatorScreen, SignInScreen, VerifyEmailScreen, WelcomeScreen
@@ -168,7 +168,7 @@ async def test_a_recovery_code_from_the_screen_signs_a_second_phone_in_once(phon
     assert recovery.remaining(core, account_id) == 9
     with WalletClient(phone_core.server.url, clock=clock) as client:
         assert sorted(str(device["name"]) for device in client.devices(state)) == ["Jiro's phone", "Jiro's tablet"]
-        with pytest.raises(WalletError) as again:
+        with pytest.raises(ProtocolError) as again:
             client.enroll(email, PASSWORD, codes[3], "a third phone")
     assert (again.value.code, again.value.status, again.value.message) == ("credentials_invalid", 401, REFUSED)
 

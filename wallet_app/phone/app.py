@@ -19,8 +19,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
 
-from protocol import Clock, system_clock
-from wallet_app.client import WalletClient, WalletError
+from protocol import Clock, ErrorCode, ProtocolError, system_clock
+from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState, WalletStateError, load_state, save_state
 
@@ -98,8 +98,8 @@ class WalletApp(App[None]):
             try:
                 balance = self.client.balance(state)
                 waiting = self.client.awaiting(state)
-            except WalletError as error:
-                if error.code == "signature_invalid" and self._session_ended(state):
+            except ProtocolError as error:
+                if error.code is ErrorCode.SIGNATURE_INVALID and self._session_ended(state):
                     self.call_from_thread(self._signed_out_elsewhere, state)
                     return
                 self.call_from_thread(self._status, None, error)
@@ -119,7 +119,7 @@ class WalletApp(App[None]):
             return True  # a phone enrolled before sessions existed: the key was all it had
         try:
             _access, renewed = self.client.refresh(state)
-        except WalletError as error:
+        except ProtocolError as error:
             return error.status == 401
         self.call_from_thread(self._keep_session, renewed)
         return False
@@ -145,10 +145,10 @@ class WalletApp(App[None]):
                   "again with your password and your authenticator.")  # fmt: skip
         self.push_screen(SignInScreen(state.email, notice))
 
-    def _status(self, balance: int | None, error: WalletError | None) -> None:
+    def _status(self, balance: int | None, error: ProtocolError | None) -> None:
         from wallet_app.phone.screens.home import HomeScreen
 
-        if error is not None and error.code == "device_revoked":
+        if error is not None and error.code is ErrorCode.DEVICE_REVOKED:
             self.notify("This phone was signed out (its device is revoked).", severity="error")
         self.online = error is None
         if balance is not None:

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from wallet_app.client import WalletError
+from protocol import ProtocolError
 from wallet_app.phone.cells import qr_cells
 from wallet_app.phone.screens.base import Field, PhoneScreen, SubmitField, back_binding, phone_footer
 from wallet_app.phone.widgets import CellView
@@ -79,7 +79,7 @@ class SignUpScreen(PhoneScreen[None]):
     def _create(self, email: str, phone: str, password: str, name: str | None) -> None:
         try:
             answer = self.wallet.client.sign_up(email, phone, password, name)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.say, error.message)
             return
         self.app.call_from_thread(self._created, email, str(answer.get("message", "")))
@@ -131,7 +131,7 @@ class VerifyEmailScreen(PhoneScreen[dict[str, Any] | None]):
     def _resend(self) -> None:
         try:
             self.wallet.client.resend_verification(self.email)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.say, error.message)
             return
         self.app.call_from_thread(self.say, "A new code is on its way (at most one a minute).", False)
@@ -140,7 +140,7 @@ class VerifyEmailScreen(PhoneScreen[dict[str, Any] | None]):
     def _verify(self, code: str) -> None:
         try:
             kit = self.wallet.client.verify_email(self.email, code)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.say, error.message)
             return
         self.app.call_from_thread(self._verified, kit)
@@ -257,7 +257,7 @@ class SignInScreen(PhoneScreen[None]):
     def _enroll(self, email: str, password: str, otp: str, name: str) -> None:
         try:
             state = self.wallet.client.enroll(email, password, otp, name)
-        except WalletError as error:  # the core's words: one for every bad sign-in (401), a wait (429)
+        except ProtocolError as error:  # the core's words: one for every bad sign-in (401), a wait (429)
             self.app.call_from_thread(self._refused, error.message)
             return
         self.app.call_from_thread(self._enrolled, state)

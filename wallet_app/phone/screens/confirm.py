@@ -11,8 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from protocol import format_yen
-from wallet_app.client import WalletError
+from protocol import ProtocolError, format_yen
 from wallet_app.phone.screens.base import phone_footer
 
 if TYPE_CHECKING:
@@ -65,7 +64,7 @@ class ConfirmDialog(ModalScreen[None]):
             return
         try:
             result = app.client.confirm(state, str(self.payment.get("id")), approve)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self._failed, error.message)
             return
         status = str(result.get("status"))

@@ -16,7 +16,7 @@ from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from wallet_app.client import WalletError
+from protocol import ProtocolError
 from wallet_app.phone.screens.base import Field, PhoneScreen, SubmitField, back_binding, phone_footer
 
 
@@ -62,7 +62,7 @@ class ResetScreen(PhoneScreen[str | None]):
     def _send(self, email: str) -> None:
         try:
             message = self.wallet.client.request_password_reset(email)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.say, error.message)
             return
         self.app.call_from_thread(self.say, message, False)
@@ -71,7 +71,7 @@ class ResetScreen(PhoneScreen[str | None]):
     def _set(self, token: str, new_password: str) -> None:
         try:
             done = self.wallet.client.reset_password(token, new_password)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.say, error.message)
             return
         self.app.call_from_thread(self._done, str(done.get("email") or ""))

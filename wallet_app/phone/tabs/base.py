@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, TabPane
 
-from wallet_app.client import WalletError
+from protocol import ProtocolError
 from wallet_app.state import WalletState
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class RowsTab(WalletTab):
             return
         try:
             rows = self.fetch(state)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.app.notify, f"Offline: {error.message}", severity="warning")
             return
         self.app.call_from_thread(self.fill, rows)

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Static
 
-from wallet_app.client import WalletError
+from protocol import ProtocolError
 from wallet_app.phone.tabs.base import RowsTab
 from wallet_app.state import WalletState
 
@@ -60,7 +60,7 @@ class DevicesTab(RowsTab):
                 app.client.revoke_device(state, device_id)
             else:
                 app.client.sign_out_everywhere(state)
-        except WalletError as error:
+        except ProtocolError as error:
             self.app.call_from_thread(self.query_one("#device-message", Static).update, error.message)
             return
         if what == "everywhere" or device_id == state.device_id:

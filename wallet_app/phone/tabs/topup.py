@@ -9,8 +9,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
-from protocol import format_yen
-from wallet_app.client import WalletError
+from protocol import ErrorCode, ProtocolError, format_yen
 from wallet_app.phone.tabs.base import WalletTab
 
 METHODS = [("Test card", "card"), ("Bank account", "bank"), ("Cash at a register", "cash")]
@@ -61,8 +60,8 @@ class TopUpTab(WalletTab):
                 app.client.topup_card(state, amount, source, otp)
             else:
                 app.client.topup_bank(state, amount, source, otp)
-        except WalletError as error:
-            text = TOPUP_CODE_REFUSED if error.code == "credentials_invalid" else error.message
+        except ProtocolError as error:
+            text = TOPUP_CODE_REFUSED if error.code is ErrorCode.CREDENTIALS_INVALID else error.message
             self.app.call_from_thread(self.say, text)
             return
         self.app.call_from_thread(self.say, f"Topped up {format_yen(amount)}.")
