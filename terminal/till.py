@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from hardware.customer_display import CustomerDisplay, fit_line, format_total_line
 from hardware.printer import PrinterError, ReceiptPrinter
-from protocol import Clock, format_yen, looks_like_payment_code, system_clock
+from protocol import Clock, PaymentStatus, ScanKind, format_yen, looks_like_payment_code, system_clock
 from terminal.catalog import Catalog, Product
 from terminal.client import PaymentClient, PaymentOutcome
 from terminal.receipt import Receipt, Tender, mask_balance, render_receipt
@@ -29,7 +29,7 @@ class TillError(Exception):
 class ScanOutcome:
     """What a scanned or typed code meant: a product rung up, a payment code, or nothing usable."""
 
-    kind: str  # "product" | "payment" | "unknown"
+    kind: ScanKind
     text: str
     product: Product | None = None
     message: str = ""
@@ -128,16 +128,18 @@ class Till:
         """A code from the camera, a wedge scanner or the keyboard: a product is rung up at once."""
         text = text.strip()
         if looks_like_payment_code(text):
-            return ScanOutcome("payment", text, message="Payment code read.")
+            return ScanOutcome(ScanKind.PAYMENT, text, message="Payment code read.")
         product = self.catalog.lookup(text)
         if product is None:
-            return ScanOutcome("unknown", text, message=f"{text[:24]}: not in the catalog (商品が見つかりません)")
+            return ScanOutcome(
+                ScanKind.UNKNOWN, text, message=f"{text[:24]}: not in the catalog (商品が見つかりません)"
+            )
         try:
             index = self.sale.add(product, quantity)
         except SaleError as error:
-            return ScanOutcome("unknown", text, product, str(error))
+            return ScanOutcome(ScanKind.UNKNOWN, text, product, str(error))
         self.show(format_total_line(product.name, product.price), format_total_line("合計", self.sale.total))
-        return ScanOutcome("product", text, product, f"{product.name}  {format_yen(product.price)}", index)
+        return ScanOutcome(ScanKind.PRODUCT, text, product, f"{product.name}  {format_yen(product.price)}", index)
 
     def void_sale(self) -> None:
         self.sale = Sale()
@@ -165,7 +167,7 @@ class Till:
 
     def finish_wallet(self, attempt: PaymentAttempt, outcome: PaymentOutcome) -> Completed:
         """Record a succeeded wallet payment, print the receipt, and start a new sale."""
-        if outcome.status != "succeeded":
+        if outcome.status != PaymentStatus.SUCCEEDED:
             raise TillError(f"The payment is {outcome.status}, not approved.")
         masked = mask_balance(outcome.balance_after) if outcome.balance_after is not None else None
         tender = Tender("wallet", attempt.amount, "possim")
@@ -233,7 +235,7 @@ class Till:
             # replays the core's refund (or is refused if the amount changed), never a second refund.
             refund_id = f"{record.receipt_no}-r{record.refunded}"
             outcome = self.client.refund(record.payment_id, refund_id, value)
-            if outcome.status != "refunded":
+            if outcome.status != PaymentStatus.REFUNDED:
                 raise TillError(f"The refund did not go through: {outcome.message}")
         try:
             self.store.record_refund(
@@ -252,7 +254,7 @@ class Till:
             raise TillError(f"{record.receipt_no} is from an earlier shift: refund it instead (F2).")
         if record.tender == "wallet":
             outcome = self.client.reverse(record.order_id)
-            if outcome.status != "reversed":
+            if outcome.status != PaymentStatus.REVERSED:
                 raise TillError(f"The void did not go through: {outcome.message}")
         self.store.record_void(record.receipt_no)
         return self._refund_receipt(record, record.total, f"取消 {record.receipt_no}")

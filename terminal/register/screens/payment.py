@@ -19,8 +19,15 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from protocol import ParsedCode, ProtocolError, format_yen, looks_like_payment_code, parse_code
-from terminal.client import AWAITING_CUSTOMER, PaymentOutcome
+from protocol import (
+    ParsedCode,
+    PaymentStatus,
+    ProtocolError,
+    format_yen,
+    looks_like_payment_code,
+    parse_code,
+)
+from terminal.client import UNKNOWN, PaymentOutcome
 from terminal.receipt import mask_balance
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
@@ -151,7 +158,7 @@ class PaymentScreen(Screen[Completed | None]):
     def _pay(self, order_id: str, amount: int, code: str) -> None:
         client = self.register.till.client
         outcome = client.pay(order_id, amount, code, description=f"receipt {self.attempt.receipt_no}")
-        if outcome.status == AWAITING_CUSTOMER:
+        if outcome.status == PaymentStatus.AWAITING_CUSTOMER:
             self.app.call_from_thread(self._awaiting, self.register.options.confirm_timeout)
 
             def on_tick(seconds_left: float) -> bool:
@@ -170,7 +177,7 @@ class PaymentScreen(Screen[Completed | None]):
         try:
             self.app.call_from_thread(self._show_outcome, outcome)
         except RuntimeError:  # closing mid-payment: an approval nobody will record is given back
-            if outcome.status == "succeeded":
+            if outcome.status == PaymentStatus.SUCCEEDED:
                 client.reverse(order_id)
 
     def _awaiting(self, seconds_left: float) -> None:
@@ -184,7 +191,7 @@ class PaymentScreen(Screen[Completed | None]):
 
     def _show_outcome(self, outcome: PaymentOutcome) -> None:
         self.outcome = outcome
-        if outcome.status == "succeeded":
+        if outcome.status == PaymentStatus.SUCCEEDED:
             try:
                 self.completed = self.register.till.finish_wallet(self.attempt, outcome)
             except Exception as error:
@@ -202,9 +209,9 @@ class PaymentScreen(Screen[Completed | None]):
                 f"[b]✔ 承認  APPROVED[/b]\n\n{format_yen(self.attempt.amount)}\n残高 Balance {balance}\n\n"
                 "Enter: receipt",
             )
-        elif outcome.status == "unknown":
+        elif outcome.status == UNKNOWN:
             self._set_state(UNREACHABLE_STATE, f"[b]⚠ 接続エラー  SERVICE UNREACHABLE[/b]\n\n{UNREACHABLE}")
-        elif outcome.status == "reversed":
+        elif outcome.status == PaymentStatus.REVERSED:
             self._set_state(DECLINED, f"[b]取消  REVERSED[/b]\n\n{outcome.message}\nShow a new code to try again.")
         else:
             code = outcome.decline_code or outcome.error_code
@@ -237,7 +244,7 @@ class PaymentScreen(Screen[Completed | None]):
     @work(thread=True, exclusive=True, group="payment", exit_on_error=False)
     def _reverse_then_leave(self) -> None:
         outcome = self.register.till.client.reverse(self.attempt.order_id)
-        if outcome.final and outcome.status != "succeeded":
+        if outcome.final and outcome.status != PaymentStatus.SUCCEEDED:
             self.app.call_from_thread(self.dismiss, None)
         else:
             self.app.call_from_thread(self._show_outcome, outcome)

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from protocol import format_yen
+from protocol import ScanKind, format_yen
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog, cash_question
@@ -94,10 +94,10 @@ class SaleScreen(Screen[None]):
                 return
             quantity = int(count)
         outcome = self.register.till.scan(text, quantity)
-        if outcome.kind == "payment":
+        if outcome.kind == ScanKind.PAYMENT:
             self.say("That is a payment code: press F2 (wallet pay) first, then show it.", error=True)
             return
-        self.say(outcome.message, error=outcome.kind != "product")
+        self.say(outcome.message, error=outcome.kind != ScanKind.PRODUCT)
         self.refresh_sale(select=outcome.line_index)
         if outcome.product is not None and outcome.product.age_restricted and not self.register.till.sale.age_confirmed:
             self.app.push_screen(AgeCheckDialog(outcome.product.name), self._age_answered)
