@@ -19,6 +19,7 @@ from textual.worker import Worker
 
 from hardware.decoders import ScanResult
 from hardware.wedge import LineScanner, WedgeRead
+from protocol import Symbology
 from terminal.register.camera import CameraFeed
 from terminal.register.commands import RegisterCommands
 from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
@@ -45,7 +46,7 @@ class CameraStage(Protocol):
 
 @runtime_checkable
 class ScanTarget(Protocol):
-    def handle_scan(self, text: str, symbology: str, source: str) -> None: ...
+    def handle_scan(self, text: str, symbology: Symbology, source: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,9 @@ class RegisterApp(App[None]):
         return stack[-1] if stack else None
 
     def _serial_read(self, read: WedgeRead) -> None:  # on the serial scanner's thread
-        self.post_message(CodeScanned(read.text, read.kind, "scanner"))
+        # A serial scanner sends the text alone: what symbology it read is not said (read.kind is what the
+        # text looks like, payment or product, never a symbology).
+        self.post_message(CodeScanned(read.text, Symbology.UNREPORTED, "scanner"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("hold_phone", "show_product"):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from protocol import Symbology
 from terminal.register.viewfinder import Preview
 
 
 class CodeScanned(Message):
-    """A code read by the camera (once per dedupe window), a wedge scanner or the keyboard."""
+    """A code read by the camera (once per dedupe window), a serial or wedge scanner, or the keyboard: its text,
+    its symbology (what the decoder read, or ``KEYED`` / ``UNREPORTED`` when none came with it) and its source."""
 
-    def __init__(self, text: str, symbology: str, source: str) -> None:
+    def __init__(self, text: str, symbology: Symbology, source: str) -> None:
         super().__init__()
         self.text, self.symbology, self.source = text, symbology, source
 

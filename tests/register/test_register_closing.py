@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
+from protocol import Symbology
 from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
 from tests.register.conftest import World
 from tests.register.pilot_helpers import sign_in, wait_for
@@ -29,7 +30,7 @@ class LateMessages(Screen[None]):
     def on_unmount(self) -> None:
         preview = np.zeros((8, 16, 3), dtype=np.uint8)
         self.app.post_message(FramePreview(preview, True, 15.0))
-        self.app.post_message(CodeScanned("4901234567894", "EAN13", "camera"))
+        self.app.post_message(CodeScanned("4901234567894", Symbology.EAN13, "camera"))
         self.app.post_message(DisplayChanged("ありがとうございました", "Thanks"))
         self.app.post_message(CameraStopped("the camera stream ended"))
 

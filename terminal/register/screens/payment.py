@@ -23,6 +23,7 @@ from protocol import (
     ParsedCode,
     PaymentStatus,
     ProtocolError,
+    Symbology,
     format_yen,
     looks_like_payment_code,
     parse_code,
@@ -123,9 +124,9 @@ class PaymentScreen(Screen[Completed | None]):
         if self.state == APPROVED:  # the entry line keeps focus (a wedge scanner types there): Enter goes on
             self.action_done()
         elif text:
-            self.handle_scan(text, "keyboard", "keyboard")
+            self.handle_scan(text, Symbology.KEYED, "keyboard")
 
-    def handle_scan(self, text: str, symbology: str, source: str) -> None:
+    def handle_scan(self, text: str, symbology: Symbology, source: str) -> None:
         if self.state not in (WAITING, DECLINED):
             return
         if not looks_like_payment_code(text):

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from protocol import ScanKind, format_yen
+from protocol import ScanKind, Symbology, format_yen
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog, cash_question
@@ -83,9 +83,9 @@ class SaleScreen(Screen[None]):
         text = event.value.strip()
         event.input.value = ""
         if text:
-            self.handle_scan(text, "keyboard", "wedge" if self.register.options.wedge else "keyboard")
+            self.handle_scan(text, Symbology.KEYED, "wedge" if self.register.options.wedge else "keyboard")
 
-    def handle_scan(self, text: str, symbology: str, source: str) -> None:
+    def handle_scan(self, text: str, symbology: Symbology, source: str) -> None:
         quantity = 1
         if "*" in text:
             count, _, text = text.partition("*")
