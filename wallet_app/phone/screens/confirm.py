@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from protocol import ProtocolError, format_yen
+from protocol import PaymentStatus, ProtocolError, format_yen
 from wallet_app.phone.screens.base import phone_footer
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ConfirmDialog(ModalScreen[None]):
             self.app.call_from_thread(self._failed, error.message)
             return
         status = str(result.get("status"))
-        self.app.call_from_thread(self._done, "Paid." if status == "succeeded" else f"Not paid ({status}).")
+        self.app.call_from_thread(self._done, "Paid." if status == PaymentStatus.SUCCEEDED else f"Not paid ({status}).")
 
     def _failed(self, message: str) -> None:
         self.query_one("#confirm-message", Static).update(message)
