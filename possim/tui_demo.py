@@ -143,7 +143,7 @@ def demo_register(
         world = stack.enter_context(opened)
         client = stack.enter_context(world.register())
         store = stack.enter_context(RegisterStore(folder / "register.db", terminal_id=REGISTER_NO))
-        store.add_clerk(*DEMO_CLERK)
+        store.clerks.add_clerk(*DEMO_CLERK)
         catalog = Catalog.default()
         basket = [product.jan for product in catalog][:8] or list(DEMO_BASKET)
         stage = DemoStage(world.minter, "possim wallet", basket)

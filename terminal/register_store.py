@@ -2,7 +2,7 @@
 
 Clerk sign-in (clerks, PINs, lockout, opening a shift) lives in :mod:`terminal.clerks`; sales, refunds and
 shift reports in :mod:`terminal.journal`. :class:`RegisterStore` opens the file and hands out both as
-``store.clerks`` and ``store.journal``; its own methods forward to them for the command line and the demo.
+``store.clerks`` and ``store.journal``; callers use those (``store.clerks.sign_in``, ``store.journal.record_sale``).
 """
 
 from __future__ import annotations
@@ -56,21 +56,6 @@ class RegisterStore:
         self._db = RegisterDB(path, clock)
         self.clerks = Clerks(self._db, terminal_id, max_pin_failures=max_pin_failures, lockout_seconds=lockout_seconds)
         self.journal = Journal(self._db, terminal_id)
-        self.add_clerk = self.clerks.add_clerk
-        self.get_clerk = self.clerks.get_clerk
-        self.sign_in = self.clerks.sign_in
-        self.open_shift = self.clerks.open_shift
-        self.current_shift = self.clerks.current_shift
-        self.get_shift = self.clerks.get_shift
-        self.close_shift = self.journal.close_shift
-        self.shift_report = self.journal.shift_report
-        self.next_receipt_no = self.journal.next_receipt_no
-        self.record_sale = self.journal.record_sale
-        self.record_void = self.journal.record_void
-        self.get_sale = self.journal.get_sale
-        self.recent_sales = self.journal.recent_sales
-        self.refundable = self.journal.refundable
-        self.record_refund = self.journal.record_refund
 
     @property
     def _conn(self) -> sqlite3.Connection:

@@ -95,22 +95,22 @@ class Till:
 
     def sign_in(self, clerk_id: str, pin: str) -> Clerk:
         """Check the PIN (throttled by the store) and open a shift, or resume this clerk's open one."""
-        clerk = self.store.sign_in(clerk_id, pin)
-        shift = self.store.current_shift()
+        clerk = self.store.clerks.sign_in(clerk_id, pin)
+        shift = self.store.clerks.current_shift()
         if shift is not None and shift.clerk_id != clerk.clerk_id:
             raise TillError(f"Shift #{shift.shift_id} is open for clerk {shift.clerk_id}; they must close it first.")
-        self.clerk, self.shift = clerk, shift or self.store.open_shift(clerk.clerk_id)
+        self.clerk, self.shift = clerk, shift or self.store.clerks.open_shift(clerk.clerk_id)
         self.show("いらっしゃいませ", "Welcome")
         return clerk
 
     def shift_report(self) -> ShiftReport:
-        return self.store.shift_report(self._shift().shift_id)
+        return self.store.journal.shift_report(self._shift().shift_id)
 
     def close_shift(self) -> Completed:
         """Close the shift (Z-report), print it, and sign the clerk out."""
         if not self.sale.is_empty:
             raise TillError("Finish or void the sale before closing the shift.")
-        report = self.store.close_shift(self._shift().shift_id)
+        report = self.store.journal.close_shift(self._shift().shift_id)
         lines = [fit_line(self.store_name, 42).rstrip(), *report.lines()]
         printed, message = self._print(lines, None)
         self.clerk, self.shift = None, None
@@ -161,7 +161,7 @@ class Till:
             raise TillError("Nothing to pay: ring up an item first.")
         if self.sale.age_check_pending:
             raise TillError("Age check needed: the customer must confirm they are 20 or over.")
-        attempt = PaymentAttempt(self.store.next_receipt_no(), self.sale.total)
+        attempt = PaymentAttempt(self.store.journal.next_receipt_no(), self.sale.total)
         self.show(format_total_line("お支払い", attempt.amount), "コードをかざしてください")
         return attempt
 
@@ -197,7 +197,7 @@ class Till:
             ],
             ensure_ascii=False,
         )
-        self.store.record_sale(
+        self.store.journal.record_sale(
             receipt_no=attempt.receipt_no, shift_id=shift.shift_id, order_id=order_id, total=attempt.amount,
             tender=tender, wallet_amount=attempt.amount if tender == "wallet" else 0,
             cash_amount=attempt.amount if tender == "cash" else 0, payment_id=payment_id, lines_json=lines_json,
@@ -215,7 +215,7 @@ class Till:
     # -- refunds and voids -------------------------------------------------------------------------
 
     def find_sale(self, receipt_no: str) -> SaleRecord:
-        record = self.store.get_sale(receipt_no.strip())
+        record = self.store.journal.get_sale(receipt_no.strip())
         if record is None:
             raise TillError(f"No receipt {receipt_no.strip()[:20]} on this register.")
         return record
@@ -223,7 +223,7 @@ class Till:
     def refund(self, receipt_no: str, amount: int | None = None) -> Completed:
         """Refund ``amount`` (or all that is left) of a past sale: to the wallet through the core, or in cash."""
         record = self.find_sale(receipt_no)
-        left = self.store.refundable(record.receipt_no)
+        left = self.store.journal.refundable(record.receipt_no)
         value = left if amount is None else amount
         if value <= 0 or value > left:
             raise TillError(f"Only {format_yen(left)} is left to refund on {record.receipt_no}.")
@@ -238,7 +238,7 @@ class Till:
             if outcome.status != PaymentStatus.REFUNDED:
                 raise TillError(f"The refund did not go through: {outcome.message}")
         try:
-            self.store.record_refund(
+            self.store.journal.record_refund(
                 receipt_no=record.receipt_no, amount=value, tender=record.tender, refund_id=refund_id
             )
         except RegisterStoreError as error:
@@ -256,7 +256,7 @@ class Till:
             outcome = self.client.reverse(record.order_id)
             if outcome.status != PaymentStatus.REVERSED:
                 raise TillError(f"The void did not go through: {outcome.message}")
-        self.store.record_void(record.receipt_no)
+        self.store.journal.record_void(record.receipt_no)
         return self._refund_receipt(record, record.total, f"取消 {record.receipt_no}")
 
     def _refund_receipt(self, record: SaleRecord, amount: int, note: str) -> Completed:

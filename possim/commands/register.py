@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if args.add_clerk:
             pin = os.environ.get(PIN_ENV, "")
             try:
-                clerk = store.add_clerk(args.add_clerk[0], args.add_clerk[1], pin)
+                clerk = store.clerks.add_clerk(args.add_clerk[0], args.add_clerk[1], pin)
             except RegisterStoreError as error:
                 return _fail(str(error))
             print(f"clerk {clerk.clerk_id} ({clerk.name}) added to {db_path}")

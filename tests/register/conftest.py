@@ -64,7 +64,7 @@ class World:
         """A register app; ``sleep`` replaces the client's waits (retry backoff, confirmation polls)."""
         if self.store is None:  # a second app in one test is the same register, restarted
             self.store = RegisterStore(self.tmp / "register.db", clock, terminal_id="R1")
-            self.store.add_clerk(CLERK_ID, CLERK_NAME, CLERK_PIN)
+            self.store.clerks.add_clerk(CLERK_ID, CLERK_NAME, CLERK_PIN)
         self.printer = dummy_printer(self.tmp / "receipts.escpos")
         client = PaymentClient(
             self.server.url, self.terminal_id, self.terminal_secret, sleep=sleep or (lambda _s: None), backoff=0.01,

@@ -66,7 +66,7 @@ async def test_partial_then_full_refund_through_the_core(world: World) -> None:
         await pilot.press("f2")  # nothing left: refused with a reason, nothing moves
         await wait_for(pilot, lambda: "left to refund" in str(screen.query_one("#refund-message").render()), "refusal")
         assert balance(world.core, world.wallet) == FUNDS
-    record = world.store.get_sale("R1-000001") if world.store else None
+    record = world.store.journal.get_sale("R1-000001") if world.store else None
     assert record is not None and record.status == "refunded" and record.refunded == total
 
 
@@ -96,4 +96,4 @@ async def test_void_a_past_sale_and_close_the_shift_with_its_report(world: World
         assert "Z" in printed and "Net" in printed
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen), "the sign-in screen")
-        assert app.till.clerk is None and world.store is not None and world.store.current_shift() is None
+        assert app.till.clerk is None and world.store is not None and world.store.clerks.current_shift() is None

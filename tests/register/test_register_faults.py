@@ -23,7 +23,7 @@ async def test_core_charged_but_the_store_failed_is_recorded_on_retry_never_char
     product = next(p for p in world.catalog if 100 <= p.price <= 500 and not p.age_restricted)
     app = world.app()
     assert world.store is not None
-    real_record = world.store.record_sale
+    real_record = world.store.journal.record_sale
     failures = [RuntimeError("disk full")]
 
     def flaky_record(**kwargs: Any) -> Any:
@@ -31,7 +31,7 @@ async def test_core_charged_but_the_store_failed_is_recorded_on_retry_never_char
             raise failures.pop()
         return real_record(**kwargs)
 
-    monkeypatch.setattr(world.store, "record_sale", flaky_record)
+    monkeypatch.setattr(world.store.journal, "record_sale", flaky_record)
     async with app.run_test(size=(140, 42)) as pilot:
         await sign_in(pilot)
         await type_code(pilot, product.jan)
@@ -46,7 +46,7 @@ async def test_core_charged_but_the_store_failed_is_recorded_on_retry_never_char
         await pilot.press("f5")
         await wait_state(pilot, screen, APPROVED)
     assert balance(world.core, world.wallet) == FUNDS - product.price
-    assert world.store.get_sale("R1-000001") is not None
+    assert world.store.journal.get_sale("R1-000001") is not None
 
 
 async def test_quit_is_refused_while_the_customer_is_asked(world: World) -> None:
@@ -92,7 +92,7 @@ async def test_a_double_press_refunds_once(world: World) -> None:
         await pilot.press(*"R1-000001", "enter", "1", "0", "0", "f2", "f2")  # an impatient clerk
         await wait_for(pilot, lambda: isinstance(app.screen, ReceiptScreen), "the refund receipt")
     assert balance(world.core, world.wallet) == FUNDS - product.price + 100
-    record = world.store.get_sale("R1-000001") if world.store else None
+    record = world.store.journal.get_sale("R1-000001") if world.store else None
     assert record is not None and record.refunded == 100
 
 

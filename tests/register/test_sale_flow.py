@@ -53,7 +53,7 @@ async def test_a_full_sale_scanned_by_camera_and_wedge_paid_by_the_wallet(world:
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is sale, "the next customer")
         assert app.till.sale.is_empty and line_count(app) == 0
-        record = world.store.get_sale("R1-000001") if world.store else None
+        record = world.store.journal.get_sale("R1-000001") if world.store else None
         assert record is not None and record.total == total and record.tender == "wallet"
     print(f"\ncode shown to Approved on screen: {code_to_approved_ms:.0f} ms")
 

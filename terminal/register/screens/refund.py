@@ -56,7 +56,7 @@ class RefundScreen(Screen[None]):
     def _fill(self) -> None:
         table = self.query_one("#recent", DataTable)
         table.clear()
-        for sale in self.register.till.store.recent_sales(20):
+        for sale in self.register.till.store.journal.recent_sales(20):
             when = store_time(sale.created_at).strftime("%m/%d %H:%M")  # the store's time, as on the receipt
             table.add_row(
                 sale.receipt_no, when, format_yen(sale.total), sale.tender,
@@ -78,7 +78,7 @@ class RefundScreen(Screen[None]):
     def _describe(self, receipt_no: str) -> None:
         try:
             sale = self.register.till.find_sale(receipt_no)
-            left = self.register.till.store.refundable(sale.receipt_no)
+            left = self.register.till.store.journal.refundable(sale.receipt_no)
         except (TillError, RegisterStoreError) as error:
             self.say(str(error), error=True)
             return
