@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from payment_core import terminals
-from payment_core.api import create_app
-from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.db import make_engine
 from payment_core.server import ServerThread
+from possim.world import add_terminal, new_core, serve
 from protocol import ManualClock, system_clock
 from tests.support import SignedCaller, enroll_wallet, fund_wallet
 from wallet_app.client import WalletClient
@@ -68,30 +66,28 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def core(database: Database, clock: ManualClock) -> Iterator[Core]:
-    config = CoreConfig(db_url=database.url, server_key=secrets.token_bytes(32), db_schema=database.schema, clock=clock)
-    instance = Core(config)
-    instance.migrate()
+    instance = new_core(database.url, db_schema=database.schema, clock=clock)
     yield instance
     instance.close()
 
 
 @pytest.fixture
 def server(core: Core) -> Iterator[ServerThread]:
-    with ServerThread(create_app(core)) as running:
+    with serve(core) as running:
         yield running
 
 
 @pytest.fixture
 def terminal(core: Core, server: ServerThread, clock: ManualClock) -> Iterator[SignedCaller]:
-    made = terminals.provision_terminal(core, "Shibuya 1-chome", "register-1", "test")
-    with SignedCaller(server.url, made.terminal.id, made.secret, clock) as caller:
+    made = add_terminal(core, "Shibuya 1-chome", "register-1", "test")
+    with SignedCaller(server.url, made.id, made.secret, clock) as caller:
         yield caller
 
 
 @pytest.fixture
 def second_terminal(core: Core, server: ServerThread, clock: ManualClock) -> Iterator[SignedCaller]:
-    made = terminals.provision_terminal(core, "Shinjuku 3-chome", "register-2", "test")
-    with SignedCaller(server.url, made.terminal.id, made.secret, clock) as caller:
+    made = add_terminal(core, "Shinjuku 3-chome", "register-2", "test")
+    with SignedCaller(server.url, made.id, made.secret, clock) as caller:
         yield caller
 
 

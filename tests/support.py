@@ -1,4 +1,5 @@
-"""Helpers for tests: a raw signed HTTP caller (so tests can bend any header) and wallet set-up."""
+"""Helpers for tests: a raw signed HTTP caller (so tests can bend any header), and wallet set-up in the
+tests' words (Hanako's password and phone) over the steps of ``possim.world``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from payment_core import otp, outbox
 from payment_core.core import Core
 from payment_core.ledger import audit_books, balance_of, book_by_name, wallet_book_name
 from payment_core.models import Account
+from possim import world
+from possim.commands.outbox import mailed_code as mailed_code  # the verification code, read from the outbox
 from protocol import Clock, ManualClock, sign_request
+from terminal.client import PaymentClient
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
@@ -29,6 +33,7 @@ class SignedCaller:
     """Signs like a terminal, but lets a test override the timestamp, nonce, signature or body."""
 
     def __init__(self, base_url: str, key_id: str, secret: bytes, clock: Clock) -> None:
+        self.base_url = base_url
         self.key_id = key_id
         self.secret = secret
         self.clock = clock
@@ -85,15 +90,6 @@ def mailed_reset_token(core: Core, address: str) -> str:
     raise AssertionError(f"no reset mail for {address}")
 
 
-def mailed_code(core: Core, address: str) -> str:
-    """The six-digit code of the newest verification mail, read as the user would read it."""
-    for body in mailbox(core, address):
-        found = re.search(r"verification code is (\d{6})", body)
-        if found:
-            return found.group(1)
-    raise AssertionError(f"no verification mail for {address}")
-
-
 def totp_now(totp_secret: str, clock: Clock) -> str:
     """What the user's authenticator app shows now."""
     return pyotp.TOTP(totp_secret).at(clock())
@@ -110,28 +106,30 @@ def fresh_otp(core: Core, clock: ManualClock, account_id: int) -> str:
     return totp_now(otp.account_totp_secret(core, account), clock)
 
 
+def customer(email: str) -> world.Customer:
+    """A test customer: ``email`` with the tests' password and phone number."""
+    return world.Customer(email, PASSWORD, PHONE)
+
+
 def sign_up_verified(client: WalletClient, core: Core, email: str) -> dict[str, Any]:
     """Sign up with a phone and verify the address with the mailed code; the verification's answer (the
     TOTP key and the recovery codes)."""
-    client.sign_up(email, PHONE, PASSWORD)
-    return client.verify_email(email, mailed_code(core, email))
+    return world.sign_up_verified(client, core, customer(email)).answer
 
 
 def enroll_wallet(base_url: str, clock: Clock, email: str, core: Core, device_name: str = "test phone") -> WalletState:
     """The whole sign-up: account, verified e-mail, then this device with the password and a TOTP code."""
-    with WalletClient(base_url, clock=clock) as client:
-        made = sign_up_verified(client, core, email)
-        code = totp_now(str(made["totp_secret"]), clock)
-        return client.enroll(email, PASSWORD, code, device_name, wallet_name="Hanako's wallet")
+    made = world.enroll_customer(
+        core, base_url, customer(email), device_name=device_name, wallet_name="Hanako's wallet", clock=clock
+    )
+    return made.wallet
 
 
 def fund_wallet(terminal: SignedCaller, minter: CodeMinter, amount: int) -> dict[str, Any]:
-    code = minter.mint()
-    body = {"topup_id": f"cash-{secrets.token_hex(6)}", "amount": amount, "code": code.numeric}
-    response = terminal.call("POST", "/v1/topups/cash", body)
-    assert response.status_code == 200, response.text
-    data: dict[str, Any] = response.json()
-    return data
+    """Cash at ``terminal``'s register for the wallet behind ``minter``: the core's answer to the top-up."""
+    with PaymentClient(terminal.base_url, terminal.key_id, terminal.secret, clock=terminal.clock) as register:
+        (topped,) = world.fund(register, minter, amount, prefix="cash")
+    return topped.data or {}
 
 
 def error_code(response: httpx.Response) -> str:

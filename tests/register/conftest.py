@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,18 +15,17 @@ from hardware.customer_display import MemoryDisplay
 from hardware.decoders import default_decoder
 from hardware.printer import ReceiptPrinter, dummy_printer
 from hardware.virtual_camera import VirtualCamera
-from payment_core import terminals
-from payment_core.api import create_app
-from payment_core.config import CoreConfig, Limits
+from payment_core.config import Limits
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from possim.demo_stage import DemoStage
+from possim.world import open_world
 from protocol import Clock, system_clock
 from terminal.catalog import Catalog
 from terminal.client import PaymentClient
 from terminal.register import CameraFeed, RegisterApp, RegisterOptions, Till
 from terminal.register_store import RegisterStore
-from tests.support import enroll_wallet
+from tests.support import customer
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
@@ -112,23 +110,19 @@ class FramePacedCamera:
 def world(tmp_path: Path) -> Iterator[World]:
     # The register runs on the real clock, so Hanako's phone cannot be made three days old: the
     # new-device top-up limit (tested in tests/security) is lifted for the register's world.
-    limits = Limits(new_device_hours=0)
-    core = Core(CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32), limits=limits))
-    core.migrate()
-    made = terminals.provision_terminal(core, "possim 渋谷一丁目店", "register-1", "test")
-    server = ServerThread(create_app(core)).start()
-    wallet = enroll_wallet(server.url, system_clock, "hanako@example.jp", core)
-    minter = CodeMinter(wallet.device_id, wallet.secret)
-    with PaymentClient(server.url, made.terminal.id, made.secret) as client:
-        funded = client.topup_cash("fund", FUNDS, minter.mint().numeric)
-        assert funded.status == "succeeded", funded
-    catalog = Catalog.default()
-    stage = DemoStage(minter, "Hanako's wallet", [product.jan for product in catalog][:5])
-    world = World(core, server, made.terminal.id, made.secret, wallet, minter, stage, catalog, tmp_path)
-    yield world
-    for client in world.clients:
-        client.close()
-    if world.store is not None:
-        world.store.close()
-    server.stop()
-    core.close()
+    opened = open_world(
+        tmp_path, customer("hanako@example.jp"), store="possim 渋谷一丁目店", device_name="test phone",
+        wallet_name="Hanako's wallet", funds=FUNDS, limits=Limits(new_device_hours=0), actor="test",
+    )  # fmt: skip
+    with opened as built:
+        catalog = Catalog.default()
+        stage = DemoStage(built.minter, "Hanako's wallet", [product.jan for product in catalog][:5])
+        world = World(
+            built.core, built.server, built.terminal.id, built.terminal.secret, built.customer.wallet, built.minter,
+            stage, catalog, tmp_path,
+        )  # fmt: skip
+        yield world
+        for client in world.clients:
+            client.close()
+        if world.store is not None:
+            world.store.close()

@@ -12,8 +12,9 @@ import pytest
 
 from payment_core.core import Core
 from payment_core.server import ServerThread
+from possim.world import sign_up_verified
 from protocol import ManualClock
-from tests.support import PASSWORD, PHONE, mailed_code, totp_now
+from tests.support import PASSWORD, customer, totp_now
 from wallet_app.client import WalletClient
 from wallet_app.state import WalletState
 
@@ -36,10 +37,9 @@ class Victim:
     def __init__(self, core: Core, server: ServerThread, clock: ManualClock, email: str = VICTIM) -> None:
         self.core, self.clock, self.email = core, clock, email
         with WalletClient(server.url, clock=clock) as client:
-            client.sign_up(email, PHONE, PASSWORD)
-            kit = client.verify_email(email, mailed_code(core, email))
-            self.totp_secret = str(kit["totp_secret"])
-            self.recovery_codes = [str(code) for code in kit["recovery_codes"]]
+            kit = sign_up_verified(client, core, customer(email))
+            self.totp_secret = kit.totp_secret
+            self.recovery_codes = list(kit.recovery_codes)
             self.phone: WalletState = client.enroll(email, PASSWORD, self.totp(), "victim's phone")
 
     def totp(self) -> str:

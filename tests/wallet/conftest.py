@@ -6,17 +6,15 @@ backs an address off after failures. The phone apps share that clock."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from payment_core.api import create_app
-from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.server import ServerThread
+from possim.world import new_core, serve
 from protocol import ManualClock, system_clock
 from tests.register.conftest import world  # noqa: F401
 from wallet_app.phone.app import WalletApp, make_wallet_app
@@ -37,10 +35,9 @@ class PhoneCore:
 @pytest.fixture
 def phone_core(tmp_path: Path) -> Iterator[PhoneCore]:
     clock = ManualClock(system_clock().replace(microsecond=0))
-    core = Core(CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32), clock=clock))
-    core.migrate()
+    core = new_core(tmp_path / "core.db", clock=clock)
     try:
-        with ServerThread(create_app(core)) as server:
+        with serve(core) as server:
             yield PhoneCore(core, server, clock, tmp_path)
     finally:
         core.close()

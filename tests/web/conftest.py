@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from payment_core import terminals
-from payment_core.api import create_app
-from payment_core.config import CoreConfig, Limits, Throttling
+from payment_core.config import Limits, Throttling
 from payment_core.core import Core
 from payment_core.server import ServerThread, bind_loopback
+from possim.world import add_terminal, new_core, serve
 from protocol import system_clock
 from tests.support import SignedCaller
 from wallet_app.web_server import create_web_app
@@ -87,19 +85,12 @@ class Stack:
 def _stack(tmp_path: Path, throttling: Throttling) -> Iterator[Stack]:
     # The browser's device is enrolled seconds before the test tops it up past the new-device limit
     # (that limit is tested in tests/security): the web stack lifts it.
-    config = CoreConfig(
-        db_url=str(tmp_path / "core.db"),
-        server_key=secrets.token_bytes(32),
-        limits=Limits(new_device_hours=0),
-        throttling=throttling,
-    )
-    core = Core(config)
-    core.migrate()
-    made = terminals.provision_terminal(core, STORE, "register-1", "test")
+    core = new_core(tmp_path / "core.db", limits=Limits(new_device_hours=0), throttling=throttling)
+    made = add_terminal(core, STORE, "register-1", "test")
     with (
-        ServerThread(create_app(core)) as core_server,
+        serve(core) as core_server,
         ServerThread(create_web_app(core_server.url)) as web,
-        SignedCaller(core_server.url, made.terminal.id, made.secret, system_clock) as terminal,
+        SignedCaller(core_server.url, made.id, made.secret, system_clock) as terminal,
     ):
         yield Stack(core, core_server, web, terminal)
     core.close()
