@@ -4,6 +4,7 @@ Each step is a small function a caller takes on its own (a test that needs only 
 stops there) or all at once with :func:`open_world`:
 
 - :func:`new_core`: a migrated core on a new database, with a fresh server key;
+- :func:`serve`: the core's HTTP API on a free loopback port;
 - :func:`add_terminal`: a register provisioned for a store (its secret is shown this once);
 - :func:`sign_up_verified`: sign-up, then the verification code read from the simulated mail;
 - :func:`enroll_customer`: that, then a device enrolled with the password and the authenticator's code;
