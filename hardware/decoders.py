@@ -103,8 +103,12 @@ class ZxingDecoder:
             if kind is None:  # never: zxing-cpp is asked for these formats only
                 continue
             p = barcode.position
-            corners = ((p.top_left.x, p.top_left.y), (p.top_right.x, p.top_right.y),
-                       (p.bottom_right.x, p.bottom_right.y), (p.bottom_left.x, p.bottom_left.y))  # fmt: skip
+            corners = (
+                (p.top_left.x, p.top_left.y),
+                (p.top_right.x, p.top_right.y),
+                (p.bottom_right.x, p.bottom_right.y),
+                (p.bottom_left.x, p.bottom_left.y),
+            )
             found.append(ScanResult(barcode.text, kind, self.name, corners))
         return found
 

@@ -58,8 +58,13 @@ def _warn_password_known(session: Session, account: Account, now: datetime) -> N
         "change it now (and anywhere else you used it).\n"
     )
     outbox.send(session, outbox.EMAIL, account.email, LEAKED_PASSWORD_SUBJECT, body, now)
-    notify.notify(session, account.id, notify.SECURITY, "Someone had your password but not your authenticator "
-                  "code; change your password.", now)  # fmt: skip
+    notify.notify(
+        session,
+        account.id,
+        notify.SECURITY,
+        "Someone had your password but not your authenticator code; change your password.",
+        now,
+    )
 
 
 def enroll_device(core: Core, email: str, password: str, second_factor: str | None, device_name: str) -> Enrollment:

@@ -29,8 +29,9 @@ MAX_LIST = 50
 def notify(
     session: Session, account_id: int, kind: str, message: str, at: datetime, device_id: int | None = None
 ) -> None:
-    session.add(Notification(account_id=account_id, device_id=device_id, kind=kind, message=message[:300],
-                             created_at=at))  # fmt: skip
+    session.add(
+        Notification(account_id=account_id, device_id=device_id, kind=kind, message=message[:300], created_at=at)
+    )
 
 
 def _store(session: Session, merchant_id: int) -> str:

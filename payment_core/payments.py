@@ -177,11 +177,18 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
                 expire_if_unanswered(core, session, existing, now)
                 return _replay(existing, request)
             payment = Payment(
-                id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
-                order_id=request.order_id, request_hash=request.fingerprint(), amount=request.amount,
-                description=request.description, status=PaymentStatus.PROCESSING, amount_refunded=0,
-                created_at=now, updated_at=now,
-            )  # fmt: skip
+                id=new_id("pay"),
+                terminal_id=terminal.id,
+                merchant_id=terminal.merchant_id,
+                order_id=request.order_id,
+                request_hash=request.fingerprint(),
+                amount=request.amount,
+                description=request.description,
+                status=PaymentStatus.PROCESSING,
+                amount_refunded=0,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(payment)
             session.flush()
             _charge(session, core, terminal, payment, request.code, now)
@@ -249,10 +256,17 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
             payment = _find_order(session, terminal.id, order_id, lock=True)
             if payment is None:
                 payment = Payment(
-                    id=new_id("pay"), terminal_id=terminal.id, merchant_id=terminal.merchant_id,
-                    order_id=order_id, request_hash=REVERSED_BEFORE_ARRIVAL, amount=0, status=PaymentStatus.REVERSED,
-                    amount_refunded=0, created_at=now, updated_at=now,
-                )  # fmt: skip
+                    id=new_id("pay"),
+                    terminal_id=terminal.id,
+                    merchant_id=terminal.merchant_id,
+                    order_id=order_id,
+                    request_hash=REVERSED_BEFORE_ARRIVAL,
+                    amount=0,
+                    status=PaymentStatus.REVERSED,
+                    amount_refunded=0,
+                    created_at=now,
+                    updated_at=now,
+                )
                 session.add(payment)
                 session.flush()
                 audit.record(

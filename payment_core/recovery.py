@@ -88,8 +88,13 @@ def use(session: Session, core: Core, account: Account, code: str, now: datetime
         result=AuditOutcome.SUCCEEDED,
         remaining=left,
     )
-    notify.notify(session, account.id, notify.SECURITY,
-                  f"A recovery code was used to sign in; {left} left. Make new ones if that was not you.", now)  # fmt: skip
+    notify.notify(
+        session,
+        account.id,
+        notify.SECURITY,
+        f"A recovery code was used to sign in; {left} left. Make new ones if that was not you.",
+        now,
+    )
     return True
 
 

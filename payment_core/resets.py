@@ -57,8 +57,14 @@ def request_reset(core: Core, email: str) -> None:
             .values(used_at=now)
         )
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        session.add(PasswordReset(account_id=account.id, token_hash=_token_hash(core, token), created_at=now,
-                                  expires_at=now + timedelta(minutes=minutes)))  # fmt: skip
+        session.add(
+            PasswordReset(
+                account_id=account.id,
+                token_hash=_token_hash(core, token),
+                created_at=now,
+                expires_at=now + timedelta(minutes=minutes),
+            )
+        )
         body = (
             f"Someone asked to reset the password of your possim wallet at {now:%Y-%m-%d %H:%M} UTC.\n\n"
             f"Reset code: {token}\n\n"

@@ -80,16 +80,22 @@ def _access_token(core: Core, auth: AuthSession, now: datetime) -> str:
 def _issue(session: Session, core: Core, auth: AuthSession, now: datetime) -> Tokens:
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
     expires = min(now + timedelta(days=core.config.sessions.refresh_token_days), auth.expires_at)
-    session.add(RefreshToken(token_hash=_refresh_hash(core, refresh), session_id=auth.id, issued_at=now,
-                             expires_at=expires))  # fmt: skip
+    session.add(
+        RefreshToken(token_hash=_refresh_hash(core, refresh), session_id=auth.id, issued_at=now, expires_at=expires)
+    )
     return Tokens(auth.id, _access_token(core, auth, now), refresh, core.config.sessions.access_token_seconds)
 
 
 def start(session: Session, core: Core, account_id: int, device_id: int | None, now: datetime) -> Tokens:
     """A new session for a sign-in the caller has just accepted, in the caller's transaction."""
     days = core.config.sessions.session_max_days
-    auth = AuthSession(id=new_id("sess"), account_id=account_id, device_id=device_id, created_at=now,
-                       expires_at=now + timedelta(days=days))  # fmt: skip
+    auth = AuthSession(
+        id=new_id("sess"),
+        account_id=account_id,
+        device_id=device_id,
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
     session.add(auth)
     session.flush()
     audit.record(
@@ -132,8 +138,13 @@ def refresh(core: Core, token: str) -> Tokens:
                 result=result,
             )
             if reused:
-                notify.notify(session, auth.account_id, notify.SECURITY, "A sign-in was ended: its refresh token "
-                              "was used twice, so it may have been copied.", now)  # fmt: skip
+                notify.notify(
+                    session,
+                    auth.account_id,
+                    notify.SECURITY,
+                    "A sign-in was ended: its refresh token was used twice, so it may have been copied.",
+                    now,
+                )
         elif auth.revoked_at is not None or now >= found.expires_at or now >= auth.expires_at:
             audit.record(
                 session,
@@ -166,9 +177,13 @@ def authenticate(core: Core, authorization: str | None) -> AuthSession:
         raise ProtocolError(ErrorCode.TOKEN_INVALID)
     try:
         claims = jwt.decode(
-            token.strip(), _signing_key(core), algorithms=[_ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+            token.strip(),
+            _signing_key(core),
+            algorithms=[_ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "sid"], "verify_exp": False, "verify_iat": False},
-        )  # fmt: skip
+        )
     except jwt.PyJWTError:
         raise ProtocolError(ErrorCode.TOKEN_INVALID) from None
     now = core.now()

@@ -130,8 +130,10 @@ def admit(core: Core, source: str, email: str) -> None:
                 wait = int((wait_until - now).total_seconds()) + 1
                 refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
                 if _block_if_list_attack(session, core, key, now) is not None:
-                    refusal = Throttled(_settings(core).list_attack_block_minutes * 60,
-                                        "Too many failed sign-ins from your network; try again later.")  # fmt: skip
+                    refusal = Throttled(
+                        _settings(core).list_attack_block_minutes * 60,
+                        "Too many failed sign-ins from your network; try again later.",
+                    )
     if refusal is not None:
         raise refusal
 
@@ -144,8 +146,15 @@ def settle(core: Core, source: str, email: str, account_id: int | None, ok: bool
     """Record the outcome of a sign-in (``what`` names it in the audit: ``device.enroll``, ``session.start``)."""
     key, now = throttle_key(source), core.now()
     with core.transaction() as session:
-        session.add(SigninAttempt(source=key, subject=subject_of(core, email), account_id=account_id,
-                                  outcome=SUCCEEDED if ok else FAILED, at=now))  # fmt: skip
+        session.add(
+            SigninAttempt(
+                source=key,
+                subject=subject_of(core, email),
+                account_id=account_id,
+                outcome=SUCCEEDED if ok else FAILED,
+                at=now,
+            )
+        )
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
         audit.record(
             session,

@@ -140,10 +140,16 @@ def _record(
             if found is not None:
                 return found
             topup = Topup(
-                id=new_id("tu"), source=source, topup_key=request.topup_id, request_hash=request.fingerprint(),
-                account_id=account_id, method=request.method, amount=request.amount, status=TopupStatus.PROCESSING,
+                id=new_id("tu"),
+                source=source,
+                topup_key=request.topup_id,
+                request_hash=request.fingerprint(),
+                account_id=account_id,
+                method=request.method,
+                amount=request.amount,
+                status=TopupStatus.PROCESSING,
                 created_at=now,
-            )  # fmt: skip
+            )
             session.add(topup)
             session.flush()
             try:

@@ -88,9 +88,15 @@ class HeadlessDemo:
         summary = DemoSummary(decoder=self.decoder.name)
         amounts = [self.rng.randrange(100, 3_000) for _ in range(payments)]
         with open_world(
-            self.work_dir, demo_customer(), store="possim demo store", device_name="demo phone",
-            wallet_name="possim demo wallet", funds=sum(amounts), limits=DEMO_LIMITS, actor="demo",
-        ) as world:  # fmt: skip
+            self.work_dir,
+            demo_customer(),
+            store="possim demo store",
+            device_name="demo phone",
+            wallet_name="possim demo wallet",
+            funds=sum(amounts),
+            limits=DEMO_LIMITS,
+            actor="demo",
+        ) as world:
             with world.register() as client:
                 used = self._pay_all(client, world.minter, amounts, summary, progress)
                 self._attacks(client, world.minter, world.customer.wallet, used, summary)

@@ -122,8 +122,13 @@ def open_core(
         if key is None:
             key, source = _new_server_key(engine, args.key_file)
         _check_key(engine, key, source)
-        config = CoreConfig(db_url=db, server_key=key, db_schema=args.db_schema,
-                            trusted_proxies=trusted_proxies, breached_passwords=breached_passwords)  # fmt: skip
+        config = CoreConfig(
+            db_url=db,
+            server_key=key,
+            db_schema=args.db_schema,
+            trusted_proxies=trusted_proxies,
+            breached_passwords=breached_passwords,
+        )
     except BaseException:
         engine.dispose()
         raise
@@ -183,10 +188,16 @@ def _new_server_key(engine: Engine, key_file: Path) -> tuple[bytes, _KeySource]:
         bound = count_rows(session, KEY_BOUND)
     hint = f"set --key-file or ${SERVER_KEY_ENV} to that key"
     if stored is not None:
-        raise StoreError(f"there is no server key at {key_file}, and this database was made with the key of fingerprint {stored}; {hint}")  # fmt: skip
+        raise StoreError(
+            f"there is no server key at {key_file}, and this database was made with the key of fingerprint "
+            f"{stored}; {hint}"
+        )
     if any(bound.values()):
         held = ", ".join(f"{count} {name if count > 1 else name[:-1]}" for name, count in bound.items() if count)
-        raise StoreError(f"there is no server key at {key_file}, and this database already holds {held} made with another key; {hint}")  # fmt: skip
+        raise StoreError(
+            f"there is no server key at {key_file}, and this database already holds {held} made with another "
+            f"key; {hint}"
+        )
     home.make_data_dir(key_file.absolute())
     try:
         key = create_server_key(key_file)

@@ -137,9 +137,15 @@ def demo_register(
     with contextlib.ExitStack() as stack:
         folder = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="possim-demo-")))
         opened = open_world(
-            folder, demo_customer(), store=STORE_NAME, device_name="demo phone", wallet_name="possim wallet",
-            funds=DEMO_FUNDS, limits=DEMO_LIMITS, actor="demo",
-        )  # fmt: skip
+            folder,
+            demo_customer(),
+            store=STORE_NAME,
+            device_name="demo phone",
+            wallet_name="possim wallet",
+            funds=DEMO_FUNDS,
+            limits=DEMO_LIMITS,
+            actor="demo",
+        )
         world = stack.enter_context(opened)
         client = stack.enter_context(world.register())
         store = stack.enter_context(RegisterStore(folder / "register.db", terminal_id=REGISTER_NO))
@@ -152,9 +158,14 @@ def demo_register(
         stem = f"demo-{store_time(world.core.now()):%Y%m%d-%H%M%S}"
         receipts = kept / f"{stem}.escpos"
         till = Till(
-            store, catalog, client, KeptReceipts(receipts, kept / f"{stem}.txt"),
-            FileDisplay(folder / "customer-display.txt"), store_name=STORE_NAME, terminal_id=REGISTER_NO,
-        )  # fmt: skip
+            store,
+            catalog,
+            client,
+            KeptReceipts(receipts, kept / f"{stem}.txt"),
+            FileDisplay(folder / "customer-display.txt"),
+            store_name=STORE_NAME,
+            terminal_id=REGISTER_NO,
+        )
         feed = None
         if camera:
             feed = CameraFeed(

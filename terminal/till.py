@@ -198,14 +198,24 @@ class Till:
             ensure_ascii=False,
         )
         self.store.journal.record_sale(
-            receipt_no=attempt.receipt_no, shift_id=shift.shift_id, order_id=order_id, total=attempt.amount,
-            tender=tender, wallet_amount=attempt.amount if tender == "wallet" else 0,
-            cash_amount=attempt.amount if tender == "cash" else 0, payment_id=payment_id, lines_json=lines_json,
-        )  # fmt: skip
+            receipt_no=attempt.receipt_no,
+            shift_id=shift.shift_id,
+            order_id=order_id,
+            total=attempt.amount,
+            tender=tender,
+            wallet_amount=attempt.amount if tender == "wallet" else 0,
+            cash_amount=attempt.amount if tender == "cash" else 0,
+            payment_id=payment_id,
+            lines_json=lines_json,
+        )
         receipt = Receipt.from_sale(
-            self.sale, tenders=tenders, change=change, payment_id=payment_id, balance_after_masked=masked_balance,
+            self.sale,
+            tenders=tenders,
+            change=change,
+            payment_id=payment_id,
+            balance_after_masked=masked_balance,
             **self._header(attempt.receipt_no, "sale"),
-        )  # fmt: skip
+        )
         completed = self._print_receipt(receipt)
         self.sale = Sale()
         lower = f"お釣り {format_yen(change)}" if tender == "cash" else "Approved 承認"
@@ -300,9 +310,13 @@ class Till:
     def _header(self, receipt_no: str, kind: str) -> dict[str, object]:
         clerk = self.clerk.name if self.clerk else ""
         return {
-            "store_name": self.store_name, "terminal_id": self.terminal_id, "receipt_no": receipt_no,
-            "clerk": clerk, "issued_at": self.clock(), "kind": kind,
-        }  # fmt: skip
+            "store_name": self.store_name,
+            "terminal_id": self.terminal_id,
+            "receipt_no": receipt_no,
+            "clerk": clerk,
+            "issued_at": self.clock(),
+            "kind": kind,
+        }
 
     def _print_receipt(self, receipt: Receipt) -> Completed:
         lines = render_receipt(receipt)

@@ -42,9 +42,16 @@ def clock() -> ManualClock:
 @pytest.fixture
 def world(tmp_path: Path, clock: ManualClock) -> Iterator[World]:
     with open_world(
-        tmp_path, HANAKO, store="Shibuya 1-chome", device_name="Hanako's phone", wallet_name="Hanako's wallet",
-        funds=FUNDS, limits=Limits(new_device_hours=0), clock=clock, actor="test",
-    ) as built:  # fmt: skip
+        tmp_path,
+        HANAKO,
+        store="Shibuya 1-chome",
+        device_name="Hanako's phone",
+        wallet_name="Hanako's wallet",
+        funds=FUNDS,
+        limits=Limits(new_device_hours=0),
+        clock=clock,
+        actor="test",
+    ) as built:
         yield built
 
 

@@ -125,8 +125,15 @@ class WalletClient:
         secret = decode_secret(str(data["device_secret"]))
         if len(secret) < 16:
             raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
-        return WalletState(self.base_url, email, int(data["account_id"]), int(data["device_id"]), secret, wallet_name,
-                           refresh_token=str(data["refresh_token"]))  # fmt: skip
+        return WalletState(
+            self.base_url,
+            email,
+            int(data["account_id"]),
+            int(data["device_id"]),
+            secret,
+            wallet_name,
+            refresh_token=str(data["refresh_token"]),
+        )
 
     def signed(self, state: WalletState, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A request signed by this phone (``state``): the signature covers the URL httpx sends."""

@@ -70,7 +70,9 @@ def receipts_note(receipts: Path) -> str:
 def _print_human(result: dict[str, Any]) -> None:
     latency = result["scan_to_decision_ms"]
     print(f"payments   {result['approved']}/{result['payments']} approved through the virtual camera")
-    print(f"refused    {result['replays_rejected']} replays, {result['expired_rejected']} expired, "
-          f"{result['forged_rejected']} forged codes")  # fmt: skip
+    print(
+        f"refused    {result['replays_rejected']} replays, {result['expired_rejected']} expired, "
+        f"{result['forged_rejected']} forged codes"
+    )
     print(f"latency    scan to decision p50 {latency['p50']} ms, p99 {latency['p99']} ms ({result['decoder']})")
     print(f"books      {result['audit']}")

@@ -89,9 +89,15 @@ class CameraFeed:
 
         try:
             loop = ScannerLoop(
-                source, self.decoder, on_code, on_error=on_error, deduper=self.deduper,
-                max_fps=self.max_fps, max_frames=self.max_frames, on_frame=on_frame,
-            )  # fmt: skip
+                source,
+                self.decoder,
+                on_code,
+                on_error=on_error,
+                deduper=self.deduper,
+                max_fps=self.max_fps,
+                max_frames=self.max_frames,
+                on_frame=on_frame,
+            )
             with self._lock:
                 if self._stopped:
                     return

@@ -73,9 +73,20 @@ def test_the_doc_prints_exactly_the_json_vectors() -> None:
 
 
 def test_the_doc_states_the_constants_of_the_reference_signer() -> None:
-    for text in ("possim-req-v1", "possim/request-signing-key/v1", "X-Possim-Key-Id", "X-Possim-Timestamp",
-                 "X-Possim-Nonce", "X-Possim-Signature", "±120 s", "signature_missing", "signature_invalid",
-                 "timestamp_stale", "nonce_replayed", "terminal_unknown"):  # fmt: skip
+    for text in (
+        "possim-req-v1",
+        "possim/request-signing-key/v1",
+        "X-Possim-Key-Id",
+        "X-Possim-Timestamp",
+        "X-Possim-Nonce",
+        "X-Possim-Signature",
+        "±120 s",
+        "signature_missing",
+        "signature_invalid",
+        "timestamp_stale",
+        "nonce_replayed",
+        "terminal_unknown",
+    ):
         assert text in SIGNING_MD, text
 
 

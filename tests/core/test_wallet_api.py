@@ -111,9 +111,14 @@ def test_history_shows_payments_with_their_store_refunds_and_topups(
 
 
 def test_devices_are_listed_and_a_revoked_device_codes_fail_at_the_register(
-    core: Core, server: ServerThread, terminal: SignedCaller, wallet: WalletState, minter: CodeMinter,
-    funded: int, clock: ManualClock,
-) -> None:  # fmt: skip
+    core: Core,
+    server: ServerThread,
+    terminal: SignedCaller,
+    wallet: WalletState,
+    minter: CodeMinter,
+    funded: int,
+    clock: ManualClock,
+) -> None:
     with WalletClient(server.url, clock=clock) as client:
         second = client.enroll(EMAIL, PASSWORD, fresh_otp(core, clock, wallet.account_id), "tablet")
         listed = client.devices(second)

@@ -65,21 +65,36 @@ class World:
             self.store.clerks.add_clerk(CLERK_ID, CLERK_NAME, CLERK_PIN)
         self.printer = dummy_printer(self.tmp / "receipts.escpos")
         client = PaymentClient(
-            self.server.url, self.terminal_id, self.terminal_secret, sleep=sleep or (lambda _s: None), backoff=0.01,
-            retries=1, timeout=5,
-        )  # fmt: skip
+            self.server.url,
+            self.terminal_id,
+            self.terminal_secret,
+            sleep=sleep or (lambda _s: None),
+            backoff=0.01,
+            retries=1,
+            timeout=5,
+        )
         self.clients.append(client)
         till = Till(
-            self.store, self.catalog, client, self.printer, self.display,
-            store_name="possim 渋谷一丁目店", terminal_id="R1", clock=clock,
-        )  # fmt: skip
+            self.store,
+            self.catalog,
+            client,
+            self.printer,
+            self.display,
+            store_name="possim 渋谷一丁目店",
+            terminal_id="R1",
+            clock=clock,
+        )
         feed = None
         if camera:
             filmed = FramePacedCamera(self.stage.screen, fps=20)
             feed = CameraFeed(
-                filmed.open, default_decoder(retail=True), label="virtual camera", max_fps=20, preview_fps=5,
+                filmed.open,
+                default_decoder(retail=True),
+                label="virtual camera",
+                max_fps=20,
+                preview_fps=5,
                 clock=filmed.clock,
-            )  # fmt: skip
+            )
         options = RegisterOptions(receipt_path=str(self.tmp / "receipts.escpos"), show_clock=show_clock)
         return RegisterApp(till, feed, self.stage, options, serial_scanner=serial_scanner)
 
@@ -111,16 +126,29 @@ def world(tmp_path: Path) -> Iterator[World]:
     # The register runs on the real clock, so Hanako's phone cannot be made three days old: the
     # new-device top-up limit (tested in tests/security) is lifted for the register's world.
     opened = open_world(
-        tmp_path, customer("hanako@example.jp"), store="possim 渋谷一丁目店", device_name="test phone",
-        wallet_name="Hanako's wallet", funds=FUNDS, limits=Limits(new_device_hours=0), actor="test",
-    )  # fmt: skip
+        tmp_path,
+        customer("hanako@example.jp"),
+        store="possim 渋谷一丁目店",
+        device_name="test phone",
+        wallet_name="Hanako's wallet",
+        funds=FUNDS,
+        limits=Limits(new_device_hours=0),
+        actor="test",
+    )
     with opened as built:
         catalog = Catalog.default()
         stage = DemoStage(built.minter, "Hanako's wallet", [product.jan for product in catalog][:5])
         world = World(
-            built.core, built.server, built.terminal.id, built.terminal.secret, built.customer.wallet, built.minter,
-            stage, catalog, tmp_path,
-        )  # fmt: skip
+            built.core,
+            built.server,
+            built.terminal.id,
+            built.terminal.secret,
+            built.customer.wallet,
+            built.minter,
+            stage,
+            catalog,
+            tmp_path,
+        )
         yield world
         for client in world.clients:
             client.close()

@@ -162,8 +162,11 @@ def test_door_one_address_spraying_a_thousand_accounts_is_blocked_and_audited(
         for email, password in leaked:  # bounded: 1,000 tries and a deadline
             if time.monotonic() > deadline:
                 raise AssertionError(f"the spray took longer than {SPRAY_DEADLINE_SECONDS} s")
-            answer = spray.post("/v1/devices", json=enroll_body(email, password, "000000"),
-                                headers={"x-forwarded-for": f"198.51.100.{len(statuses) % 250}"})  # fmt: skip
+            answer = spray.post(
+                "/v1/devices",
+                json=enroll_body(email, password, "000000"),
+                headers={"x-forwarded-for": f"198.51.100.{len(statuses) % 250}"},
+            )
             statuses.append(answer.status_code)
             if answer.status_code == 429:
                 retry_after.add(answer.headers["retry-after"])

@@ -80,8 +80,9 @@ class Measured:
     answer: tuple[int, Any]
 
 
-def _measure(core: Core, monkeypatch: pytest.MonkeyPatch, server: ServerThread, address: str,
-             path: str, body: dict[str, Any]) -> Measured:  # fmt: skip
+def _measure(
+    core: Core, monkeypatch: pytest.MonkeyPatch, server: ServerThread, address: str, path: str, body: dict[str, Any]
+) -> Measured:
     # A fresh source address for each request: the per-address throttle is not what is compared here.
     with from_address(server.url, address) as client, metered(core, monkeypatch) as work:
         answer = _answer(client.post(path, json=body))
@@ -91,11 +92,18 @@ def _measure(core: Core, monkeypatch: pytest.MonkeyPatch, server: ServerThread, 
 def test_a_wrong_password_costs_one_argon2_check_whether_or_not_the_account_exists(
     core: Core, server: ServerThread, clock: ManualClock, victim: Victim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    known = _measure(core, monkeypatch, server, "127.0.8.1", "/v1/devices",
-                     enroll_body(victim.email, "wrong password 1", "123456"))  # fmt: skip
+    known = _measure(
+        core, monkeypatch, server, "127.0.8.1", "/v1/devices", enroll_body(victim.email, "wrong password 1", "123456")
+    )
     clock.advance(60)
-    unknown = _measure(core, monkeypatch, server, "127.0.8.2", "/v1/devices",
-                       enroll_body("nobody@example.jp", "wrong password 1", "123456"))  # fmt: skip
+    unknown = _measure(
+        core,
+        monkeypatch,
+        server,
+        "127.0.8.2",
+        "/v1/devices",
+        enroll_body("nobody@example.jp", "wrong password 1", "123456"),
+    )
     assert known.answer == unknown.answer
     assert known.answer[0] == 401
     assert (known.work.argon2_verifies, known.work.argon2_hashes) == (1, 0)

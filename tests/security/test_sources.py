@@ -38,8 +38,9 @@ def test_ipv6_clients_are_throttled_by_their_slash_64() -> None:
 
 @pytest.fixture
 def proxied_core(tmp_path: Path) -> Iterator[tuple[Core, ServerThread]]:
-    config = CoreConfig(db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32),
-                        trusted_proxies=("127.0.0.2",))  # fmt: skip
+    config = CoreConfig(
+        db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32), trusted_proxies=("127.0.0.2",)
+    )
     core = Core(config)
     core.migrate()
     with ServerThread(create_app(core)) as server:

@@ -52,9 +52,14 @@ def register_factory(
     def build(fault: Fault) -> tuple[PaymentClient, FaultyTransport]:
         transport = FaultyTransport(fault)
         client = PaymentClient(
-            server.url, made.terminal.id, made.secret, clock=clock, transport=transport, retries=2,
+            server.url,
+            made.terminal.id,
+            made.secret,
+            clock=clock,
+            transport=transport,
+            retries=2,
             sleep=lambda _seconds: None,
-        )  # fmt: skip
+        )
         clients.append(client)
         return client, transport
 
@@ -76,9 +81,12 @@ def first_n(n: int, verdict: str, path: str = "/v1/payments") -> Fault:
 
 
 def test_a_lost_answer_is_retried_with_the_same_order_and_charges_once(
-    core: Core, register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
-    minter: CodeMinter, wallet: WalletState, funded: int,
-) -> None:  # fmt: skip
+    core: Core,
+    register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
+    minter: CodeMinter,
+    wallet: WalletState,
+    funded: int,
+) -> None:
     client, transport = register_factory(first_n(1, "drop"))
     outcome = client.pay("lost-1", 1_500, minter.mint().qr)
     assert (outcome.status, outcome.attempts) == ("succeeded", 2)
@@ -87,9 +95,12 @@ def test_a_lost_answer_is_retried_with_the_same_order_and_charges_once(
 
 
 def test_every_answer_lost_then_the_query_finds_the_charge(
-    core: Core, register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
-    minter: CodeMinter, wallet: WalletState, funded: int,
-) -> None:  # fmt: skip
+    core: Core,
+    register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
+    minter: CodeMinter,
+    wallet: WalletState,
+    funded: int,
+) -> None:
     client, transport = register_factory(first_n(3, "drop"))
     outcome = client.pay("lost-2", 800, minter.mint().qr)
     assert outcome.status == "succeeded"
@@ -98,9 +109,12 @@ def test_every_answer_lost_then_the_query_finds_the_charge(
 
 
 def test_core_down_then_back_for_the_reverse_closes_the_order(
-    core: Core, register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
-    minter: CodeMinter, wallet: WalletState, funded: int,
-) -> None:  # fmt: skip
+    core: Core,
+    register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
+    minter: CodeMinter,
+    wallet: WalletState,
+    funded: int,
+) -> None:
     """Nothing reached the core, the lookup failed too; the reverse gets through and closes the order."""
     down_until_reverse: Fault = lambda request: None if request.url.path.endswith("/reverse") else "down"  # noqa: E731
     client, _ = register_factory(down_until_reverse)
@@ -148,9 +162,12 @@ def test_declines_and_conflicts_come_back_as_outcomes(
 
 
 def test_refunds_and_cash_topups_through_the_client(
-    core: Core, register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
-    minter: CodeMinter, wallet: WalletState, funded: int,
-) -> None:  # fmt: skip
+    core: Core,
+    register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
+    minter: CodeMinter,
+    wallet: WalletState,
+    funded: int,
+) -> None:
     client, _ = register_factory(first_n(1, "drop", "/v1/topups/cash"))
     topped = client.topup_cash("cash-1", 2_000, minter.mint().numeric)
     assert (topped.status, topped.balance_after) == ("succeeded", funded + 2_000)
@@ -167,9 +184,14 @@ def test_refunds_and_cash_topups_through_the_client(
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_seeded_chaos_never_loses_or_doubles_money(
-    seed: int, core: Core, register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
-    terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, clock: ManualClock,
-) -> None:  # fmt: skip
+    seed: int,
+    core: Core,
+    register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
+    terminal: SignedCaller,
+    minter: CodeMinter,
+    wallet: WalletState,
+    clock: ManualClock,
+) -> None:
     """A seeded run (replayable from its seed): 25 payments, a third of all requests fail in either way."""
     rng = random.Random(seed)
     fund_wallet(terminal, minter, 50_000)

@@ -96,8 +96,9 @@ class FakeCore:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         query = request.url.query.decode()
-        seen = Seen(request.method, request.url.path + (f"?{query}" if query else ""), request.content,
-                    dict(request.headers))  # fmt: skip
+        seen = Seen(
+            request.method, request.url.path + (f"?{query}" if query else ""), request.content, dict(request.headers)
+        )
         self.seen.append(seen)
         queue = self.script.get(self.route(request), [])
         behaviour = queue.pop(0) if queue else "ok"
@@ -134,10 +135,17 @@ class FakeCore:
                     return error_response(ErrorCode.IDEMPOTENCY_CONFLICT, param="order_id")
                 return httpx.Response(200, json=payment)
             payment = {
-                "id": f"pay_{len(self.orders) + 1}", "object": "payment", "order_id": order_id,
-                "amount": body["amount"], "currency": "JPY", "status": "succeeded", "decline_code": None,
-                "amount_refunded": 0, "balance_after": 10_000 - body["amount"], "store": "Shibuya",
-            }  # fmt: skip
+                "id": f"pay_{len(self.orders) + 1}",
+                "object": "payment",
+                "order_id": order_id,
+                "amount": body["amount"],
+                "currency": "JPY",
+                "status": "succeeded",
+                "decline_code": None,
+                "amount_refunded": 0,
+                "balance_after": 10_000 - body["amount"],
+                "store": "Shibuya",
+            }
             self.orders[order_id] = (request.content, payment)
             return httpx.Response(200, json=payment)
         if route == "query":
@@ -153,14 +161,27 @@ class FakeCore:
         if route == "refund":
             body = json.loads(request.content)
             payment_id = request.url.path.split("/")[3]
-            made = {"id": "re_1", "object": "refund", "payment_id": payment_id, "amount": body.get("amount", 1_000),
-                    "currency": "JPY", "status": "succeeded"}  # fmt: skip
+            made = {
+                "id": "re_1",
+                "object": "refund",
+                "payment_id": payment_id,
+                "amount": body.get("amount", 1_000),
+                "currency": "JPY",
+                "status": "succeeded",
+            }
             return httpx.Response(200, json=made)
         if route == "topup":
             body = json.loads(request.content)
-            made = {"id": "top_1", "object": "topup", "topup_id": body["topup_id"], "amount": body["amount"],
-                    "method": "cash", "status": "succeeded", "decline_code": None,
-                    "balance_after": 10_000 + body["amount"]}  # fmt: skip
+            made = {
+                "id": "top_1",
+                "object": "topup",
+                "topup_id": body["topup_id"],
+                "amount": body["amount"],
+                "method": "cash",
+                "status": "succeeded",
+                "decline_code": None,
+                "balance_after": 10_000 + body["amount"],
+            }
             return httpx.Response(200, json=made)
         return error_response(ErrorCode.NOT_FOUND)
 
@@ -186,9 +207,15 @@ def make_register(retries: int = 3, secret: bytes = SECRET) -> Register:
         clock.advance(seconds)
 
     client = PaymentClient(
-        BASE_URL, TERMINAL, SECRET, clock=clock, retries=retries, backoff=0.2,
-        transport=httpx.MockTransport(core.handle), sleep=sleep,
-    )  # fmt: skip
+        BASE_URL,
+        TERMINAL,
+        SECRET,
+        clock=clock,
+        retries=retries,
+        backoff=0.2,
+        transport=httpx.MockTransport(core.handle),
+        sleep=sleep,
+    )
     return Register(client, core, clock, sleeps)
 
 
@@ -209,9 +236,15 @@ def test_a_payment_is_signed_sent_once_and_succeeds(register: Register) -> None:
     code = a_code(register.clock)
     outcome = register.client.pay("o-1", 1_500, code, description="bento")
     assert outcome == PaymentOutcome(
-        "succeeded", "o-1", payment_id="pay_1", amount=1_500, balance_after=8_500, message="Approved.",
-        http_status=200, attempts=1,
-    )  # fmt: skip
+        "succeeded",
+        "o-1",
+        payment_id="pay_1",
+        amount=1_500,
+        balance_after=8_500,
+        message="Approved.",
+        http_status=200,
+        attempts=1,
+    )
     [seen] = register.core.seen
     assert (seen.method, seen.path, seen.refused) == ("POST", "/v1/payments", None)
     expected = {"order_id": "o-1", "amount": 1_500, "code": code, "description": "bento"}
@@ -358,8 +391,11 @@ def test_client_errors_are_error_outcomes_without_retry(register: Register, code
     register.core.script["pay"] = [lambda _request: error_response(code)]
     outcome = register.client.pay("o-15", 100, a_code(register.clock))
     assert (outcome.status, outcome.error_code, outcome.http_status, outcome.attempts) == (
-        "error", code.value, status_, 1,
-    )  # fmt: skip
+        "error",
+        code.value,
+        status_,
+        1,
+    )
     assert register.sleeps == []
 
 

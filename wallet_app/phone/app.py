@@ -141,8 +141,10 @@ class WalletApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self.push_screen(WelcomeScreen())
-        notice = ("This phone was signed out (a password reset, or signed out from another phone). Sign in "
-                  "again with your password and your authenticator.")  # fmt: skip
+        notice = (
+            "This phone was signed out (a password reset, or signed out from another phone). Sign in "
+            "again with your password and your authenticator."
+        )
         self.push_screen(SignInScreen(state.email, notice))
 
     def _status(self, balance: int | None, error: ProtocolError | None) -> None:

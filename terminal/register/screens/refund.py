@@ -59,9 +59,14 @@ class RefundScreen(Screen[None]):
         for sale in self.register.till.store.journal.recent_sales(20):
             when = store_time(sale.created_at).strftime("%m/%d %H:%M")  # the store's time, as on the receipt
             table.add_row(
-                sale.receipt_no, when, format_yen(sale.total), sale.tender,
-                format_yen(sale.refunded), sale.status, key=sale.receipt_no,
-            )  # fmt: skip
+                sale.receipt_no,
+                when,
+                format_yen(sale.total),
+                sale.tender,
+                format_yen(sale.refunded),
+                sale.status,
+                key=sale.receipt_no,
+            )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:

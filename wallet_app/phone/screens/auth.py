@@ -178,8 +178,10 @@ class AuthenticatorScreen(PhoneScreen[None]):
             yield Static(self.secret, id="totp-secret")
             yield Static("\nRecovery codes (each signs you in once without the authenticator):", classes="hint")
             yield Static(_two_columns(self.recovery_codes), id="recovery-codes")
-            yield Static("Write them down now and keep them apart from this phone: they are shown only this "
-                         "once.", id="write-down")  # fmt: skip
+            yield Static(
+                "Write them down now and keep them apart from this phone: they are shown only this once.",
+                id="write-down",
+            )
             yield Button("I have saved them: sign in", id="continue", variant="primary")
             yield Static("", id="message")
         yield phone_footer()
@@ -250,8 +252,11 @@ class SignInScreen(PhoneScreen[None]):
         self.query_one("#email", Input).value = email
         self.query_one("#otp", Input).value = ""
         self.set_focus(self.query_one("#password", Input))
-        self.say("Your new password is set and every phone was signed out. Sign in with the new password "
-                 "and your authenticator.", error=False)  # fmt: skip
+        self.say(
+            "Your new password is set and every phone was signed out. Sign in with the new password "
+            "and your authenticator.",
+            error=False,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _enroll(self, email: str, password: str, otp: str, name: str) -> None:
