@@ -1,7 +1,9 @@
 """``possim bench [--quick] [--json] [--only SECTION]``: the project's stopwatch measurements.
 
-Sections (each ``possim.bench.<name>.run(quick)``):
+Sections (each ``possim.bench.<module>.run(quick)``):
   enumeration   sign-in, sign-up and reset answer as fast for a taken address as for a free one
+  core          approved payments a second from 32 registers at once, on SQLite and on PostgreSQL,
+                against a bare FastAPI app's ceiling measured in the same run (possim.bench.core_load)
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-SECTIONS = ("enumeration",)
+SECTIONS = ("enumeration", "core")
+MODULES = {"enumeration": "enumeration", "core": "core_load"}  # a section's module in possim.bench
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         task = progress.add_task("possim bench", total=len(sections))
         for name in sections:
             progress.update(task, description=f"bench: {name}")
-            module = importlib.import_module(f"possim.bench.{name}")
+            module = importlib.import_module(f"possim.bench.{MODULES[name]}")
             results[name] = module.run(quick=args.quick)
             progress.advance(task)
     if args.json:
@@ -50,8 +53,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_tables(console: Console, results: dict[str, Any]) -> None:
     enumeration = results.get("enumeration")
-    if enumeration is None:
-        return
+    if enumeration is not None:
+        _print_enumeration(console, enumeration)
+    core = results.get("core")
+    if core is not None:
+        _print_core(console, core)
+    sys.stdout.flush()
+
+
+def _print_enumeration(console: Console, enumeration: dict[str, Any]) -> None:
     table = Table(
         title=f"account enumeration by timing ({enumeration['samples']} pairs each, α={enumeration['alpha']})"
     )
@@ -64,4 +74,32 @@ def _print_tables(console: Console, results: dict[str, Any]) -> None:
             case, f"{row['median_ms'][0]:.1f}", f"{row['median_ms'][1]:.1f}", f"{row['p_value']:.3g}", verdict
         )
     console.print(table)
-    sys.stdout.flush()
+
+
+def _print_core(console: Console, core: dict[str, Any]) -> None:
+    table = Table(
+        title=f"core: approved payments/s, {core['terminals']} registers, {core['phones']} phones, "
+        f"{core['payments']} × {core['amount_yen']} yen"
+    )
+    for column in ("server", "paid/s", "ratio", "p50 ms", "p99 ms", "approved", "declined", "errors"):
+        table.add_column(column, justify="left" if column == "server" else "right")
+    for name in ("ceiling", "sqlite", "postgresql"):
+        row = core[name]
+        ratio = "1" if name == "ceiling" else f"{row['ratio']:.3f}"
+        table.add_row(name, f"{row['payments_per_s']:.1f}", ratio, f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
+                      str(row["approved"]), str(row["declined"]), str(row["errors"]))  # fmt: skip
+    console.print(table)
+    cpu = ", ".join(
+        f"{name} {core[name]['server_cpu']:.2f}" for name in ("ceiling", "sqlite", "postgresql")
+        if core[name]["server_cpu"] is not None
+    )  # fmt: skip
+    console.print(
+        f"SQLite synchronous={core['synchronous']}; limits: {core['limits']}"
+        + (f"; server CPU (cores busy): {cpu}" if cpu else "")
+    )
+    for name in ("sqlite", "postgresql"):
+        row = core[name]
+        if row["cut_short"]:
+            console.print(f"{name}: the time bound stopped the run {row['cut_short']} payments short")
+        for outcome, count in row["codes"].items():
+            console.print(f"{name}: {count} × {outcome}")

@@ -1,0 +1,65 @@
+"""``possim bench --only core``: the report's shape and that its counts add up, never how fast anything was.
+
+It runs the real thing, small: a ceiling app and two ``possim core serve`` subprocesses (SQLite, then a
+schema of its own on the test PostgreSQL server), enrolled phones, two client processes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from possim.bench import core_load
+from possim.cli import main
+from tests.conftest import POSTGRES_URL
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+_ROW = {
+    "payments_per_s",
+    "answers_per_s",
+    "p50_ms",
+    "p99_ms",
+    "approved",
+    "declined",
+    "errors",
+    "codes",
+    "sent",
+    "cut_short",
+    "seconds",
+    "server_cpu",
+    "client_cpu",
+}
+
+
+def _check_counts(row: dict[str, Any], sent: int) -> None:
+    assert set(row) >= _ROW
+    assert row["sent"] == sent
+    assert row["approved"] + row["declined"] + row["errors"] == sent
+    codes = row["codes"]
+    assert sum(codes.values()) == row["declined"] + row["errors"]
+    assert all(outcome.split(":", 1)[0] in ("declined", "error") for outcome in codes)
+    assert row["p50_ms"] <= row["p99_ms"]
+
+
+def test_the_core_bench_reports_the_ceiling_and_each_store(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core_load, "POSTGRES_URL", POSTGRES_URL)  # the suite's server ($POSSIM_TEST_POSTGRES)
+    assert main(["bench", "--only", "core", "--quick", "--json"]) == 0
+    core = json.loads(capsys.readouterr().out)["core"]
+    assert (core["terminals"], core["phones"], core["payments"]) == (4, 5, 200)
+    assert core["synchronous"] in ("OFF", "NORMAL", "FULL", "EXTRA")
+    assert core["limits"] == "defaults"
+    ceiling = core["ceiling"]
+    _check_counts(ceiling, 200)
+    assert ceiling["approved"] == 200 and ceiling["cut_short"] == 0
+    assert core["ceiling_per_s"] == ceiling["answers_per_s"] > 0
+    for store in ("sqlite", "postgresql"):
+        row = core[store]
+        _check_counts(row, 200 - row["cut_short"])
+        assert row["approved"] > 0
+        assert row["ratio"] == pytest.approx(row["payments_per_s"] / core["ceiling_per_s"], rel=1e-3)
+    assert core["postgresql"]["synchronous_commit"]
