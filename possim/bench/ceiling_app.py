@@ -24,8 +24,12 @@ def create_app() -> FastAPI:
     @app.post("/v1/payments")
     async def create_payment(request: Request) -> dict[str, Any]:
         body = await request.json()
-        return {"id": f"pay_{next(numbers)}", "order_id": body.get("order_id"), "status": "succeeded",
-                "amount": body.get("amount")}  # fmt: skip
+        return {
+            "id": f"pay_{next(numbers)}",
+            "order_id": body.get("order_id"),
+            "status": "succeeded",
+            "amount": body.get("amount"),
+        }
 
     return app
 

@@ -121,10 +121,17 @@ def run(quick: bool = False) -> dict[str, Any]:
             section["ratio"] = round(section["payments_per_s"] / ceiling["answers_per_s"], 4)
             result[kind] = section
     result.update(
-        terminals=scale.terminals, stores=scale.stores, phones=scale.phones, payments=scale.payments,
-        warmup_per_terminal=scale.warmup, amount_yen=AMOUNT_YEN, client_processes=PROCESSES,
-        synchronous=result["sqlite"].pop("synchronous"), limits="defaults", time_bound_s=scale.seconds,
-    )  # fmt: skip
+        terminals=scale.terminals,
+        stores=scale.stores,
+        phones=scale.phones,
+        payments=scale.payments,
+        warmup_per_terminal=scale.warmup,
+        amount_yen=AMOUNT_YEN,
+        client_processes=PROCESSES,
+        synchronous=result["sqlite"].pop("synchronous"),
+        limits="defaults",
+        time_bound_s=scale.seconds,
+    )
     return result
 
 
@@ -158,8 +165,8 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
             settings = _settings(core)
         finally:
             core.close()
-        command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file),
-                   "--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]  # fmt: skip
+        command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file)]
+        command += ["--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]
         with _served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
             pools, oldest = _pools(phones, _codes_per_phone(scale))
@@ -184,9 +191,7 @@ def _settings(core: Core) -> dict[str, Any]:
         if core.engine.dialect.name == "sqlite":
             level = conn.exec_driver_sql("PRAGMA synchronous").scalar()
             return {"synchronous": _SYNCHRONOUS.get(int(level or 0), str(level))}
-        return {
-            name: conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("synchronous_commit", "fsync")
-        }  # fmt: skip
+        return {name: conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("synchronous_commit", "fsync")}
 
 
 def _write_key(path: Path, key: bytes) -> Path:

@@ -86,13 +86,22 @@ def _print_core(console: Console, core: dict[str, Any]) -> None:
     for name in ("ceiling", "sqlite", "postgresql"):
         row = core[name]
         ratio = "1" if name == "ceiling" else f"{row['ratio']:.3f}"
-        table.add_row(name, f"{row['payments_per_s']:.1f}", ratio, f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
-                      str(row["approved"]), str(row["declined"]), str(row["errors"]))  # fmt: skip
+        table.add_row(
+            name,
+            f"{row['payments_per_s']:.1f}",
+            ratio,
+            f"{row['p50_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            str(row["approved"]),
+            str(row["declined"]),
+            str(row["errors"]),
+        )
     console.print(table)
     cpu = ", ".join(
-        f"{name} {core[name]['server_cpu']:.2f}" for name in ("ceiling", "sqlite", "postgresql")
+        f"{name} {core[name]['server_cpu']:.2f}"
+        for name in ("ceiling", "sqlite", "postgresql")
         if core[name]["server_cpu"] is not None
-    )  # fmt: skip
+    )
     console.print(
         f"SQLite synchronous={core['synchronous']}; limits: {core['limits']}"
         + (f"; server CPU (cores busy): {cpu}" if cpu else "")
