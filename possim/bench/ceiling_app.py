@@ -3,6 +3,8 @@
 One ``POST /v1/payments`` that reads the JSON body and answers a small JSON payment, served exactly as
 ``possim core serve`` serves the core (``uvicorn.run`` with the same options, in its own process), so
 the same clients measure what the stack alone allows on this machine: no signature check, no store.
+The route is ``async``, the least FastAPI can do; the core's routes are plain ``def``s run in FastAPI's
+worker threads, a hop the ceiling does not pay.
 
     python -m possim.bench.ceiling_app --port 8799
 """
