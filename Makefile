@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Branch coverage of the six packages over the whole suite (83.4% when this floor was set); it may only rise.
+COVERAGE_FLOOR := 83
 
 .PHONY: demo test demo-deps test-deps bench lint typecheck clean
 
@@ -24,7 +26,7 @@ demo: $(STAMP) demo-deps
 	$(BIN)/possim demo
 
 test: $(STAMP) test-deps lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --cov --cov-report= --cov-fail-under=$(COVERAGE_FLOOR)
 
 bench: $(STAMP) demo-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/benchmarks --benchmark-enable --benchmark-columns=min,median,mean,max,rounds
