@@ -24,6 +24,7 @@ from payment_core.api_request import (
     check_order_id,
     parse_body,
 )
+from payment_core.api_unit import RequestTransactions
 from payment_core.api_views import payment_response, payment_view_response, topup_response
 from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
@@ -37,6 +38,7 @@ def create_app(core: Core) -> FastAPI:
     app.state.core = core
     app.state.authenticator = RequestAuthenticator(core)
     install_error_handlers(app, core)
+    app.add_middleware(RequestTransactions, core=core)
     api_openapi.install(app)
 
     @app.get("/healthz", openapi_extra={"security": [], "responses": {"405": api_openapi.ref(405)}})

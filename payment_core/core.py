@@ -30,6 +30,7 @@ from payment_core.models import (
     Terminal,
     Topup,
 )
+from payment_core.request_unit import current_unit
 from protocol import ErrorCode, ProtocolError
 
 T = TypeVar("T")
@@ -82,12 +83,22 @@ class Core:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """One unit of work: its own transaction, or inside an API request a savepoint of the request's one
+        transaction (``payment_core.request_unit``); either way all or nothing."""
+        unit = current_unit.get()
+        if unit is not None:
+            with unit.savepoint() as session:
+                yield session
+            return
         with transaction(self.sessions) as session:
             yield session
 
     def defer(self, work: Callable[[], None]) -> Future[None]:
-        """Run ``work`` after the answer, in the background, with the caller's context (its source address)."""
-        future = self._after_answer.submit(contextvars.copy_context().run, work)
+        """Run ``work`` after the answer, in the background, with the caller's context (its source address)
+        but outside the request's transaction: it commits on its own."""
+        context = contextvars.copy_context()
+        context.run(current_unit.set, None)
+        future = self._after_answer.submit(context.run, work)
         future.add_done_callback(_log_failure)
         return future
 

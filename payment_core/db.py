@@ -27,25 +27,41 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, schema: str | None = None, create_schema: bool = True) -> Engine:
+# PostgreSQL connections: one for each request the API admits at once (payment_core.api_unit) and a few more
+# for work done after an answer and for admin commands in the same process.
+POOL_SIZE = 32
+POOL_OVERFLOW = 8
+# SQLite's durability: FULL syncs the write-ahead log at every commit, so a power cut loses nothing the
+# core has answered. NORMAL is faster but may lose the last commits on a power cut (not on a crash of
+# the process); it is an explicit choice (``possim core serve --sqlite-synchronous normal``), never the default.
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def make_engine(
+    url: str, schema: str | None = None, create_schema: bool = True, *, sqlite_synchronous: str = "FULL"
+) -> Engine:
     """An engine for ``url``. On PostgreSQL ``schema`` (created if missing, unless not
     ``create_schema``) becomes the search path."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous is one of {', '.join(SQLITE_SYNCHRONOUS)}")
+        return _sqlite_engine(url, sqlite_synchronous)
     connect_args: dict[str, Any] = {"connect_timeout": 5}
     if schema is not None:
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"bad schema name {schema!r}")
         connect_args["options"] = f"-csearch_path={schema}"
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+    )
     if schema is not None and create_schema:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     return engine
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -57,7 +73,7 @@ def _sqlite_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -105,13 +105,14 @@ def open_core(
     breached_passwords: str = "builtin",
     *,
     create: bool = False,
+    sqlite_synchronous: str = "FULL",
 ) -> Core:
     """The core on ``args.db`` with its server key; a missing database is made only when ``create``."""
     for proxy in trusted_proxies:
         ipaddress.ip_network(proxy, strict=False)  # a ValueError with the bad value, before serving
     db: str = args.db
     given = _given_key(args.key_file)  # a bad key is refused before anything is made
-    engine, made = _open_engine(db, args.db_schema, create)
+    engine, made = _open_engine(db, args.db_schema, create, sqlite_synchronous)
     try:
         migrate(engine)
         if made:
@@ -135,7 +136,7 @@ def open_core(
     return Core(config, engine=engine)
 
 
-def _open_engine(db: str, schema: str | None, create: bool) -> tuple[Engine, bool]:
+def _open_engine(db: str, schema: str | None, create: bool, sqlite_synchronous: str = "FULL") -> tuple[Engine, bool]:
     """The engine, and whether the database is new; a missing one is refused unless ``create``."""
     path = sqlite_file(db)
     if path is not None:
@@ -144,8 +145,8 @@ def _open_engine(db: str, schema: str | None, create: bool) -> tuple[Engine, boo
             raise StoreError(f"there is no database at {path.absolute()} ({MAKERS}; --db or $POSSIM_DB names another)")
         if not existed:
             home.make_data_dir(path.absolute())
-        return make_engine(db, schema), not existed
-    engine = make_engine(db, schema, create_schema=create)
+        return make_engine(db, schema, sqlite_synchronous=sqlite_synchronous), not existed
+    engine = make_engine(db, schema, create_schema=create, sqlite_synchronous=sqlite_synchronous)
     if normalise_url(db).startswith("sqlite"):  # in memory: new every time, nothing to say
         return engine, False
     try:

@@ -33,13 +33,24 @@ def register(subparsers: Any) -> None:
         metavar="SOURCE",
         help="common/breached password list: builtin, a range file or directory, or a range API URL",
     )
+    serve.add_argument(
+        "--sqlite-synchronous",
+        choices=("full", "normal"),
+        default="full",
+        help="SQLite only: full (default) syncs every commit to disk; normal is faster but a power cut may lose "
+        "the last payments the core already approved",
+    )
     serve.set_defaults(func=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     try:
         core = open_core(
-            args, trusted_proxies=tuple(args.trust_proxy), breached_passwords=args.breached_passwords, create=True
+            args,
+            trusted_proxies=tuple(args.trust_proxy),
+            breached_passwords=args.breached_passwords,
+            create=True,
+            sqlite_synchronous=args.sqlite_synchronous.upper(),
         )
     except StoreError as error:
         return open_failure("core", error)

@@ -1,0 +1,79 @@
+"""The API's request transactions (ASGI middleware): each request runs in one ``RequestUnit``, and its
+commit happens before the first byte of the answer is sent.
+
+Requests are admitted through slots, waited for in the event loop (never in a worker thread, which could
+starve the threads that the admitted requests need): one on SQLite, which has a single writer, so a
+request never sleeps in SQLite's busy handler; on PostgreSQL as many as the connection pool holds, so an
+admitted request always finds a connection. ``/healthz`` and the OpenAPI document need no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from payment_core.core import Core
+from payment_core.db import is_postgres
+from payment_core.request_unit import RequestUnit, current_unit
+from protocol import ErrorCode, ProtocolError
+
+log = logging.getLogger("possim.core")
+NO_DATABASE_PATHS = frozenset({"/healthz", "/openapi.json"})
+
+
+class RequestTransactions:
+    def __init__(self, app: ASGIApp, core: Core) -> None:
+        self.app = app
+        self.core = core
+        self.slots = core.engine.pool.size() if is_postgres(core.engine) else 1  # type: ignore[attr-defined]
+        self._admit: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NO_DATABASE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self._admit is None:  # made in the server's event loop, on first use
+            self._admit = asyncio.Semaphore(self.slots)
+        async with self._admit:
+            unit = RequestUnit(self.core.sessions)
+            token = current_unit.set(unit)
+            try:
+                await self.app(scope, receive, _CommitFirst(unit, send))
+            finally:
+                current_unit.reset(token)
+                if unit.used:  # the answer was never started: an error escaped, nothing is kept
+                    await run_in_threadpool(unit.rollback)
+
+
+class _CommitFirst:
+    """Wraps ``send``: commits the unit before the answer starts; a failed commit answers 503 instead."""
+
+    def __init__(self, unit: RequestUnit, send: Send) -> None:
+        self._unit = unit
+        self._send = send
+        self._replaced = False
+
+    async def __call__(self, message: Message) -> None:
+        if self._replaced:
+            return  # the original answer's body: dropped, the 503 was sent whole
+        if message["type"] == "http.response.start":
+            try:
+                await run_in_threadpool(self._unit.commit)
+            except SQLAlchemyError as error:
+                log.error("commit failed: %s", type(error).__name__)
+                self._replaced = True
+                await _send_error(self._send, ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
+                return
+        await self._send(message)
+
+
+async def _send_error(send: Send, error: ProtocolError) -> None:
+    body = json.dumps(error.envelope()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

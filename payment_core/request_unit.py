@@ -1,0 +1,62 @@
+"""One database transaction for a whole API request.
+
+A request used to take a transaction for the terminal's lookup, another for its nonce, another for the
+payment and another for the answer's view: on SQLite four writer locks and four commits a payment. Now
+the API opens a :class:`RequestUnit` per request (``payment_core.api_unit``) and every
+``Core.transaction()`` inside it is a SAVEPOINT of the unit's one transaction: each keeps its own
+all-or-nothing behaviour (an error rolls back its savepoint only), and the unit commits once, before the
+answer is sent. A commit that fails turns the answer into a 503, so nothing is ever answered that is not
+durable.
+
+The unit is found through a context variable; the worker threads FastAPI runs dependencies and routes in
+get a copy of the request's context, so they all see the same unit (one after another, never at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class RequestUnit:
+    """The transaction of one request, begun on first use."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._session: Session | None = None
+
+    @property
+    def used(self) -> bool:
+        return self._session is not None
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Session]:
+        if self._session is None:
+            self._session = self._sessions()
+            self._session.begin()
+        with self._session.begin_nested():
+            yield self._session
+
+    def commit(self) -> None:
+        """Commit and close (a no-op if the request never used the database); raises what the commit raises."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()  # a failed COMMIT may leave the database's transaction open: end it here
+            raise
+        finally:
+            session.close()
+
+    def rollback(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()  # closing rolls back what was not committed
+
+
+current_unit: ContextVar[RequestUnit | None] = ContextVar("possim_request_unit", default=None)
