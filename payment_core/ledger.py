@@ -31,7 +31,38 @@ def wallet_book_name(account_id: int) -> str:
 
 
 def merchant_book_name(merchant_id: int) -> str:
+    """A store's own book: what it held before each register had a book of its own (kept, never posted to now)."""
     return f"merchant:{merchant_id}"
+
+
+def till_book_name(terminal_id: str) -> str:
+    """A register's book (kind ``merchant``, owned by its store): payments at that register are credited
+    here, so no row is locked by every payment of a store; the store's takings are the sum of its books
+    (:func:`store_balance`)."""
+    return f"till:{terminal_id}"
+
+
+def store_balance(session: Session, merchant_id: int) -> int:
+    """Everything a store holds: the balances of all its books (its own and each register's)."""
+    total = session.scalar(
+        select(func.sum(LedgerAccount.balance)).where(
+            LedgerAccount.kind == "merchant", LedgerAccount.owner_id == merchant_id
+        )
+    )
+    return int(total or 0)
+
+
+def credited_book(session: Session, kind: str, reference: str) -> int:
+    """The book a journal credited (its posting with a positive amount): a refund takes money back from
+    the very book the payment paid into, the store's own for payments made before registers had books."""
+    book_id = session.scalar(
+        select(Posting.ledger_account_id)
+        .join(Journal, Journal.id == Posting.journal_id)
+        .where(Journal.kind == kind, Journal.reference == reference, Posting.amount > 0)
+    )
+    if book_id is None:
+        raise LookupError(f"no {kind} journal {reference!r}")
+    return int(book_id)
 
 
 def open_book(session: Session, kind: str, name: str, owner_id: int | None = None) -> LedgerAccount:

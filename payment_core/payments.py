@@ -24,8 +24,9 @@ from payment_core.ledger import (
     InsufficientBalance,
     balance_of,
     book_by_name,
-    merchant_book_name,
+    credited_book,
     post,
+    till_book_name,
     wallet_book_name,
 )
 from payment_core.models import Account, Merchant, Payment, Refund, Terminal
@@ -154,9 +155,9 @@ def move_money(session: Session, payment: Payment, now: datetime) -> None:
     if payment.account_id is None:
         raise ProtocolError(ErrorCode.INTERNAL)
     wallet = book_by_name(session, wallet_book_name(payment.account_id))
-    merchant = book_by_name(session, merchant_book_name(payment.merchant_id))
+    till = book_by_name(session, till_book_name(payment.terminal_id))
     try:
-        post(session, "payment", payment.id, now, [(wallet.id, -payment.amount), (merchant.id, payment.amount)])
+        post(session, "payment", payment.id, now, [(wallet.id, -payment.amount), (till.id, payment.amount)])
     except InsufficientBalance:
         raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS) from None
     payment.status = PaymentStatus.SUCCEEDED
@@ -224,9 +225,9 @@ def _refund_into_wallet(
     session.add(refund)
     session.flush()
     wallet = book_by_name(session, wallet_book_name(payment.account_id))
-    merchant = book_by_name(session, merchant_book_name(payment.merchant_id))
+    paid_into = credited_book(session, "payment", payment.id)
     try:
-        post(session, "refund", refund.id, now, [(merchant.id, -amount), (wallet.id, amount)])
+        post(session, "refund", refund.id, now, [(paid_into, -amount), (wallet.id, amount)])
     except InsufficientBalance:
         raise ProtocolError(ErrorCode.PAYMENT_NOT_REFUNDABLE, "The store's balance cannot cover it.") from None
     payment.amount_refunded += amount

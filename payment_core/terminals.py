@@ -11,7 +11,7 @@ from payment_core import audit
 from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import new_salt, terminal_secret
-from payment_core.ledger import merchant_book_name, open_book
+from payment_core.ledger import merchant_book_name, open_book, till_book_name
 from payment_core.models import Merchant, Terminal
 
 
@@ -56,6 +56,7 @@ def provision_terminal(core: Core, store: str, name: str, actor: str) -> Provisi
             created_at=now,
         )
         session.add(terminal)
+        open_book(session, "merchant", till_book_name(terminal.id), owner_id=merchant.id)
         audit.record(
             session,
             at=now,
