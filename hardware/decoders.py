@@ -1,18 +1,27 @@
 """Decoders behind one interface, each reporting whether it is usable here, normalised to ScanResult.
 
 zxing-cpp, limited to the formats possim uses, is the fastest and most robust on phone-screen frames
-(about 3 ms a 1280×720 frame); pyzbar (about 18 ms) reads some glare frames zxing-cpp misses, so the
-default chain tries it only when zxing-cpp finds nothing. OpenCV's QR detector is slower (about 28 ms)
-and weaker on hard frames; ``cv2.barcode`` misreports Code 128 as EAN, so OpenCV is used for QR only.
-The shapes differ (zxing-cpp: ``.text``, ``.format``, ``.position``; pyzbar: ``.data`` bytes, ``.type``
-such as ``"QRCODE"``, ``.polygon``; OpenCV: a string and a corner array); each becomes one ScanResult.
+(about 3 ms a 1280×720 frame); pyzbar (about 18 ms) reads some glare frames zxing-cpp misses. OpenCV's
+QR detector is slower (about 28 ms) and weaker on hard frames; ``cv2.barcode`` misreports Code 128 as
+EAN, so OpenCV is used for QR only. The shapes differ (zxing-cpp: ``.text``, ``.format``,
+``.position``; pyzbar: ``.data`` bytes, ``.type`` such as ``"QRCODE"``, ``.polygon``; OpenCV: a string
+and a corner array); each becomes one ScanResult.
+
+The default decoder (:class:`RetryDecoder`) reads a frame with zxing-cpp first, at the same cost as
+ever; on a miss it spends what is left of a 30 ms budget on second tries aimed at the code: a crop of
+where ``hardware.enhance`` locates one (or where the last code was read), enlarged when small, then
+equalised (CLAHE) against glare and low light, then de-blurred (a Wiener filter for the motion streak
+it measures), then read by pyzbar, and last pyzbar on the whole frame, the old chain's second decoder.
+On ``possim bench --only scan``'s hard frames that reads more than zxing-cpp and pyzbar together.
+A second try hands over a payment code only, and only one that ``protocol.parse_code`` accepts.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
@@ -20,8 +29,9 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from hardware import enhance
 from hardware.frames import Frame
-from protocol import Symbology, looks_like_payment_code
+from protocol import ProtocolError, Symbology, looks_like_payment_code, parse_code
 
 QR, CODE128 = Symbology.QR, Symbology.CODE128
 EAN13, EAN8 = Symbology.EAN13, Symbology.EAN8  # product barcodes (JAN): read only by a register's retail decoder
@@ -189,6 +199,152 @@ class ChainDecoder:
         return []
 
 
+Enhancement = Callable[[Frame, Frame, float], list[Frame]]  # (crop, crop enlarged, factor) -> pictures
+ENHANCEMENTS: dict[str, Enhancement] = {
+    "crop": lambda crop, big, factor: [big],
+    "clahe": lambda crop, big, factor: [enhance.equalised(big)],
+    "deblur": lambda crop, big, factor: [enhance.resized(p, factor) for p in enhance.deblurred(crop)],
+}
+REGION_STEPS = ("crop", "clahe", "deblur", "pyzbar-crop")  # in this order, on each region
+RETRY_STEPS = ("last", "locate", *REGION_STEPS, "whole")
+RETRY_BUDGET_MS = 30.0  # a whole decode, first try included: 30 frames a second on one core
+
+
+def _payment_codes(results: list[ScanResult]) -> list[ScanResult]:
+    """Only reads that pass the payment code's own checks (form, prefix, Damm digit): a retry never guesses."""
+    kept = []
+    for result in results:
+        try:
+            parse_code(result.text)
+        except ProtocolError:
+            continue
+        kept.append(result)
+    return kept
+
+
+class RetryDecoder:
+    """``first`` on the whole frame; on a miss, second tries within ``budget_ms``, ``second`` among them.
+
+    The regions tried are the best candidate :func:`hardware.enhance.candidate_regions` finds, the
+    place of the last read (when it was at most ``memory_frames`` frames ago) and the other candidates,
+    none twice. Each region is read by ``first`` as it is (enlarged when small: ``crop``), equalised
+    (``clahe``) and de-blurred (``deblur``), then by ``second`` (``pyzbar-crop``); the next region comes
+    after all of them, and ``second`` on the whole frame (``whole``) last. ``steps`` switches them on and
+    off (``RETRY_STEPS``, all by default; ``last`` and ``locate`` name where to look). ``budget_ms``
+    bounds the whole decode, first try included (``None``: no bound): a step is skipped when what it
+    has cost so far would not fit in what is left. A second try's reads are kept only when they are
+    payment codes ``protocol.parse_code`` accepts. ``tries`` counts the frames each step read; ``trace``
+    holds the last decode's steps. One decoder per camera: it remembers where it last read a code.
+    """
+
+    def __init__(
+        self,
+        first: Decoder,
+        second: Decoder | None,
+        budget_ms: float | None = RETRY_BUDGET_MS,
+        steps: Sequence[str] = RETRY_STEPS,
+        memory_frames: int = 30,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        unknown = set(steps) - set(RETRY_STEPS)
+        if unknown:
+            raise ValueError(f"unknown retry steps: {sorted(unknown)}")
+        self.first, self.second = first, second
+        self.name = "+".join(d.name for d in (first, second) if d is not None)
+        self.steps = tuple(steps)
+        self._budget = None if budget_ms is None else budget_ms / 1000
+        self._memory = memory_frames
+        self._clock = clock
+        self._frames = 0
+        self._last: tuple[enhance.Region, int] | None = None
+        self._cost: dict[str, float] = {"whole": 0.018}
+        self.tries: dict[str, int] = {}  # which step read a frame the first try missed
+        self.trace: list[tuple[str, float, bool]] = []  # the last decode's steps: name, seconds, read
+
+    def is_usable(self) -> bool:
+        return self.first.is_usable()
+
+    def decode(self, frame: Frame) -> list[ScanResult]:
+        start = self._clock()
+        self._frames += 1
+        image = enhance.grey(frame)  # once, for the first try and every second try
+        found = self.first.decode(image)
+        self.trace = [("first", self._clock() - start, bool(found))]
+        if not found:
+            found = self._retry(image, start)
+        if found and found[0].points:
+            self._last = (enhance.grown(found[0].points, image.shape), self._frames)
+        return found
+
+    def _fits(self, step: str, deadline: float) -> bool:
+        """Whether ``step`` should end before ``deadline``, judged by what it has cost so far."""
+        return self._clock() + self._cost.get(step, 0.002) <= deadline
+
+    def _note(self, step: str, started: float, found: list[ScanResult]) -> list[ScanResult]:
+        spent = self._clock() - started
+        self.trace.append((step, spent, bool(found)))
+        self._cost[step] = 0.7 * self._cost[step] + 0.3 * spent if step in self._cost else spent
+        if found and step != "locate":
+            self.tries[step] = self.tries.get(step, 0) + 1
+        return found
+
+    def _regions(self, image: Frame) -> list[enhance.Region]:
+        """The best located candidate, then the last read's place, then the other candidates; no two alike."""
+        located: list[enhance.Region] = []
+        if "locate" in self.steps:
+            started = self._clock()
+            located = enhance.candidate_regions(image)
+            self._note("locate", started, [])
+        remembered = []
+        if "last" in self.steps and self._last is not None and self._frames - self._last[1] <= self._memory:
+            remembered = [self._last[0]]
+        regions: list[enhance.Region] = []
+        for region in located[:1] + remembered + located[1:]:
+            if all(enhance.overlap(region, other) < 0.5 for other in regions):
+                regions.append(region)
+        return regions
+
+    def _retry(self, image: Frame, start: float) -> list[ScanResult]:
+        """Every step on the likeliest region, then on the next (the located candidate is nearly always
+        the code), then the whole frame to pyzbar; each only while it fits in the budget."""
+        deadline = start + self._budget if self._budget is not None else float("inf")
+        if not self._fits("locate", deadline):
+            return []
+        for x0, y0, x1, y1 in self._regions(image):
+            crop = image[y0:y1, x0:x1]
+            big, factor = enhance.upscaled(crop)
+            for step in REGION_STEPS:
+                reader = self.second if step == "pyzbar-crop" else self.first
+                if step not in self.steps or reader is None or not self._fits(step, deadline):
+                    continue
+                started = self._clock()
+                pictures = [big] if step == "pyzbar-crop" else ENHANCEMENTS[step](crop, big, factor)
+                found = self._note(step, started, _read_all(reader, pictures, factor, x0, y0))
+                if found:
+                    return found
+        if "whole" in self.steps and self.second is not None and self._fits("whole", deadline):
+            started = self._clock()
+            return self._note("whole", started, self.second.decode(image))
+        return []
+
+
+def _read_all(reader: Decoder, pictures: list[Frame], factor: float, x0: int, y0: int) -> list[ScanResult]:
+    """The first picture's payment codes that ``reader`` reads, with corners in the frame's pixels."""
+    for picture in pictures:
+        found = _payment_codes(reader.decode(picture))
+        if found:
+            return [_moved(result, factor, x0, y0) for result in found]
+    return []
+
+
+def _moved(result: ScanResult, factor: float, x0: int, y0: int) -> ScanResult:
+    """A result read in a (scaled) crop, with its corners in the frame's pixels."""
+    if result.points is None:
+        return result
+    points = tuple((round(x / factor) + x0, round(y / factor) + y0) for x, y in result.points)
+    return ScanResult(result.text, result.format, result.decoder, points)
+
+
 DECODER_NAMES = ("zxing", "pyzbar", "opencv")
 
 
@@ -202,12 +358,16 @@ def available_decoders() -> list[Decoder]:
     return [decoder for decoder in all_decoders() if decoder.is_usable()]
 
 
-def default_decoder(retail: bool = False) -> ChainDecoder:
-    """zxing-cpp, then pyzbar when it finds nothing (OpenCV only if neither is installed).
+def default_decoder(retail: bool = False) -> Decoder:
+    """zxing-cpp first, then second tries on a miss (:class:`RetryDecoder`, pyzbar among them); without
+    zxing-cpp, pyzbar alone, and OpenCV only if neither is installed.
 
     ``retail=True`` also reads product barcodes (EAN-13/JAN, EAN-8), as a register's camera does.
     """
-    chain = ChainDecoder([ZxingDecoder(retail), PyzbarDecoder(retail)])
+    zxing, zbar = ZxingDecoder(retail), PyzbarDecoder(retail)
+    if zxing.is_usable():
+        return RetryDecoder(zxing, zbar if zbar.is_usable() else None)
+    chain = ChainDecoder([zbar])
     return chain if chain.is_usable() else ChainDecoder([OpenCVQRDecoder()])
 
 
