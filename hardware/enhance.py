@@ -9,11 +9,12 @@ Each function is cheap on a crop (a millisecond or two on a 300×300 region) and
 - :func:`upscaled` enlarges a small code (a far-away phone: 1-2 pixels a module) so the decoders'
   binarisers have a few pixels a module to work with.
 - :func:`equalised` is CLAHE: contrast restored tile by tile, for a code half washed out by glare or
-  dimmed by low light. :func:`deglared` divides out the local brightness and spread (a local
-  normalisation), which flattens a soft specular spot that CLAHE's tiles straddle.
+  dimmed by low light. (A local normalisation, dividing out the local mean and spread, was measured
+  too: on the hard frame set it read nothing CLAHE did not, so it is not here.)
 - :func:`deblurred` undoes motion blur: the streak's direction and length are estimated from the crop
-  (the gradient structure tensor's weakest direction, and where the autocorrelation of the derivative
-  along it dips, as in Yitzhaky and Kopeika's method), then a Wiener filter removes that streak.
+  (the gradient structure tensor's weakest direction, where a QR is smeared, and its strongest, across
+  a barcode's bars; the length is where the autocorrelation of the derivative along that direction
+  dips, as in Yitzhaky and Kopeika's method), then a Wiener filter removes that streak.
 """
 
 from __future__ import annotations
@@ -117,16 +118,6 @@ def _clahe(clip: float, tiles: int) -> cv2.CLAHE:
 def equalised(crop: Frame) -> Frame:
     """CLAHE: each tile's contrast stretched (clipped), so a washed-out or dim part of the code reappears."""
     return np.asarray(_clahe(4.0, 8).apply(crop), dtype=np.uint8)
-
-
-def deglared(crop: Frame, window: int = 15) -> Frame:
-    """Local normalisation: subtract the local mean and divide by the local spread over ``window``
-    pixels (a soft glare is a smooth change of brightness and contrast, so it cancels out)."""
-    pixels = crop.astype(np.float32)
-    mean = cv2.blur(pixels, (window, window))
-    spread = cv2.blur(pixels * pixels, (window, window)) - mean * mean
-    normal = (pixels - mean) / np.sqrt(np.maximum(spread, 9.0)) * 48 + 128
-    return np.asarray(np.clip(normal, 0, 255), dtype=np.uint8)
 
 
 def _structure_angle(pixels: FloatImage) -> float:
