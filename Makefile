@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Branch coverage of the six packages over the whole suite (83.4% when this floor was set); it may only rise.
-COVERAGE_FLOOR := 83
+# Branch coverage of the six packages over the whole suite (91.1% in a clean checkout when this floor was set);
+# it may only rise.
+COVERAGE_FLOOR := 90
 
 .PHONY: demo test demo-deps test-deps bench lint typecheck clean
 
