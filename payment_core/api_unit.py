@@ -5,6 +5,10 @@ Requests are admitted through slots, waited for in the event loop (never in a wo
 starve the threads that the admitted requests need): one on SQLite, which has a single writer, so a
 request never sleeps in SQLite's busy handler; on PostgreSQL as many as the connection pool holds, so an
 admitted request always finds a connection. ``/healthz`` and the OpenAPI document need no database.
+
+Routes that check or hash a password (argon2: tens of milliseconds of CPU) keep their own short
+transactions around that work instead (``PASSWORD_PATHS``): a request holding the store's one slot while
+it hashes would hold every register's payment behind a sign-in.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("possim.core")
 NO_DATABASE_PATHS = frozenset({"/healthz", "/openapi.json"})
+PASSWORD_PATHS = frozenset({"/v1/devices", "/v1/sessions", "/v1/account/password", "/v1/password-reset/confirm"})
 
 
 class RequestTransactions:
@@ -34,7 +39,7 @@ class RequestTransactions:
         self._admit: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in NO_DATABASE_PATHS:
+        if scope["type"] != "http" or scope["path"] in NO_DATABASE_PATHS or scope["path"] in PASSWORD_PATHS:
             await self.app(scope, receive, send)
             return
         if self._admit is None:  # made in the server's event loop, on first use
