@@ -4,6 +4,8 @@ Sections (each ``possim.bench.<module>.run(quick)``):
   enumeration   sign-in, sign-up and reset answer as fast for a taken address as for a free one
   core          approved payments a second from 32 registers at once, on SQLite and on PostgreSQL,
                 against a bare FastAPI app's ceiling measured in the same run (possim.bench.core_load)
+  scan          hard 1280x720 camera frames (tilted, far, motion-blurred, glare, low light, mixed): possim's
+                pipeline against zxing-cpp, pyzbar, OpenCV and their union (possim.bench.scan)
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-SECTIONS = ("enumeration", "core")
-MODULES = {"enumeration": "enumeration", "core": "core_load"}  # a section's module in possim.bench
+SECTIONS = ("enumeration", "core", "scan")
+MODULES = {"enumeration": "enumeration", "core": "core_load", "scan": "scan"}  # a section's module in possim.bench
 
 
 def register(subparsers: Any) -> None:
@@ -58,6 +60,8 @@ def _print_tables(console: Console, results: dict[str, Any]) -> None:
     core = results.get("core")
     if core is not None:
         _print_core(console, core)
+    if "scan" in results:
+        importlib.import_module("possim.bench.scan").print_table(console, results["scan"])
     sys.stdout.flush()
 
 
