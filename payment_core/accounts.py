@@ -30,6 +30,7 @@ from payment_core.core import Core
 from payment_core.keys import new_salt
 from payment_core.ledger import open_book, wallet_book_name
 from payment_core.models import Account, AuthSession
+from payment_core.password_work import BoundedHasher
 from payment_core.passwords import BreachedRanges, PasswordHasher, check_new_password, load_ranges
 from payment_core.sources import current_source
 from protocol import ErrorCode, ProtocolError
@@ -67,8 +68,10 @@ def _dummy_hash(policy: PasswordPolicy) -> str:
     return hasher_for(policy).hash("possim-no-such-account")
 
 
-def hasher(core: Core) -> PasswordHasher:
-    return hasher_for(core.config.passwords)
+def hasher(core: Core, *, shed: bool = True) -> BoundedHasher:
+    """The policy's hasher on the core's password budget: a caller waiting for its answer is refused (503)
+    when the budget is full; work already answered (``shed=False``) waits for room."""
+    return BoundedHasher(hasher_for(core.config.passwords), core.password_work, shed=shed)
 
 
 @lru_cache(maxsize=4)
@@ -109,7 +112,7 @@ def check_sign_up(core: Core, email: str, phone: str, password: str, display_nam
 
 def register(core: Core, request: SignUpRequest) -> None:
     """Do a checked sign-up (after the answer was sent): see the module's docstring."""
-    password_hash = hasher(core).hash(request.password)
+    password_hash = hasher(core, shed=False).hash(request.password)  # after the 202: wait, never refuse
     now = core.now()
     try:
         with core.transaction() as session:
@@ -197,7 +200,7 @@ def create_account(
     request = SignUpRequest(email, "", password, display_name)
     try:
         with core.transaction() as session:
-            return _create(session, core, request, hasher(core).hash(password), core.now(), actor)
+            return _create(session, core, request, hasher(core, shed=False).hash(password), core.now(), actor)
     except IntegrityError:
         raise ProtocolError(ErrorCode.ACCOUNT_EXISTS, param="email") from None
 

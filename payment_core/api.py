@@ -42,8 +42,9 @@ def create_app(core: Core) -> FastAPI:
     api_openapi.install(app)
 
     @app.get("/healthz", openapi_extra={"security": [], "responses": {"405": api_openapi.ref(405)}})
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> dict[str, object]:
+        """Up, and how full password hashing's budget is (``saturated``: sign-ins are being refused with 503)."""
+        return {"status": "ok", "password_work": core.password_work.status()}
 
     @app.post("/v1/payments", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), PaymentBody, ok=(200, 202)))
     def create_payment(terminal: SignedTerminal, call: CallData) -> JSONResponse:

@@ -110,6 +110,10 @@ class CoreConfig:
     breached_passwords: str = "builtin"
     # Peers whose X-Forwarded-For is believed (the web wallet's proxy); anyone else is taken at its address.
     trusted_proxies: tuple[str, ...] = ()
+    # Password hashing's budget (payment_core.password_work): hashes at once, and how many more may wait
+    # before a sign-in is refused with 503 and Retry-After. By default one core is left for the registers.
+    password_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+    password_queue: int = 16
     clock: Clock = system_clock
 
     def __post_init__(self) -> None:

@@ -30,6 +30,7 @@ from payment_core.models import (
     Terminal,
     Topup,
 )
+from payment_core.password_work import PasswordWork
 from payment_core.request_unit import current_unit
 from protocol import ErrorCode, ProtocolError
 
@@ -71,6 +72,7 @@ class Core:
         self.config = config
         self.engine = engine or make_engine(config.db_url, config.db_schema)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.password_work = PasswordWork(config.password_workers, config.password_queue)
         # Work done after the answer was sent (sign-up, password-reset mail), one job at a time, so an
         # answer's timing never depends on whether an account exists.
         self._after_answer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="possim-after-answer")

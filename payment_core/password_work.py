@@ -1,0 +1,85 @@
+"""Password hashing (argon2id) on a bounded budget, so a sign-in flood cannot take the registers down.
+
+argon2 is tens of milliseconds of CPU and memory by design, and it runs outside the GIL: a hundred
+sign-ins at once would keep every core busy and the registers' payments would wait behind them. Here
+at most ``workers`` hashes run at once (by default one core fewer than the machine has) and at most
+``queue`` more wait; a sign-in beyond that is refused at once with 503 ``service_unavailable`` and
+``Retry-After``, before any password work. Work that was already answered (the hash of a new account,
+done after its 202) waits instead of being refused. ``/healthz`` reports the budget and whether it is full.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from payment_core.passwords import PasswordHasher
+from protocol import ErrorCode, ProtocolError
+
+T = TypeVar("T")
+RETRY_AFTER_SECONDS = 1
+BUSY_MESSAGE = "Sign-in is busy right now; please try again in a moment."
+
+
+class PasswordWorkFull(ProtocolError):
+    """503 with ``Retry-After``: every hashing slot is busy and the queue is full."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE, BUSY_MESSAGE)
+        self.retry_after = RETRY_AFTER_SECONDS
+
+
+class PasswordWork:
+    def __init__(self, workers: int, queue: int) -> None:
+        if workers < 1 or queue < 0:
+            raise ValueError("password work needs at least one worker and a queue of zero or more")
+        self.workers = workers
+        self.queue = queue
+        self._running = threading.BoundedSemaphore(workers)
+        self._admitted = threading.BoundedSemaphore(workers + queue)
+        self._lock = threading.Lock()
+        self._in = 0  # admitted: running or waiting
+
+    def run(self, work: Callable[[], T], *, shed: bool = True) -> T:
+        """Run ``work`` when a slot is free; with ``shed`` (a caller still waiting for its answer) refuse at
+        once when the queue is full, otherwise wait for room."""
+        if not self._admitted.acquire(blocking=not shed):
+            raise PasswordWorkFull()
+        with self._lock:
+            self._in += 1
+        try:
+            with self._running:
+                return work()
+        finally:
+            with self._lock:
+                self._in -= 1
+            self._admitted.release()
+
+    def status(self) -> dict[str, int | bool]:
+        admitted = self._in
+        return {
+            "workers": self.workers,
+            "queue": self.queue,
+            "running": min(admitted, self.workers),
+            "waiting": max(0, admitted - self.workers),
+            "saturated": admitted >= self.workers + self.queue,
+        }
+
+
+class BoundedHasher:
+    """A :class:`PasswordHasher` whose hashing and verifying go through a :class:`PasswordWork` budget."""
+
+    def __init__(self, hasher: PasswordHasher, work: PasswordWork, *, shed: bool = True) -> None:
+        self._hasher = hasher
+        self._work = work
+        self._shed = shed
+
+    def hash(self, password: str) -> str:
+        return self._work.run(lambda: self._hasher.hash(password), shed=self._shed)
+
+    def verify(self, stored: str, password: str) -> bool:
+        return self._work.run(lambda: self._hasher.verify(stored, password), shed=self._shed)
+
+    def needs_rehash(self, stored: str) -> bool:
+        return self._hasher.needs_rehash(stored)
