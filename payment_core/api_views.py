@@ -21,7 +21,7 @@ def listing(data: list[dict[str, Any]]) -> JSONResponse:
 
 def payment_view_response(core: Core, payment: Payment) -> JSONResponse:
     """The payment object, whatever its status (lookups and reversals)."""
-    with core.transaction() as session:
+    with core.read() as session:
         return JSONResponse(payments.payment_view(payment, payments.store_name(session, payment.merchant_id)))
 
 
@@ -32,7 +32,7 @@ def payment_response(core: Core, payment: Payment) -> JSONResponse:
         wait = retry_after_for(core, code)
         return error_response(ProtocolError(code), retry_after=wait, payment_id=payment.id, order_id=payment.order_id)
     if payment.status == PaymentStatus.AWAITING_CUSTOMER:
-        with core.transaction() as session:
+        with core.read() as session:
             store = payments.store_name(session, payment.merchant_id)
         view = payments.awaiting_view(payment, store, confirmations.confirm_before(core, payment))
         return JSONResponse(view, status_code=202)

@@ -39,7 +39,7 @@ class RequestAuthenticator:
 
     def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Terminal:
         signed = read_signed_headers(headers)
-        with self._core.transaction() as session:
+        with self._core.read() as session:
             terminal = session.get(Terminal, signed.key_id)
         if terminal is None or terminal.status != "active":
             raise ProtocolError(ErrorCode.TERMINAL_UNKNOWN)
@@ -52,7 +52,7 @@ class RequestAuthenticator:
         number = signed.key_id.removeprefix("dev_")
         device = None
         if signed.key_id.startswith("dev_") and number.isascii() and number.isdigit() and len(number) < 10:
-            with self._core.transaction() as session:
+            with self._core.read() as session:
                 device = session.get(Device, int(number))
         if device is None or device.status != "active":
             raise ProtocolError(ErrorCode.SIGNATURE_INVALID)

@@ -95,6 +95,17 @@ class Core:
         with transaction(self.sessions) as session:
             yield session
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only look: inside an API request the request's own transaction as it stands (no savepoint,
+        since a read has nothing to undo), otherwise a transaction of its own."""
+        unit = current_unit.get()
+        if unit is not None:
+            yield unit.session()
+            return
+        with transaction(self.sessions) as session:
+            yield session
+
     def defer(self, work: Callable[[], None]) -> Future[None]:
         """Run ``work`` after the answer, in the background, with the caller's context (its source address)
         but outside the request's transaction: it commits on its own."""

@@ -32,13 +32,18 @@ class RequestUnit:
     def used(self) -> bool:
         return self._session is not None
 
-    @contextmanager
-    def savepoint(self) -> Iterator[Session]:
+    def session(self) -> Session:
+        """The request's session, its transaction begun (for reads: nothing in them to undo)."""
         if self._session is None:
             self._session = self._sessions()
             self._session.begin()
-        with self._session.begin_nested():
-            yield self._session
+        return self._session
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Session]:
+        session = self.session()
+        with session.begin_nested():
+            yield session
 
     def commit(self) -> None:
         """Commit and close (a no-op if the request never used the database); raises what the commit raises."""
