@@ -50,3 +50,19 @@ def test_the_core_bench_reports_the_ceiling_and_each_store(
         assert row["approved"] > 0
         assert row["ratio"] == pytest.approx(row["payments_per_s"] / core["ceiling_per_s"], rel=1e-3)
     assert core["postgresql"]["synchronous_commit"]
+    for store in ("sqlite", "postgresql"):
+        _check_flood(core[store]["flood"])
+
+
+def _check_flood(flood: dict[str, Any]) -> None:
+    """The flood's shape and counts: payments still answered, sign-ins all tallied, /healthz polled."""
+    assert set(flood) >= {"payments_per_s", "p50_ms", "p99_ms", "approved", "signins"}
+    assert set(flood) >= {"healthz_saturated_seen", "healthz_p99_ms"}
+    assert 0 < flood["approved"] <= flood["sent"] <= 100
+    assert flood["p50_ms"] <= flood["p99_ms"]
+    signins = flood["signins"]
+    assert 0 < signins["sent"] <= 2_000
+    assert sum(signins["by_status"].values()) == signins["sent"]
+    assert all(status in ("401", "503") or status.startswith("error:") for status in signins["by_status"])
+    assert isinstance(flood["healthz_saturated_seen"], bool)
+    assert flood["healthz_polls"] > 0 and flood["healthz_p99_ms"] is not None

@@ -19,13 +19,16 @@ the body and answers. Then, on SQLite and on PostgreSQL in turn:
 
 ``payments_per_s`` counts approved payments over the measured span (first request sent to last answer);
 ``ratio`` is that over the ceiling. ``server_cpu`` and ``client_cpu`` say how many cores the server and
-the clients kept busy meanwhile (``None`` where ``/proc`` is missing). Default limits: 100 yen payments
-are below ``confirm_above_yen`` and each phone's one top-up is within a new device's top-up limits.
+the clients kept busy meanwhile (``None`` where ``/proc`` is missing). Then ``flood``: a shorter run
+(``flood_payments``) on the same server while ``possim.bench.flood`` sends 100 sign-ins at a time from
+rotating loopback addresses and polls ``/healthz`` (its module says how). Default limits: 100 yen
+payments are below ``confirm_above_yen`` and each phone's one top-up is within a new device's limits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import secrets
@@ -46,6 +49,7 @@ from sqlalchemy import text
 from payment_core.config import Limits
 from payment_core.core import Core
 from payment_core.db import make_engine
+from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
 from possim.world import Customer, RegisteredTerminal, add_terminal, fund, new_core, serve, sign_up_verified
 from protocol import (
@@ -77,14 +81,34 @@ class Scale:
     payments: int  # measured, per store type
     warmup: int  # per connection, not counted
     seconds: float  # the measured phase's time bound
+    flood_payments: int  # measured during the sign-in flood, per store type
+    flood_signins: int  # the flood's bound in sign-ins
 
     @property
     def terminals(self) -> int:
         return self.stores * self.registers_per_store
 
 
-FULL = Scale(stores=8, registers_per_store=4, phones=50, payments=3_000, warmup=4, seconds=60.0)
-QUICK = Scale(stores=2, registers_per_store=2, phones=5, payments=200, warmup=2, seconds=30.0)
+FULL = Scale(
+    stores=8,
+    registers_per_store=4,
+    phones=50,
+    payments=3_000,
+    warmup=4,
+    seconds=60.0,
+    flood_payments=1_000,
+    flood_signins=20_000,
+)
+QUICK = Scale(
+    stores=2,
+    registers_per_store=2,
+    phones=5,
+    payments=200,
+    warmup=2,
+    seconds=30.0,
+    flood_payments=100,
+    flood_signins=2_000,
+)
 
 
 @dataclass(frozen=True)
@@ -172,10 +196,38 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
             pools, oldest = _pools(phones, _codes_per_phone(scale))
             plans = _plans(kind, scale, terminals, pools)
             tally, server_cpu = drive(url, plans, _load(scale, oldest), lambda: _cpu_seconds(pid))
+            flood = _flood(url, kind, scale, terminals, phones)
     finally:
         if schema:
             _drop_schema(schema)
-    return _summary(tally, server_cpu) | settings | {"setup_s": round(setup_seconds, 1)}
+    return _summary(tally, server_cpu) | settings | {"setup_s": round(setup_seconds, 1), "flood": flood}
+
+
+def _flood(
+    url: str, kind: str, scale: Scale, terminals: list[RegisteredTerminal], phones: list[Phone]
+) -> dict[str, Any]:
+    """A shorter measured run (``flood_payments``) while ``possim.bench.flood`` floods the core with sign-ins."""
+    short = _flood_scale(scale)
+    phones = [dataclasses.replace(phone, used=phone.used | _minted(phone)) for phone in phones]
+    pools, oldest = _pools(phones, _codes_per_phone(short))
+    plans = _plans(f"{kind}-flood", short, terminals, pools)
+    flood = Flood(url, scale.flood_signins, short.seconds)  # from the measured phase's start
+    try:
+        tally, _ = drive(url, plans, _load(short, oldest), on_go=flood.start)
+    finally:
+        figures = flood.stop()
+    row = _summary(tally, None)
+    return {name: row[name] for name in ("payments_per_s", "p50_ms", "p99_ms", "approved", "sent")} | figures
+
+
+def _minted(phone: Phone) -> frozenset[str]:
+    """The use keys of every code the phone has minted (a minter remembers only its latest second)."""
+    minted = phone.minter.minted if isinstance(phone.minter, _RecordingMinter) else []
+    return frozenset(_use_key(code) for code in minted)
+
+
+def _flood_scale(scale: Scale) -> Scale:
+    return dataclasses.replace(scale, payments=scale.flood_payments)
 
 
 def _load(scale: Scale, oldest: int) -> Load:
@@ -271,7 +323,8 @@ def _setup(core: Core, scale: Scale) -> tuple[list[RegisteredTerminal], list[Pho
         for store in range(scale.stores)
         for register in range(scale.registers_per_store)
     ]
-    funds = max(1_000, math.ceil(_codes_per_phone(scale) * AMOUNT_YEN / 1_000) * 1_000)
+    codes = _codes_per_phone(scale) + _codes_per_phone(_flood_scale(scale))  # the flood's run too
+    funds = max(1_000, math.ceil(codes * AMOUNT_YEN / 1_000) * 1_000)
     if funds > Limits().new_device_topup_max_yen:
         raise ValueError(f"{funds} yen a phone is above a new device's top-up limit: fewer payments or more phones")
     with serve(core) as server:

@@ -172,10 +172,15 @@ def client_process(url: str, plans: list[Connection], load: Load, ready: Any, go
 
 
 def drive(
-    url: str, processes: list[list[Connection]], load: Load, probe: Callable[[], float | None] | None = None
+    url: str,
+    processes: list[list[Connection]],
+    load: Load,
+    probe: Callable[[], float | None] | None = None,
+    on_go: Callable[[], None] | None = None,
 ) -> tuple[Tally, float | None]:
     """Run the load from ``len(processes)`` spawned client processes against ``url``; the summed tally and
-    the CPU seconds ``probe`` (the server's CPU clock) moved during the measured phase."""
+    the CPU seconds ``probe`` (the server's CPU clock) moved during the measured phase. ``on_go`` is called
+    once every connection has warmed up, just before the measured phase starts."""
     context = multiprocessing.get_context("spawn")
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     workers = [
@@ -191,6 +196,8 @@ def drive(
             if said != "ready":
                 raise RuntimeError(f"a client process failed: {said}")
         cpu_before = probe() if probe else None
+        if on_go:
+            on_go()
         go.set()
         total = Tally()
         deadline = time.monotonic() + load.seconds + _REQUEST_TIMEOUT_SECONDS + 30
