@@ -116,3 +116,24 @@ def _print_core(console: Console, core: dict[str, Any]) -> None:
             console.print(f"{name}: the time bound stopped the run {row['cut_short']} payments short")
         for outcome, count in row["codes"].items():
             console.print(f"{name}: {count} × {outcome}")
+    floods = {name: core[name]["flood"] for name in ("sqlite", "postgresql") if "flood" in core[name]}
+    if not floods:
+        return
+    table = Table(title="core under a sign-in flood (100 at once, rotating loopback addresses)")
+    for column in ("server", "paid/s", "p50 ms", "p99 ms", "p99 ms without", "approved", "sign-ins", "healthz"):
+        table.add_column(column, justify="left" if column in ("server", "sign-ins", "healthz") else "right")
+    for name, flood in floods.items():
+        signins = flood["signins"]
+        statuses = ", ".join(f"{count} × {status}" for status, count in signins["by_status"].items())
+        healthz = f"p99 {flood['healthz_p99_ms']} ms" + (", saturated" if flood["healthz_saturated_seen"] else "")
+        table.add_row(
+            name,
+            f"{flood['payments_per_s']:.1f}",
+            f"{flood['p50_ms']:.1f}",
+            f"{flood['p99_ms']:.1f}",
+            f"{core[name]['p99_ms']:.1f}",
+            f"{flood['approved']}/{flood['sent']}",
+            f"{signins['sent']} ({statuses})",
+            healthz,
+        )
+    console.print(table)
