@@ -217,7 +217,9 @@ def _flood(
     finally:
         figures = flood.stop()
     row = _summary(tally, None)
-    return {name: row[name] for name in ("payments_per_s", "p50_ms", "p99_ms", "approved", "sent")} | figures
+    return {
+        name: row[name] for name in ("payments_per_s", "p50_ms", "p99_ms", "approved", "sent", "cut_short")
+    } | figures
 
 
 def _minted(phone: Phone) -> frozenset[str]:
