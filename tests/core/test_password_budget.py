@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from payment_core import accounts
 from payment_core.core import Core
@@ -30,10 +31,12 @@ class HeldHasher(PasswordHasher):
         self.__dict__.update(real.__dict__)
         self.entered = threading.Semaphore(0)
         self.release = threading.Event()
+        self.armed = threading.Event()  # until armed it verifies at once (the fixtures enroll a phone too)
 
     def verify(self, stored: str, password: str) -> bool:
-        self.entered.release()
-        self.release.wait(WAIT_SECONDS)
+        if self.armed.is_set():
+            self.entered.release()
+            self.release.wait(WAIT_SECONDS)
         return super().verify(stored, password)
 
 
@@ -68,6 +71,7 @@ def test_a_payment_is_answered_while_an_enrollment_is_hashing(
 ) -> None:
     """Password routes keep their own short transactions (payment_core.api_unit.PASSWORD_PATHS): on SQLite a
     request holding the store's one slot while it hashed held every payment behind it."""
+    held.armed.set()
     answers: list[int] = []
     enrolling = threading.Thread(target=lambda: answers.append(_enroll(server.url, 1).status_code))
     enrolling.start()
@@ -83,8 +87,11 @@ def test_a_payment_is_answered_while_an_enrollment_is_hashing(
 
 
 def test_a_full_budget_refuses_sign_ins_with_503_and_the_registers_keep_paying(
-    core: Core, server: ServerThread, terminal: SignedCaller, minter: CodeMinter, funded: int, small_budget: HeldHasher
+    small_budget: HeldHasher, core: Core, server: ServerThread, terminal: SignedCaller, minter: CodeMinter, funded: int
 ) -> None:
+    """The budget is set before the server starts, so the API lets in only as many sign-ins as it holds:
+    the third is refused at the door, before a worker thread or a database statement."""
+    small_budget.armed.set()
     answers: list[int] = []
     flood = [threading.Thread(target=lambda n=n: answers.append(_enroll(server.url, n).status_code)) for n in (1, 2)]
     for thread in flood:
@@ -99,7 +106,14 @@ def test_a_full_budget_refuses_sign_ins_with_503_and_the_registers_keep_paying(
             deadline.wait(0.05)
             health = httpx.get(f"{server.url}/healthz", timeout=WAIT_SECONDS).json()["password_work"]
         assert (health["running"], health["waiting"], health["saturated"]) == (1, 1, True)
-        refused = _enroll(server.url, 3)
+        statements: list[str] = []
+        listener = lambda *args: statements.append(str(args[2]))  # noqa: E731 (before_cursor_execute)
+        event.listen(core.engine, "before_cursor_execute", listener)
+        try:
+            refused = _enroll(server.url, 3)
+        finally:
+            event.remove(core.engine, "before_cursor_execute", listener)
+        assert statements == []  # refused before any database work
         assert (refused.status_code, error_code(refused)) == (503, "service_unavailable")
         assert refused.headers["Retry-After"] == "1" and refused.json()["error"]["retry_after"] == 1
         paid = terminal.pay("during-the-flood", 200, minter.mint().qr)
