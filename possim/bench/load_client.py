@@ -221,6 +221,9 @@ def drive(
     return total, server_cpu
 
 
+_LAST_WORDS_SECONDS = 10.0
+
+
 def _get(channel: Any, deadline: float, workers: list[Any], what: str) -> Any:
     """The next message on ``channel`` before ``deadline``; an error if the time passes or the clients died."""
     while True:
@@ -230,5 +233,11 @@ def _get(channel: Any, deadline: float, workers: list[Any], what: str) -> Any:
         try:
             return channel.get(timeout=min(left, 1.0))
         except queue.Empty:
-            if not any(worker.is_alive() for worker in workers):
-                raise RuntimeError(f"the client processes exited before they {what}") from None
+            if any(worker.is_alive() for worker in workers):
+                continue
+        # Every client has exited: what a client put just before it exited may still be on its way through
+        # the pipe (a full run in the suite lost a finished client's tally to this race), so wait a little.
+        try:
+            return channel.get(timeout=_LAST_WORDS_SECONDS)
+        except queue.Empty:
+            raise RuntimeError(f"the client processes exited before they {what}") from None
