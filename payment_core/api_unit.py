@@ -18,13 +18,13 @@ while the sign-ins waited for its database lock (measured: no payment for 30 s o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payment_core.api_errors import error_response
 from payment_core.core import Core
 from payment_core.db import is_postgres
 from payment_core.password_work import PasswordWorkFull
@@ -59,7 +59,7 @@ class RequestTransactions:
             unit = RequestUnit(self.core.sessions)
             token = current_unit.set(unit)
             try:
-                await self.app(scope, receive, _CommitFirst(unit, send))
+                await self.app(scope, receive, _CommitFirst(unit, scope, receive, send))
             finally:
                 current_unit.reset(token)
                 if unit.used:  # the answer was never started: an error escaped, nothing is kept
@@ -69,7 +69,7 @@ class RequestTransactions:
         if self._password_admit is None:
             self._password_admit = asyncio.Semaphore(self._password_slots)
         if self._password_admit.locked():
-            await _send_error(send, PasswordWorkFull())
+            await error_response(PasswordWorkFull())(scope, receive, send)
             return
         async with self._password_admit:
             await self.app(scope, receive, send)
@@ -78,8 +78,10 @@ class RequestTransactions:
 class _CommitFirst:
     """Wraps ``send``: commits the unit before the answer starts; a failed commit answers 503 instead."""
 
-    def __init__(self, unit: RequestUnit, send: Send) -> None:
+    def __init__(self, unit: RequestUnit, scope: Scope, receive: Receive, send: Send) -> None:
         self._unit = unit
+        self._scope = scope
+        self._receive = receive
         self._send = send
         self._replaced = False
 
@@ -92,16 +94,8 @@ class _CommitFirst:
             except SQLAlchemyError as error:
                 log.error("commit failed: %s", type(error).__name__)
                 self._replaced = True
-                await _send_error(self._send, ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
+                await error_response(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))(
+                    self._scope, self._receive, self._send
+                )
                 return
         await self._send(message)
-
-
-async def _send_error(send: Send, error: ProtocolError) -> None:
-    retry_after = getattr(error, "retry_after", None)
-    body = json.dumps(error.envelope(**({"retry_after": retry_after} if retry_after else {}))).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if retry_after:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
