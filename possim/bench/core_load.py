@@ -19,7 +19,8 @@ the body and answers. Then, on SQLite and on PostgreSQL in turn:
 
 ``payments_per_s`` counts approved payments over the measured span (first request sent to last answer);
 ``ratio`` is that over the ceiling. ``server_cpu`` and ``client_cpu`` say how many cores the server and
-the clients kept busy meanwhile (``None`` where ``/proc`` is missing). Then ``flood``: a shorter run
+the clients kept busy meanwhile (``None`` where ``/proc`` is missing); ``server_memory_mb`` the server's
+resident memory at the end of the load (``possim.bench.served.memory_mb``). Then ``flood``: a shorter run
 (``flood_payments``) on the same server while ``possim.bench.flood`` sends 100 sign-ins at a time from
 rotating loopback addresses and polls ``/healthz`` (its module says how). Default limits: 100 yen
 payments are below ``confirm_above_yen`` and each phone's one top-up is within a new device's limits.
@@ -27,17 +28,13 @@ payments are below ``confirm_above_yen`` and each phone's one top-up is within a
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +48,9 @@ from payment_core.core import Core
 from payment_core.db import make_engine
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
+from possim.bench.served import cpu_seconds as _cpu_seconds
+from possim.bench.served import memory_mb
+from possim.bench.served import served as _served
 from possim.world import Customer, RegisteredTerminal, add_terminal, fund, new_core, serve, sign_up_verified
 from protocol import (
     DEFAULT_SKEW_SECONDS,
@@ -196,11 +196,13 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
             pools, oldest = _pools(phones, _codes_per_phone(scale))
             plans = _plans(kind, scale, terminals, pools)
             tally, server_cpu = drive(url, plans, _load(scale, oldest), lambda: _cpu_seconds(pid))
+            memory = memory_mb(pid)  # the server's, at the end of the load (before the flood)
             flood = _flood(url, kind, scale, terminals, phones)
     finally:
         if schema:
             _drop_schema(schema)
-    return _summary(tally, server_cpu) | settings | {"setup_s": round(setup_seconds, 1), "flood": flood}
+    extra = {"setup_s": round(setup_seconds, 1), "server_memory_mb": memory, "flood": flood}
+    return _summary(tally, server_cpu) | settings | extra
 
 
 def _flood(
@@ -263,56 +265,6 @@ def _drop_schema(schema: str) -> None:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     finally:
         engine.dispose()
-
-
-@contextlib.contextmanager
-def _served(command: list[str], log: Path) -> Iterator[tuple[str, int]]:
-    """Run ``command --port N`` (a server) on a free loopback port until it answers; always stop it."""
-    port = _free_port()
-    env = {name: value for name, value in os.environ.items() if name not in ("POSSIM_SERVER_KEY", "POSSIM_DB")}
-    env["POSSIM_HOME"] = str(log.parent / "home")  # nothing in the user's data directory
-    with log.open("wb") as output:  # our own interpreter and arguments, no shell
-        process = subprocess.Popen([*command, "--port", str(port)], stdout=output, stderr=subprocess.STDOUT, env=env)  # noqa: S603
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_answering(url, process, command, log)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_answering(url: str, process: subprocess.Popen[bytes], command: list[str], log: Path) -> None:
-    deadline = time.monotonic() + _START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            httpx.get(f"{url}/healthz", timeout=2)  # any answer will do (the ceiling has no such route)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    tail = log.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"the server did not start ({' '.join(command)}):\n{tail}")
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """The CPU time (user + system) process ``pid`` has used so far, from ``/proc`` (None without it)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the world: registers, phones, codes -----------------------------------------------------------
