@@ -10,6 +10,8 @@ SQLAlchemy. Terminal routes are here; the wallet's are in ``payment_core.api_wal
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -43,8 +45,9 @@ def create_app(core: Core) -> FastAPI:
 
     @app.get("/healthz", openapi_extra={"security": [], "responses": {"405": api_openapi.ref(405)}})
     async def healthz() -> dict[str, object]:
-        """Up, and how full password hashing's budget is (``saturated``: sign-ins are being refused with 503)."""
-        return {"status": "ok", "password_work": core.password_work.status()}
+        """Up, the serving process's pid (one of several under ``possim core serve --workers N``), and how full
+        its password hashing budget is (``saturated``: sign-ins are being refused with 503)."""
+        return {"status": "ok", "pid": os.getpid(), "password_work": core.password_work.status()}
 
     @app.post("/v1/payments", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), PaymentBody, ok=(200, 202)))
     def create_payment(terminal: SignedTerminal, call: CallData) -> JSONResponse:

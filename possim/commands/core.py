@@ -10,6 +10,8 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core.api import create_app
+from payment_core.db import normalise_url
+from possim import core_workers
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
 
 
@@ -40,10 +42,31 @@ def register(subparsers: Any) -> None:
         help="SQLite only: full (default) syncs every commit to disk; normal is faster but a power cut may lose "
         "the last payments the core already approved",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="PostgreSQL only: N server processes sharing the port, each with its own connection pool (default 1)",
+    )
     serve.set_defaults(func=run_serve)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return number
+
+
 def run_serve(args: argparse.Namespace) -> int:
+    if args.workers > 1 and normalise_url(args.db).startswith("sqlite"):
+        print(
+            f"possim core: --workers {args.workers} needs PostgreSQL (--db postgresql://...): SQLite has one writer, "
+            "and each process admits its requests one at a time",
+            file=sys.stderr,
+        )
+        return 2
     try:
         core = open_core(
             args,
@@ -57,7 +80,16 @@ def run_serve(args: argparse.Namespace) -> int:
     except (SQLAlchemyError, ValueError, OSError) as error:
         print(f"possim core: cannot open the store: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 2
-    print(f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()})")
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    print(
+        f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()}{workers})",
+        flush=True,
+    )
+    if args.workers > 1:
+        config = core.config
+        core.close()  # each worker opens its own engine and pool
+        plan = core_workers.WorkerPlan(config, sqlite_synchronous=args.sqlite_synchronous.upper())
+        return core_workers.serve(plan, args.host, args.port, args.workers)
     # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
     uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0

@@ -1,0 +1,183 @@
+"""``possim core serve --workers N``: N uvicorn processes behind one listening socket, and their supervisor.
+
+The parent binds the socket once and starts N children. It has closed its own core by then (engine
+disposed, no connection open, no thread left but its own), so the children are forked: they start in
+milliseconds instead of importing everything again, and there is no lock held by another thread to
+inherit. Were another thread running, they would be spawned instead (fresh interpreters, the socket and
+the plan sent through multiprocessing's pipe). Either way the server key reaches a child in memory or
+through that pipe, never on a command line or in an environment. Each child makes its own engine, pool
+and :class:`payment_core.core.Core`, then runs ``uvicorn.Server`` on the shared socket; the kernel hands
+each new connection to one of them.
+
+The parent only watches. SIGTERM or SIGINT: every child is asked to stop (SIGTERM: uvicorn finishes the
+requests it holds), and killed if it has not within ``STOP_SECONDS``. A child that exits on its own (a
+crash, a lost database at start) is reported on stderr with its pid and exit code, the others are
+stopped, and the command exits 1: a service manager restarts the whole, rather than the parent
+restarting one child in a loop. A child whose parent is gone stops too.
+
+Only PostgreSQL is served this way (``possim.commands.core`` refuses SQLite): every money invariant is
+held by the database (conditional UPDATEs, unique keys, row locks), so processes need not share any
+memory; what is per process is listed in docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from payment_core.api import create_app
+from payment_core.config import CoreConfig
+from payment_core.core import Core
+from payment_core.db import make_engine
+from payment_core.server import bind_loopback
+
+STOP_SECONDS = 20.0  # how long a stopping child may take to finish its requests before it is killed
+_POLL_SECONDS = 0.2
+_PARENT_CHECK_SECONDS = 1.0
+EXIT_CHILD_FAILED = 1
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What each child needs to serve: the core's configuration (with the server key) and uvicorn's options."""
+
+    config: CoreConfig
+    sqlite_synchronous: str = "FULL"
+    log_level: str = "info"
+
+
+def share_budget(config: CoreConfig, workers: int) -> CoreConfig:
+    """The password budget split between ``workers`` processes (at least one hash and one waiting each), so
+    N processes do not hash N times as much at once as one would (``payment_core.password_work``)."""
+    return dataclasses.replace(
+        config,
+        password_workers=max(1, config.password_workers // workers),
+        password_queue=max(1, config.password_queue // workers),
+    )
+
+
+def serve(plan: WorkerPlan, host: str, port: int, workers: int) -> int:
+    """Serve on ``host:port`` with ``workers`` processes until SIGTERM/SIGINT (0) or a child's exit (1)."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    try:
+        listener = bind_loopback(host, port)  # any address, despite the name
+    except OSError as error:
+        _say(f"cannot listen on {host}:{port}: {error.strerror or type(error).__name__}")
+        return 2
+    plan = dataclasses.replace(plan, config=share_budget(plan.config, workers))
+    supervisor = _Supervisor(plan, listener, workers)
+    try:
+        return supervisor.run()
+    finally:
+        listener.close()
+
+
+class _Supervisor:
+    def __init__(self, plan: WorkerPlan, listener: socket.socket, workers: int) -> None:
+        self._plan = plan
+        self._listener = listener
+        self._workers = workers
+        self._children: list[BaseProcess] = []
+        self._signalled: int | None = None
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            alone = threading.active_count() == 1
+            context = multiprocessing.get_context("fork") if alone else multiprocessing.get_context("spawn")
+            for number in range(self._workers):
+                child = context.Process(
+                    target=_child_main,
+                    args=(self._plan, self._listener, os.getpid()),
+                    name=f"possim-core-worker-{number + 1}",
+                )
+                child.start()
+                self._children.append(child)
+            return self._watch()
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signalled = signum
+
+    def _watch(self) -> int:
+        while self._signalled is None:
+            ended = wait([child.sentinel for child in self._children], timeout=_POLL_SECONDS)
+            if ended and self._signalled is None:
+                for child in self._children:
+                    if child.sentinel in ended:
+                        child.join(timeout=STOP_SECONDS)  # its pipe closes a moment before it can be reaped
+                        _say(f"worker pid {child.pid} exited with code {child.exitcode}; stopping the others")
+                return EXIT_CHILD_FAILED
+        return 0
+
+    def _stop_all(self) -> None:
+        for child in self._children:
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for child in self._children:
+            child.join(timeout=max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                _say(f"worker pid {child.pid} did not stop within {STOP_SECONDS:.0f} s; killing it")
+                child.kill()
+                child.join(timeout=STOP_SECONDS)
+
+
+def _child_main(plan: WorkerPlan, listener: socket.socket, parent: int) -> None:
+    """One worker: its own engine, pool, core and app, served on the shared socket."""
+    for sig in (signal.SIGTERM, signal.SIGINT):  # not the supervisor's handlers, if forked: stop at once
+        signal.signal(sig, signal.SIG_DFL)
+    config = plan.config
+    try:
+        engine = make_engine(
+            config.db_url, config.db_schema, create_schema=False, sqlite_synchronous=plan.sqlite_synchronous
+        )
+        core = Core(config, engine=engine)
+    except (SQLAlchemyError, ValueError, OSError) as error:
+        _say(f"worker pid {os.getpid()} cannot open the store: {type(error).__name__}")
+        sys.exit(3)
+    try:
+        # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
+        server = uvicorn.Server(uvicorn.Config(create_app(core), log_level=plan.log_level, proxy_headers=False))
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            server.should_exit = True
+
+        # uvicorn replaces these while it serves and calls them again once it has stopped: with the default
+        # handlers that call would end the process before the deferred work below is done.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
+        threading.Thread(target=_stop_when_orphaned, args=(server, parent), daemon=True).start()
+        server.run(sockets=[listener])
+    finally:
+        core.close()  # the work deferred after answers (sign-up mail) is finished first
+
+
+def _stop_when_orphaned(server: uvicorn.Server, parent: int) -> None:
+    """Stop serving when the supervisor is gone (killed without a chance to stop its children)."""
+    while not server.should_exit:
+        if os.getppid() != parent:
+            server.should_exit = True
+            return
+        time.sleep(_PARENT_CHECK_SECONDS)
+
+
+def _say(message: str) -> None:
+    print(f"possim core: {message}", file=sys.stderr, flush=True)
