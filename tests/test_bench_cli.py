@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
 from possim.cli import main
+from possim.commands import bench
 
 
 def test_the_enumeration_bench_reports_each_case_with_its_statistics(capsys: pytest.CaptureFixture[str]) -> None:
@@ -21,3 +24,27 @@ def test_the_enumeration_bench_reports_each_case_with_its_statistics(capsys: pyt
         assert len(row["median_ms"]) == 2 and all(value > 0 for value in row["median_ms"])
         assert 0.0 <= row["p_value"] <= 1.0
         assert row["differs"] == (row["p_value"] < 0.001)
+
+
+def test_a_section_whose_module_is_missing_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(bench.MODULES, "workers", "not_written_yet")
+    assert main(["bench", "--only", "workers", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"errors": {"workers": ANY}}
+    assert captured.err.count("\n") == 1 and "possim.bench.not_written_yet" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_the_json_keys_are_the_issues() -> None:
+    core: dict[str, Any] = {"ceiling_per_s": 1.0}
+    workers: dict[str, Any] = {"1": {}, "2": {}}
+    results = {"core": core, "workers": workers, "scan_to_decision": {"p50": 1}, "memory": {"core": 1}, "growth": {}}
+    assert bench._report(results) == {
+        "core": core | {"workers": workers},
+        "scan_to_decision_ms": {"p50": 1},
+        "memory_mb": {"core": 1},
+        "growth": {},
+    }
+    assert bench._report({"workers": workers}) == {"workers": workers}  # no core run: the workers stand alone

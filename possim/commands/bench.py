@@ -1,11 +1,20 @@
-"""``possim bench [--quick] [--json] [--only SECTION]``: the project's stopwatch measurements.
+"""``possim bench [--quick] [--json] [--only SECTION] [--plot FILE.png]``: the project's stopwatch measurements.
 
 Sections (each ``possim.bench.<module>.run(quick)``):
-  enumeration   sign-in, sign-up and reset answer as fast for a taken address as for a free one
-  core          approved payments a second from 32 registers at once, on SQLite and on PostgreSQL,
-                against a bare FastAPI app's ceiling measured in the same run (possim.bench.core_load)
-  scan          hard 1280x720 camera frames (tilted, far, motion-blurred, glare, low light, mixed): possim's
-                pipeline against zxing-cpp, pyzbar, OpenCV and their union (possim.bench.scan)
+  enumeration       sign-in, sign-up and reset answer as fast for a taken address as for a free one
+  core              approved payments a second from 32 registers at once, on SQLite and on PostgreSQL,
+                    against a bare FastAPI app's ceiling measured in the same run (possim.bench.core_load)
+  workers           the PostgreSQL core served by 1, then 2 processes (possim.bench.core_workers)
+  scan              hard 1280x720 camera frames (tilted, far, motion-blurred, glare, low light, mixed): possim's
+                    pipeline against zxing-cpp, pyzbar, OpenCV and their union (possim.bench.scan)
+  scan_to_decision  from the camera's frame to the core's decision (possim.bench.scan_decision)
+  growth            throughput and p99 with 1k, 100k and 1M ledger entries, seeded in bulk (possim.bench.growth)
+  memory            resident memory of the core after a load and of a register after payments
+                    (possim.bench.memory)
+
+--json prints one object: "enumeration", "core" (with "workers" inside when both ran), "scan",
+"scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), each when its section ran.
+--plot draws throughput and p99 against concurrency and against ledger size (matplotlib, a PNG).
 """
 
 from __future__ import annotations
@@ -14,14 +23,24 @@ import argparse
 import importlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-SECTIONS = ("enumeration", "core", "scan")
-MODULES = {"enumeration": "enumeration", "core": "core_load", "scan": "scan"}  # a section's module in possim.bench
+SECTIONS = ("enumeration", "core", "workers", "scan", "scan_to_decision", "growth", "memory")
+MODULES = {  # a section's module in possim.bench
+    "enumeration": "enumeration",
+    "core": "core_load",
+    "workers": "core_workers",
+    "scan": "scan",
+    "scan_to_decision": "scan_decision",
+    "growth": "growth",
+    "memory": "memory",
+}
+KEYS = {"scan_to_decision": "scan_to_decision_ms", "memory": "memory_mb"}  # a section's key in --json, if not its name
 
 
 def register(subparsers: Any) -> None:
@@ -32,25 +51,58 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples: a smoke run, not a measurement")
     parser.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw throughput and p99 (a PNG)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     sections = args.only or list(SECTIONS)
     results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     console = Console(stderr=True)
     with Progress(console=console, disable=args.json, transient=True) as progress:
         task = progress.add_task("possim bench", total=len(sections))
         for name in sections:
             progress.update(task, description=f"bench: {name}")
-            module = importlib.import_module(f"possim.bench.{MODULES[name]}")
-            results[name] = module.run(quick=args.quick)
+            module = _section_module(name)
+            if isinstance(module, str):
+                failed[name] = module
+                console.print(f"possim bench: {name}: {module}", highlight=False, soft_wrap=True)
+            else:
+                results[name] = module.run(quick=args.quick)
             progress.advance(task)
+    if args.plot is not None:
+        importlib.import_module("possim.bench.plot").draw(results, args.plot)
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps(_report(results) | ({"errors": failed} if failed else {})))
     else:
         _print_tables(Console(), results)
-    return 0
+        if args.plot is not None:
+            Console().print(f"plot: {args.plot}")
+    return 1 if failed else 0
+
+
+def _section_module(name: str) -> Any:
+    """The section's module, or one line saying why there is none (a module not written yet, say)."""
+    path = f"possim.bench.{MODULES[name]}"
+    try:
+        module = importlib.import_module(path)
+    except ModuleNotFoundError as error:
+        return f"cannot run: {path} cannot be imported ({error})"
+    if not callable(getattr(module, "run", None)):
+        return f"cannot run: {path} has no run(quick)"
+    return module
+
+
+def _report(results: dict[str, Any]) -> dict[str, Any]:
+    """What --json prints: each section under its key; the workers inside "core" when the core ran too."""
+    report = {KEYS.get(name, name): value for name, value in results.items() if name != "workers"}
+    if "workers" in results:
+        if isinstance(report.get("core"), dict):
+            report["core"] = report["core"] | {"workers": results["workers"]}
+        else:
+            report["workers"] = results["workers"]
+    return report
 
 
 def _print_tables(console: Console, results: dict[str, Any]) -> None:
@@ -60,9 +112,44 @@ def _print_tables(console: Console, results: dict[str, Any]) -> None:
     core = results.get("core")
     if core is not None:
         _print_core(console, core)
+    if "workers" in results:
+        _print_rows(console, "core served by 1 and 2 processes (PostgreSQL)", "processes", results["workers"])
     if "scan" in results:
         importlib.import_module("possim.bench.scan").print_table(console, results["scan"])
+    if "scan_to_decision" in results:
+        _print_figures(console, "scan to decision, ms", results["scan_to_decision"])
+    for name in ("growth", "memory"):
+        if name in results:
+            importlib.import_module(f"possim.bench.{name}").print_table(console, results[name])
     sys.stdout.flush()
+
+
+def _print_rows(console: Console, title: str, first: str, rows: dict[str, Any]) -> None:
+    """A row a key (processes, say) of the usual figures, where the rows have them."""
+    table = Table(title=title)
+    names = ("payments_per_s", "p50_ms", "p99_ms", "approved", "errors")
+    for column in (first, "paid/s", "p50 ms", "p99 ms", "approved", "errors"):
+        table.add_column(column, justify="left" if column == first else "right")
+    for key, row in rows.items():
+        if isinstance(row, dict):
+            table.add_row(key, *(_cell(row.get(name)) for name in names))
+    console.print(table)
+
+
+def _print_figures(console: Console, title: str, figures: dict[str, Any]) -> None:
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in figures.items():
+        if not isinstance(value, dict | list):
+            table.add_row(name, _cell(value))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def _print_enumeration(console: Console, enumeration: dict[str, Any]) -> None:
