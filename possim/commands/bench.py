@@ -193,9 +193,15 @@ def _print_core(console: Console, core: dict[str, Any]) -> None:
         for name in ("ceiling", "sqlite", "postgresql")
         if core[name]["server_cpu"] is not None
     )
+    memory = ", ".join(
+        f"{name} {core[name]['server_memory_mb']['peak']}"
+        for name in ("sqlite", "postgresql")
+        if (core[name].get("server_memory_mb") or {}).get("peak") is not None
+    )
     console.print(
         f"SQLite synchronous={core['synchronous']}; limits: {core['limits']}"
         + (f"; server CPU (cores busy): {cpu}" if cpu else "")
+        + (f"; server memory (peak MiB): {memory}" if memory else "")
     )
     for name in ("sqlite", "postgresql"):
         row = core[name]
