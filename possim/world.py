@@ -28,7 +28,7 @@ import pyotp
 
 from payment_core import terminals
 from payment_core.api import create_app
-from payment_core.config import CoreConfig, Limits, Throttling
+from payment_core.config import CoreConfig, Limits, PasswordPolicy, Throttling
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from possim.commands.outbox import mailed_code
@@ -63,15 +63,18 @@ def new_core(
     limits: Limits | None = None,
     throttling: Throttling | None = None,
     db_schema: str | None = None,
+    passwords: PasswordPolicy | None = None,
 ) -> Core:
     """A core on a new database (a SQLite path or a URL; ``db_schema`` on PostgreSQL) with a fresh server
-    key, migrated to the newest schema. The caller closes it."""
+    key, migrated to the newest schema; ``passwords`` is how it hashes them (tests may hash cheaply). The
+    caller closes it."""
     config = CoreConfig(
         db_url=str(db_url),
         server_key=secrets.token_bytes(32),
         db_schema=db_schema,
         limits=limits or Limits(),
         throttling=throttling or Throttling(),
+        passwords=passwords or PasswordPolicy(),
         clock=clock,
     )
     core = Core(config)
