@@ -110,6 +110,8 @@ def _size(template: Template, size: int, db: Path, *, sweep: bool) -> tuple[dict
                 again = after(template)
                 figures = load(again, url, pid, f"sweep-{registers}", registers=registers, payments=SWEEP_PAYMENTS)
                 levels[str(registers)] = _brief(figures)
+    for path in db.parent.glob(f"{db.name}*"):  # the copy, its WAL: a 1M-entry ledger is a gigabyte
+        path.unlink()
     ordered = dict(sorted(levels.items(), key=lambda item: int(item[0])))
     return row, ordered
 
