@@ -29,7 +29,7 @@ from possim.bench.template import Template, after, copy_to, load, served_core, s
 from protocol import epoch_seconds, from_epoch, system_clock
 from wallet_app.minter import CodesExhausted
 
-REGISTER_PAYMENTS = {True: 2, False: 20}  # by --quick
+REGISTER_PAYMENTS = {True: 2, False: 10}  # by --quick
 _REGISTER_SECONDS = 180.0
 
 
