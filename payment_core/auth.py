@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 
 from payment_core.core import Core
+from payment_core.db import insert_new
 from payment_core.keys import device_secret, terminal_secret
 from payment_core.models import Device, RequestNonce, Terminal
 from protocol import (
@@ -63,11 +63,9 @@ class RequestAuthenticator:
     def _verify(self, secret: bytes, signed: SignedHeaders, method: str, path: str, body: bytes) -> None:
         now = self._core.now()
         verify_signature(secret, signed, method, path, body, now, self._core.config.signature_tolerance_seconds)
-        try:
-            with self._core.transaction() as session:
-                session.add(RequestNonce(key_id=signed.key_id, nonce=signed.nonce, seen_at=now))
-        except IntegrityError:
-            raise ProtocolError(ErrorCode.NONCE_REPLAYED) from None
+        with self._core.statement() as session:
+            if not insert_new(session, RequestNonce, key_id=signed.key_id, nonce=signed.nonce, seen_at=now):
+                raise ProtocolError(ErrorCode.NONCE_REPLAYED)
         self._seen += 1
         if self._seen % _PRUNE_EVERY == 0:
             cutoff = now - timedelta(seconds=self._retention_seconds)

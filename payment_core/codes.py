@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from payment_core.config import CoreConfig
+from payment_core.db import insert_new, is_postgres
 from payment_core.keys import device_secret
 from payment_core.models import CodeFailure, Device, Terminal, UsedCode
 from protocol import ErrorCode, ProtocolError, parse_code, verify_code
 
 
-def _failures_since(session: Session, since: datetime, **where: object) -> int:
-    query = select(func.count(CodeFailure.id)).where(CodeFailure.at >= since)
-    for column, value in where.items():
-        query = query.where(getattr(CodeFailure, column) == value)
-    return int(session.scalar(query) or 0)
+def _failures_since(session: Session, since: datetime, device_id: int, terminal_id: str) -> tuple[int, int]:
+    """Bad codes since ``since`` for the device and for the terminal, counted in one statement."""
+    at_device = func.coalesce(func.sum(case((CodeFailure.device_id == device_id, 1), else_=0)), 0)
+    at_terminal = func.coalesce(func.sum(case((CodeFailure.terminal_id == terminal_id, 1), else_=0)), 0)
+    query = select(at_device, at_terminal).where(
+        CodeFailure.at >= since, or_(CodeFailure.device_id == device_id, CodeFailure.terminal_id == terminal_id)
+    )
+    device_count, terminal_count = session.execute(query).one()
+    return int(device_count), int(terminal_count)
 
 
 def _check_guessing(session: Session, config: CoreConfig, terminal_id: str, device_id: int, now: datetime) -> None:
@@ -30,9 +34,8 @@ def _check_guessing(session: Session, config: CoreConfig, terminal_id: str, devi
     for the window; the terminal limit stops one register from spraying many devices.
     """
     since = now - timedelta(seconds=config.limits.code_failure_window_seconds)
-    if _failures_since(session, since, device_id=device_id) >= config.limits.device_code_failures:
-        raise ProtocolError(ErrorCode.CODE_GUESSING_THROTTLED)
-    if _failures_since(session, since, terminal_id=terminal_id) >= config.limits.terminal_code_failures:
+    at_device, at_terminal = _failures_since(session, since, device_id, terminal_id)
+    if at_device >= config.limits.device_code_failures or at_terminal >= config.limits.terminal_code_failures:
         raise ProtocolError(ErrorCode.CODE_GUESSING_THROTTLED)
 
 
@@ -47,8 +50,12 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     # (on PostgreSQL a count-then-insert would otherwise let a burst past the limit).
     # NO KEY UPDATE: it does not wait for the key-share locks that inserting rows referencing the
     # terminal takes, so two payments at one register cannot deadlock on it.
-    session.get(Terminal, used_by, with_for_update={"key_share": True})
-    device = session.get(Device, parsed.device_id, with_for_update={"key_share": True})
+    # On SQLite the transaction is the database's one writer (BEGIN IMMEDIATE): there are no row locks to take.
+    if is_postgres(session.get_bind()):
+        session.execute(select(Terminal.id).where(Terminal.id == used_by).with_for_update(key_share=True))
+        device = session.get(Device, parsed.device_id, with_for_update={"key_share": True})
+    else:
+        device = session.get(Device, parsed.device_id)
     _check_guessing(session, config, used_by, parsed.device_id, now)
     if device is None:  # a guess at a device number: counts against the terminal like a bad MAC
         session.add(CodeFailure(terminal_id=used_by, device_id=parsed.device_id, at=now))
@@ -62,9 +69,6 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
         raise
     if device.status != "active":
         raise ProtocolError(ErrorCode.DEVICE_REVOKED)
-    try:
-        with session.begin_nested():
-            session.add(UsedCode(use_key=verified.use_key, device_id=device.id, used_at=now, used_by=used_by))
-    except IntegrityError:
-        raise ProtocolError(ErrorCode.CODE_ALREADY_USED) from None
+    if not insert_new(session, UsedCode, use_key=verified.use_key, device_id=device.id, used_at=now, used_by=used_by):
+        raise ProtocolError(ErrorCode.CODE_ALREADY_USED)
     return device

@@ -96,6 +96,13 @@ class Core:
             yield session
 
     @contextmanager
+    def statement(self) -> Iterator[Session]:
+        """Room for one statement, which is all or nothing by itself: inside an API request the request's
+        transaction as it stands (no savepoint to undo it by), otherwise a transaction of its own."""
+        with self.read() as session:
+            yield session
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only look: inside an API request the request's own transaction as it stands (no savepoint,
         since a read has nothing to undo), otherwise a transaction of its own."""

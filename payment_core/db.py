@@ -11,8 +11,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -88,7 +89,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def is_postgres(engine: Engine) -> bool:
+def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
@@ -131,3 +132,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert_new(session: Session, model: type[DeclarativeBase], **values: Any) -> bool:
+    """Insert one row unless its key is taken (``INSERT ... ON CONFLICT DO NOTHING``); True if it went in.
+
+    For the keys that stand for "seen once" (a request's nonce, a payment code's use): the answer is the
+    statement's row count, so no savepoint is needed to catch a duplicate, and on PostgreSQL a concurrent
+    twin waits for the first one's transaction and then finds the key taken."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    key = inspect(model).primary_key[0]
+    statement = dialect.insert(model).values(**values).on_conflict_do_nothing().returning(key)
+    return session.connection().execute(statement).first() is not None  # the row count is not reliable here

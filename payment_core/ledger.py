@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from payment_core.models import Journal, LedgerAccount, Posting
@@ -80,6 +80,16 @@ def book_by_name(session: Session, name: str) -> LedgerAccount:
     return book
 
 
+def book_ids(session: Session, *names: str) -> tuple[int, ...]:
+    """The ids of the books ``names``, in that order, read in one statement (``LookupError`` if one is missing)."""
+    rows = session.execute(select(LedgerAccount.name, LedgerAccount.id).where(LedgerAccount.name.in_(names)))
+    found = {name: book_id for name, book_id in rows}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise LookupError(f"no ledger book {missing[0]!r}")
+    return tuple(found[name] for name in names)
+
+
 def balance_of(session: Session, book_id: int) -> int:
     value = session.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == book_id))
     if value is None:
@@ -87,35 +97,53 @@ def balance_of(session: Session, book_id: int) -> int:
     return int(value)
 
 
-def post(session: Session, kind: str, reference: str, at: datetime, entries: list[tuple[int, int]]) -> Journal:
-    """Post a balanced journal: ``entries`` are ``(book id, amount)``.
+def post(session: Session, kind: str, reference: str, at: datetime, entries: list[tuple[int, int]]) -> dict[int, int]:
+    """Post a balanced journal: ``entries`` are ``(book id, amount)``; returns each book's balance after it.
 
-    Books are updated in the order of their ids, so a payment and a refund between the same two books
-    never lock them in opposite orders. All of it runs inside a savepoint: when a debit would cross a
-    book's floor the savepoint is rolled back and :class:`InsufficientBalance` raised, so the caller's
-    transaction holds nothing of it.
+    The journal row goes first, so a second journal for the same act fails before anything moved. Books
+    are then updated in the order of their ids, so a payment and a refund between the same two books
+    never lock them in opposite orders. When a debit would cross a book's floor, the books already moved
+    are moved back and the journal deleted (all rows this transaction holds until it ends), and
+    :class:`InsufficientBalance` is raised: the caller's transaction keeps nothing of it. Plain
+    statements, no ORM objects and no savepoint: this is every payment's path.
     """
     if sum(amount for _, amount in entries) != 0 or not entries:
         raise ValueError("a journal must balance")
     if any(amount == 0 for _, amount in entries):
         raise ValueError("a posting moves a non-zero amount")
-    with session.begin_nested():  # a failed debit rolls back to here: nothing half moved
-        for book_id, amount in sorted(entries):  # one global lock order (book id): no deadlocks on PostgreSQL
-            floor_ok = (LedgerAccount.balance + amount >= 0) | (LedgerAccount.allow_negative == 1)
-            moved = session.execute(
-                update(LedgerAccount)
-                .where(LedgerAccount.id == book_id, floor_ok)
-                .values(balance=LedgerAccount.balance + amount)
-                .execution_options(synchronize_session=False)
-            )
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
-                raise InsufficientBalance(book_id)
-        journal = Journal(kind=kind, reference=reference, created_at=at)
-        session.add(journal)
-        session.flush()
-        session.add_all(Posting(journal_id=journal.id, ledger_account_id=b, amount=a) for b, a in entries)
-        session.flush()
-    return journal
+    connection = session.connection()
+    journal_id = connection.execute(
+        insert(Journal).values(kind=kind, reference=reference, created_at=at).returning(Journal.id)
+    ).scalar_one()
+    balances: dict[int, int] = {}
+    for book_id, amount in sorted(entries):  # one global lock order (book id): no deadlocks on PostgreSQL
+        after = _move(session, book_id, amount, floor=True)
+        if after is None:
+            for moved_id, moved_amount in sorted(entries):
+                if moved_id in balances:
+                    _move(session, moved_id, -moved_amount, floor=False)
+            connection.execute(delete(Journal).where(Journal.id == journal_id))
+            raise InsufficientBalance(book_id)
+        balances[book_id] = after
+    connection.execute(
+        insert(Posting),
+        [{"journal_id": journal_id, "ledger_account_id": book, "amount": amount} for book, amount in entries],
+    )
+    return balances
+
+
+def _move(session: Session, book_id: int, amount: int, *, floor: bool) -> int | None:
+    """Add ``amount`` to a book's balance: its new balance, or None when ``floor`` and the book would go below
+    zero (a book allowed below zero has no floor)."""
+    statement = update(LedgerAccount).where(LedgerAccount.id == book_id)
+    if floor:
+        statement = statement.where((LedgerAccount.balance + amount >= 0) | (LedgerAccount.allow_negative == 1))
+    after = session.execute(
+        statement.values(balance=LedgerAccount.balance + amount)
+        .returning(LedgerAccount.balance)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    return None if after is None else int(after)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -133,6 +133,9 @@ class Terminal(Base):
     secret_salt: Mapped[bytes] = mapped_column(LargeBinary(32))
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Loaded with the terminal (one SELECT): the request holds its terminal, so every look at the store's
+    # name in the same request (the customer's notification, the answer) finds it in the session.
+    merchant: Mapped[Merchant] = relationship(lazy="joined", viewonly=True)
 
 
 class LedgerAccount(Base):

@@ -23,7 +23,7 @@ from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
     InsufficientBalance,
     balance_of,
-    book_by_name,
+    book_ids,
     credited_book,
     post,
     till_book_name,
@@ -99,8 +99,8 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
         payment.account_id, payment.device_id = device.account_id, device.id
         require_active(session, device.account_id)
         if payment.amount > core.config.limits.confirm_above_yen:
-            wallet = book_by_name(session, wallet_book_name(device.account_id))
-            if balance_of(session, wallet.id) < payment.amount:
+            (wallet,) = book_ids(session, wallet_book_name(device.account_id))
+            if balance_of(session, wallet) < payment.amount:
                 raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS)
             payment.status = PaymentStatus.AWAITING_CUSTOMER  # nothing moves until the phone approves
         else:
@@ -122,8 +122,8 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
 
 
 def require_active(session: Session, account_id: int | None) -> None:
-    account = session.get(Account, account_id) if account_id is not None else None
-    if account is None or account.status != "active":
+    status = session.scalar(select(Account.status).where(Account.id == account_id)) if account_id is not None else None
+    if status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
 
 
@@ -154,14 +154,13 @@ def move_money(session: Session, payment: Payment, now: datetime) -> None:
     """Post the wallet-to-store journal and mark the payment succeeded (``INSUFFICIENT_FUNDS`` if it cannot)."""
     if payment.account_id is None:
         raise ProtocolError(ErrorCode.INTERNAL)
-    wallet = book_by_name(session, wallet_book_name(payment.account_id))
-    till = book_by_name(session, till_book_name(payment.terminal_id))
+    wallet, till = book_ids(session, wallet_book_name(payment.account_id), till_book_name(payment.terminal_id))
     try:
-        post(session, "payment", payment.id, now, [(wallet.id, -payment.amount), (till.id, payment.amount)])
+        balances = post(session, "payment", payment.id, now, [(wallet, -payment.amount), (till, payment.amount)])
     except InsufficientBalance:
         raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS) from None
     payment.status = PaymentStatus.SUCCEEDED
-    payment.balance_after = balance_of(session, wallet.id)
+    payment.balance_after = balances[wallet]
     payment.updated_at = now
     notify.payment_succeeded(session, payment, now)
 
@@ -190,9 +189,11 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
                 created_at=now,
                 updated_at=now,
             )
+            _charge(session, core, terminal, payment, request.code, now)
+            # Written once, decided: a concurrent twin of this order that got in first makes this INSERT fail,
+            # which undoes all of the above (the savepoint), and the next attempt answers with the twin's result.
             session.add(payment)
             session.flush()
-            _charge(session, core, terminal, payment, request.code, now)
             return payment
 
     return retry_on_conflict(attempt)
@@ -224,14 +225,14 @@ def _refund_into_wallet(
     )
     session.add(refund)
     session.flush()
-    wallet = book_by_name(session, wallet_book_name(payment.account_id))
+    (wallet,) = book_ids(session, wallet_book_name(payment.account_id))
     paid_into = credited_book(session, "payment", payment.id)
     try:
-        post(session, "refund", refund.id, now, [(paid_into, -amount), (wallet.id, amount)])
+        balances = post(session, "refund", refund.id, now, [(paid_into, -amount), (wallet, amount)])
     except InsufficientBalance:
         raise ProtocolError(ErrorCode.PAYMENT_NOT_REFUNDABLE, "The store's balance cannot cover it.") from None
     payment.amount_refunded += amount
-    payment.balance_after = balance_of(session, wallet.id)
+    payment.balance_after = balances[wallet]
     payment.updated_at = now
     notify.refunded(session, payment, amount, now)
     audit.record(

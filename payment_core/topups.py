@@ -24,8 +24,7 @@ from payment_core.ledger import (
     BANK_CLEARING,
     CARD_CLEARING,
     CASH_CLEARING,
-    balance_of,
-    book_by_name,
+    book_ids,
     post,
     wallet_book_name,
 )
@@ -117,11 +116,10 @@ def _credit(session: Session, topup: Topup, clearing: str) -> None:
     account = session.get(Account, topup.account_id, with_for_update=True)
     if account is None or account.status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
-    wallet = book_by_name(session, wallet_book_name(topup.account_id))
-    source = book_by_name(session, clearing)
-    post(session, "topup", topup.id, topup.created_at, [(source.id, -topup.amount), (wallet.id, topup.amount)])
+    wallet, source = book_ids(session, wallet_book_name(topup.account_id), clearing)
+    balances = post(session, "topup", topup.id, topup.created_at, [(source, -topup.amount), (wallet, topup.amount)])
     topup.status = TopupStatus.SUCCEEDED
-    topup.balance_after = balance_of(session, wallet.id)
+    topup.balance_after = balances[wallet]
     notify.topped_up(session, topup)
 
 

@@ -74,10 +74,14 @@ def test_the_ledger_itself_refuses_a_second_journal_for_the_same_act(core: Core)
     """A payment, refund or top-up is posted once: the database refuses a second journal with the same kind
     and reference, whatever the code above it does, and nothing of the second posting stays."""
     wallet, cash = wallet_with_500_yen(core)
+    with (
+        pytest.raises(IntegrityError, match=r"uq_journals_kind_reference|UNIQUE"),
+        core.transaction() as session,
+    ):
+        post(session, "topup", "t1", NOW, [(cash.id, -500), (wallet.id, 500)])
+        pytest.fail("the second journal went in")
     with core.transaction() as session:
-        with pytest.raises(IntegrityError, match=r"uq_journals_kind_reference|UNIQUE"):
-            post(session, "topup", "t1", NOW, [(cash.id, -500), (wallet.id, 500)])
-        assert balance_of(session, wallet.id) == 500  # the savepoint took the balance change back
+        assert balance_of(session, wallet.id) == 500  # the failed transaction took nothing with it
         post(session, "payment", "t1", NOW, [(wallet.id, -100), (cash.id, 100)])  # another kind may share it
     with core.transaction() as session:
         report = audit_books(session)
