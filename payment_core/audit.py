@@ -7,10 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from payment_core.models import AuditEvent
 from payment_core.sources import current_source
+
+_NEW_EVENT = insert(AuditEvent)
 
 
 class AuditOutcome(StrEnum):
@@ -47,14 +50,13 @@ def record(session: Session, *, at: datetime, actor: str, action: str, target: s
 
     ``result`` is an :class:`AuditOutcome`, or for a payment, confirmation or top-up its decline code or status.
     Callers pass facts only: never a secret, password, code MAC or token."""
-    session.add(
-        AuditEvent(
-            at=at,
-            actor=actor,
-            action=action,
-            target=target,
-            result=result,
-            detail=json.dumps(detail, sort_keys=True, default=str),
-            source=current_source.get()[:64],
-        )
-    )
+    event = {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "result": result,
+        "detail": json.dumps(detail, sort_keys=True, default=str),
+        "source": current_source.get()[:64],
+    }
+    session.connection().execute(_NEW_EVENT, event)  # at once, in the caller's transaction: no ORM object

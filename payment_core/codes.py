@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from payment_core.config import CoreConfig
@@ -13,15 +13,18 @@ from payment_core.keys import device_secret
 from payment_core.models import CodeFailure, Device, Terminal, UsedCode
 from protocol import ErrorCode, ProtocolError, parse_code, verify_code
 
+_AT_DEVICE = CodeFailure.device_id == bindparam("device")
+_AT_TERMINAL = CodeFailure.terminal_id == bindparam("terminal")
+_FAILURES_SINCE = select(  # built once: it runs for every code presented
+    func.coalesce(func.sum(case((_AT_DEVICE, 1), else_=0)), 0),
+    func.coalesce(func.sum(case((_AT_TERMINAL, 1), else_=0)), 0),
+).where(CodeFailure.at >= bindparam("since"), or_(_AT_DEVICE, _AT_TERMINAL))
+
 
 def _failures_since(session: Session, since: datetime, device_id: int, terminal_id: str) -> tuple[int, int]:
     """Bad codes since ``since`` for the device and for the terminal, counted in one statement."""
-    at_device = func.coalesce(func.sum(case((CodeFailure.device_id == device_id, 1), else_=0)), 0)
-    at_terminal = func.coalesce(func.sum(case((CodeFailure.terminal_id == terminal_id, 1), else_=0)), 0)
-    query = select(at_device, at_terminal).where(
-        CodeFailure.at >= since, or_(CodeFailure.device_id == device_id, CodeFailure.terminal_id == terminal_id)
-    )
-    device_count, terminal_count = session.execute(query).one()
+    params = {"since": since, "device": device_id, "terminal": terminal_id}
+    device_count, terminal_count = session.connection().execute(_FAILURES_SINCE, params).one()
     return int(device_count), int(terminal_count)
 
 

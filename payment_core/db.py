@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,8 +65,16 @@ def make_engine(
     return engine
 
 
+# How long a writer waits for SQLite's one write lock, in the process and then in SQLite's busy handler.
+SQLITE_LOCK_SECONDS = 30
+
+
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    connection_class = _writer_queued_connection(threading.Lock())
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_SECONDS, "factory": connection_class},
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -73,16 +84,59 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         if ":memory:" not in url:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_SECONDS * 1000}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the lock up front: no deadlock when two readers both try to upgrade.
+        conn.connection.dbapi_connection.queue_for_writing()
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _writer_queued_connection(writer: threading.Lock) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose transactions queue for ``writer``, one lock per database.
+
+    SQLite has one writer; a second one waits in SQLite's busy handler, which sleeps between tries (up to
+    100 ms a sleep), so under contention (payments beside a flood of sign-ins, each with short
+    transactions of its own) a payment could wait seconds for a lock freed long before. Waiting on a
+    Python lock instead hands the database over the moment the last writer's COMMIT or ROLLBACK returns.
+    A writer that waits longer than ``SQLITE_LOCK_SECONDS`` goes on to SQLite's busy handler as before."""
+
+    class WriterQueuedConnection(sqlite3.Connection):
+        _holds_writer = False
+
+        def queue_for_writing(self) -> None:
+            if not self._holds_writer:
+                self._holds_writer = writer.acquire(timeout=SQLITE_LOCK_SECONDS)
+
+        def _leave(self) -> None:
+            if self._holds_writer:
+                self._holds_writer = False
+                writer.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._leave()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._leave()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._leave()
+
+    return WriterQueuedConnection
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -137,10 +191,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def insert_new(session: Session, model: type[DeclarativeBase], **values: Any) -> bool:
     """Insert one row unless its key is taken (``INSERT ... ON CONFLICT DO NOTHING``); True if it went in.
 
-    For the keys that stand for "seen once" (a request's nonce, a payment code's use): the answer is the
-    statement's row count, so no savepoint is needed to catch a duplicate, and on PostgreSQL a concurrent
-    twin waits for the first one's transaction and then finds the key taken."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    key = inspect(model).primary_key[0]
-    statement = dialect.insert(model).values(**values).on_conflict_do_nothing().returning(key)
-    return session.connection().execute(statement).first() is not None  # the row count is not reliable here
+    For the keys that stand for "seen once" (a request's nonce, a payment code's use): the answer is whether
+    the statement returned the row, so no savepoint is needed to catch a duplicate, and on PostgreSQL a
+    concurrent twin waits for the first one's transaction and then finds the key taken."""
+    connection = session.connection()
+    return connection.execute(_insert_new_statement(model, connection.dialect.name), values).first() is not None
+
+
+@functools.cache
+def _insert_new_statement(model: type[DeclarativeBase], dialect_name: str) -> Any:
+    """Built once per table and database kind (building it each time cost more than running it)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing().returning(inspect(model).primary_key[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from payment_core.core import Core
@@ -24,14 +24,14 @@ DEVICE_REVOKED = "device_revoked"
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a notification kind)
 SECURITY = "security"  # a sign-in ended, a recovery code used, a sign-in with the right password but no second factor
 MAX_LIST = 50
+_NEW_NOTIFICATION = insert(Notification)
 
 
 def notify(
     session: Session, account_id: int, kind: str, message: str, at: datetime, device_id: int | None = None
 ) -> None:
-    session.add(
-        Notification(account_id=account_id, device_id=device_id, kind=kind, message=message[:300], created_at=at)
-    )
+    row = {"account_id": account_id, "device_id": device_id, "kind": kind, "message": message[:300], "created_at": at}
+    session.connection().execute(_NEW_NOTIFICATION, row)  # at once, in the caller's transaction: no ORM object
 
 
 def _store(session: Session, merchant_id: int) -> str:

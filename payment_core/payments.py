@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify
@@ -85,11 +85,14 @@ def _replay(existing: Payment, request: PaymentRequest) -> Payment:
     raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="order_id")
 
 
+_ORDER = select(Payment).where(Payment.terminal_id == bindparam("terminal"), Payment.order_id == bindparam("order"))
+_ORDER_LOCKED = _ORDER.with_for_update()
+_ACCOUNT_STATUS = select(Account.status).where(Account.id == bindparam("account"))
+
+
 def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = False) -> Payment | None:
-    query = select(Payment).where(Payment.terminal_id == terminal_id, Payment.order_id == order_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).one_or_none()
+    query = _ORDER_LOCKED if lock else _ORDER
+    return session.scalars(query, {"terminal": terminal_id, "order": order_id}).one_or_none()
 
 
 def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, code: str, now: datetime) -> None:
@@ -122,7 +125,9 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
 
 
 def require_active(session: Session, account_id: int | None) -> None:
-    status = session.scalar(select(Account.status).where(Account.id == account_id)) if account_id is not None else None
+    status = (
+        None if account_id is None else session.connection().execute(_ACCOUNT_STATUS, {"account": account_id}).scalar()
+    )
     if status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
 
