@@ -28,6 +28,7 @@ _FIRST_ADDRESS = int(ipaddress.IPv4Address("127.64.0.1"))
 _LAST_ADDRESS = int(ipaddress.IPv4Address("127.127.255.254"))
 _TIMEOUT_SECONDS = 30.0
 _HEALTHZ_EVERY_SECONDS = 0.25
+_MAX_POLLS = 100_000  # a bound on the loop; the flood's time bound ends it long before
 
 
 class Flood:
@@ -106,8 +107,10 @@ class Flood:
                 self._by_status[status] += 1
 
     def _poll(self) -> None:
+        """Poll until the flood ends, at least once (a short flood on a busy machine may end before this
+        thread first runs)."""
         with httpx.Client(base_url=self.url, timeout=_TIMEOUT_SECONDS) as http:
-            while self._running():
+            for _ in range(_MAX_POLLS):
                 started = time.perf_counter()
                 try:
                     response = http.get("/healthz")
@@ -116,6 +119,8 @@ class Flood:
                     self._saturated = self._saturated or bool(work.get("saturated"))
                 except (httpx.HTTPError, ValueError, AttributeError):
                     self._healthz_errors += 1
+                if not self._running():
+                    return
                 self._stop.wait(_HEALTHZ_EVERY_SECONDS)
 
 
