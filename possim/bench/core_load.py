@@ -120,7 +120,7 @@ class Phone:
     used: frozenset[str] = frozenset()  # the use keys of the codes its funding took
 
 
-class _RecordingMinter(CodeMinter):
+class RecordingMinter(CodeMinter):
     """A phone's minter that remembers what it minted, so the pool never offers a code twice."""
 
     def __init__(self, device_id: int, secret: bytes, clock: ManualClock) -> None:
@@ -170,10 +170,10 @@ def _ceiling(scale: Scale, folder: Path) -> dict[str, Any]:
     ]
     command = [sys.executable, "-m", "possim.bench.ceiling_app", "--host", "127.0.0.1"]
     with _served(command, folder / "ceiling.log") as (url, pid):
-        pools, oldest = _pools(fake_phones, _codes_per_phone(scale))
-        plans = _plans("ceiling", scale, fake_terminals, pools)
-        tally, server_cpu = drive(url, plans, _load(scale, oldest), lambda: _cpu_seconds(pid))
-    return _summary(tally, server_cpu)
+        pools, oldest = code_pools(fake_phones, codes_per_phone(scale))
+        plans = payment_plans("ceiling", scale, fake_terminals, pools)
+        tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: _cpu_seconds(pid))
+    return summary(tally, server_cpu)
 
 
 def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
@@ -184,25 +184,25 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
         started = time.monotonic()
         core = new_core(db, db_schema=schema)
         try:
-            terminals, phones = _setup(core, scale)
-            key_file = _write_key(folder / "server.key", core.config.server_key)
-            settings = _settings(core)
+            terminals, phones = setup_world(core, scale)
+            key_file = write_key(folder / "server.key", core.config.server_key)
+            settings = durability(core)
         finally:
             core.close()
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file)]
         command += ["--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]
         with _served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
-            pools, oldest = _pools(phones, _codes_per_phone(scale))
-            plans = _plans(kind, scale, terminals, pools)
-            tally, server_cpu = drive(url, plans, _load(scale, oldest), lambda: _cpu_seconds(pid))
+            pools, oldest = code_pools(phones, codes_per_phone(scale))
+            plans = payment_plans(kind, scale, terminals, pools)
+            tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: _cpu_seconds(pid))
             memory = memory_mb(pid)  # the server's, at the end of the load (before the flood)
             flood = _flood(url, kind, scale, terminals, phones)
     finally:
         if schema:
-            _drop_schema(schema)
+            drop_schema(schema)
     extra = {"setup_s": round(setup_seconds, 1), "server_memory_mb": memory, "flood": flood}
-    return _summary(tally, server_cpu) | settings | extra
+    return summary(tally, server_cpu) | settings | extra
 
 
 def _flood(
@@ -210,23 +210,23 @@ def _flood(
 ) -> dict[str, Any]:
     """A shorter measured run (``flood_payments``) while ``possim.bench.flood`` floods the core with sign-ins."""
     short = _flood_scale(scale)
-    phones = [dataclasses.replace(phone, used=phone.used | _minted(phone)) for phone in phones]
-    pools, oldest = _pools(phones, _codes_per_phone(short))
-    plans = _plans(f"{kind}-flood", short, terminals, pools)
+    phones = [dataclasses.replace(phone, used=phone.used | minted_keys(phone)) for phone in phones]
+    pools, oldest = code_pools(phones, codes_per_phone(short))
+    plans = payment_plans(f"{kind}-flood", short, terminals, pools)
     flood = Flood(url, scale.flood_signins, short.seconds)  # from the measured phase's start
     try:
-        tally, _ = drive(url, plans, _load(short, oldest), on_go=flood.start)
+        tally, _ = drive(url, plans, bounded_load(short, oldest), on_go=flood.start)
     finally:
         figures = flood.stop()
-    row = _summary(tally, None)
+    row = summary(tally, None)
     return {
         name: row[name] for name in ("payments_per_s", "p50_ms", "p99_ms", "approved", "sent", "cut_short")
     } | figures
 
 
-def _minted(phone: Phone) -> frozenset[str]:
+def minted_keys(phone: Phone) -> frozenset[str]:
     """The use keys of every code the phone has minted (a minter remembers only its latest second)."""
-    minted = phone.minter.minted if isinstance(phone.minter, _RecordingMinter) else []
+    minted = phone.minter.minted if isinstance(phone.minter, RecordingMinter) else []
     return frozenset(_use_key(code) for code in minted)
 
 
@@ -234,14 +234,14 @@ def _flood_scale(scale: Scale) -> Scale:
     return dataclasses.replace(scale, payments=scale.flood_payments)
 
 
-def _load(scale: Scale, oldest: int) -> Load:
+def bounded_load(scale: Scale, oldest: int) -> Load:
     """The load, stopping before the oldest code it sends would be past its lifetime and skew at the core
     (``possim core serve`` keeps the protocol's defaults), with a few seconds to spare."""
     expires = oldest + DEFAULT_TTL_SECONDS + DEFAULT_SKEW_SECONDS - _CODE_MARGIN_SECONDS
     return Load(AMOUNT_YEN, scale.warmup, scale.seconds, stop_by=time.monotonic() + (expires - time.time()))
 
 
-def _settings(core: Core) -> dict[str, Any]:
+def durability(core: Core) -> dict[str, Any]:
     """How durable a commit is: SQLite's ``PRAGMA synchronous`` (as the core sets it), PostgreSQL's settings."""
     with core.engine.connect() as conn:
         if core.engine.dialect.name == "sqlite":
@@ -250,7 +250,7 @@ def _settings(core: Core) -> dict[str, Any]:
         return {name: conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("synchronous_commit", "fsync")}
 
 
-def _write_key(path: Path, key: bytes) -> Path:
+def write_key(path: Path, key: bytes) -> Path:
     """The core's key where ``possim core serve --key-file`` reads it (0600, as the core makes its own)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -258,7 +258,7 @@ def _write_key(path: Path, key: bytes) -> Path:
     return path
 
 
-def _drop_schema(schema: str) -> None:
+def drop_schema(schema: str) -> None:
     engine = make_engine(POSTGRES_URL)
     try:
         with engine.begin() as conn:
@@ -270,14 +270,14 @@ def _drop_schema(schema: str) -> None:
 # -- the world: registers, phones, codes -----------------------------------------------------------
 
 
-def _setup(core: Core, scale: Scale) -> tuple[list[RegisteredTerminal], list[Phone]]:
+def setup_world(core: Core, scale: Scale) -> tuple[list[RegisteredTerminal], list[Phone]]:
     """The registers, and the phones enrolled and funded through the core's API (served in-process)."""
     terminals = [
         add_terminal(core, f"Bench store {store + 1}", f"register-{register + 1}", actor="bench")
         for store in range(scale.stores)
         for register in range(scale.registers_per_store)
     ]
-    codes = _codes_per_phone(scale) + _codes_per_phone(_flood_scale(scale))  # the flood's run too
+    codes = codes_per_phone(scale) + codes_per_phone(_flood_scale(scale))  # the flood's run too
     funds = max(1_000, math.ceil(codes * AMOUNT_YEN / 1_000) * 1_000)
     if funds > Limits().new_device_topup_max_yen:
         raise ValueError(f"{funds} yen a phone is above a new device's top-up limit: fewer payments or more phones")
@@ -288,7 +288,7 @@ def _setup(core: Core, scale: Scale) -> tuple[list[RegisteredTerminal], list[Pho
         with terminals[0].client(server.url) as register:
             for device_id, secret in enrolled:
                 clock = ManualClock(system_clock())
-                minter = _RecordingMinter(device_id, secret, clock)
+                minter = RecordingMinter(device_id, secret, clock)
                 fund(register, minter, funds, prefix="bench-fund")
                 phones.append(Phone(minter, clock, frozenset(_use_key(code) for code in minter.minted)))
     return terminals, phones
@@ -316,11 +316,11 @@ def _use_key(code: PaymentCode) -> str:
     return f"{code.device_id}:{code.minted_at}:{code.counter}"
 
 
-def _codes_per_phone(scale: Scale) -> int:
+def codes_per_phone(scale: Scale) -> int:
     return math.ceil((scale.payments + scale.warmup * scale.terminals) / scale.phones)
 
 
-def _pools(phones: list[Phone], per_phone: int) -> tuple[list[list[str]], int]:
+def code_pools(phones: list[Phone], per_phone: int) -> tuple[list[list[str]], int]:
     """Each phone's ``per_phone`` codes (QR form), minted on its own minter in its most recent seconds,
     ten a second, oldest first, never one the phone has used; and the second the oldest was minted in."""
     pools = []
@@ -344,7 +344,7 @@ def _pools(phones: list[Phone], per_phone: int) -> tuple[list[list[str]], int]:
     return pools, oldest
 
 
-def _plans(
+def payment_plans(
     label: str, scale: Scale, terminals: list[RegisteredTerminal], pools: list[list[str]]
 ) -> list[list[Connection]]:
     """Each process's connections, one per register. Payments go out in rounds (each connection's first,
@@ -371,12 +371,12 @@ def _plans(
 # -- the figures -----------------------------------------------------------------------------------
 
 
-def _percentile(ordered: list[float], share: float) -> float:
+def percentile(ordered: list[float], share: float) -> float:
     """Nearest rank: the smallest value with at least ``share`` of the values at or below it."""
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else math.nan
 
 
-def _summary(tally: Tally, server_cpu: float | None) -> dict[str, Any]:
+def summary(tally: Tally, server_cpu: float | None) -> dict[str, Any]:
     seconds = tally.ended - tally.started
     ordered = sorted(tally.latencies)
     approved = tally.outcomes[APPROVED]
@@ -384,8 +384,8 @@ def _summary(tally: Tally, server_cpu: float | None) -> dict[str, Any]:
     return {
         "payments_per_s": round(approved / seconds, 1),
         "answers_per_s": round(len(ordered) / seconds, 1),
-        "p50_ms": round(_percentile(ordered, 0.50) * 1000, 2),
-        "p99_ms": round(_percentile(ordered, 0.99) * 1000, 2),
+        "p50_ms": round(percentile(ordered, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(ordered, 0.99) * 1000, 2),
         "approved": approved,
         "declined": sum(count for outcome, count in codes.items() if outcome.startswith("declined:")),
         "errors": sum(count for outcome, count in codes.items() if outcome.startswith("error:")),

@@ -2,11 +2,11 @@
 (``possim core serve --workers N``)?
 
 The same world and load as ``possim.bench.core_load``, reusing its steps: for each process count a fresh
-schema with its registers and its enrolled, funded phones (``core_load._setup``), the core served by a
+schema with its registers and its enrolled, funded phones (``core_load.setup_world``), the core served by a
 real ``possim core serve --workers N`` subprocess on a free loopback port (``possim.bench.served``), each
-phone's codes minted offline in its recent seconds (``_pools``), payments in rounds over one keep-alive
-connection per register from two client processes (``_plans``, ``possim.bench.load_client.drive``), and
-the figures of ``core_load._summary``. No sign-in flood here: that is ``core_load``'s.
+phone's codes minted offline in its recent seconds (``code_pools``), payments in rounds over one keep-alive
+connection per register from two client processes (``payment_plans``, ``possim.bench.load_client.drive``), and
+the figures of ``core_load.summary``. No sign-in flood here: that is ``core_load``'s.
 
 Each section (``"1"``, ``"2"``) adds ``workers`` (the processes asked for), ``pids_seen`` (how many
 different processes answered ``/healthz`` over new connections: the kernel spreads connections, not
@@ -32,14 +32,14 @@ from possim.bench.core_load import (
     POSTGRES_URL,
     QUICK,
     Scale,
-    _codes_per_phone,
-    _drop_schema,
-    _load,
-    _plans,
-    _pools,
-    _setup,
-    _summary,
-    _write_key,
+    bounded_load,
+    code_pools,
+    codes_per_phone,
+    drop_schema,
+    payment_plans,
+    setup_world,
+    summary,
+    write_key,
 )
 from possim.bench.load_client import drive
 from possim.bench.served import cpu_seconds, memory_mb, served
@@ -62,8 +62,8 @@ def _served_store(scale: Scale, folder: Path, workers: int) -> dict[str, Any]:
         started = time.monotonic()
         core = new_core(POSTGRES_URL, db_schema=schema)
         try:
-            terminals, phones = _setup(core, scale)
-            key_file = _write_key(folder / "server.key", core.config.server_key)
+            terminals, phones = setup_world(core, scale)
+            key_file = write_key(folder / "server.key", core.config.server_key)
         finally:
             core.close()
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", POSTGRES_URL, "--db-schema", schema]
@@ -71,14 +71,14 @@ def _served_store(scale: Scale, folder: Path, workers: int) -> dict[str, Any]:
         with served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
             pids_seen = _pids_seen(url, workers)
-            pools, oldest = _pools(phones, _codes_per_phone(scale))
-            plans = _plans(f"workers{workers}", scale, terminals, pools)
-            tally, server_cpu = drive(url, plans, _load(scale, oldest), lambda: _tree_cpu_seconds(pid))
+            pools, oldest = code_pools(phones, codes_per_phone(scale))
+            plans = payment_plans(f"workers{workers}", scale, terminals, pools)
+            tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: _tree_cpu_seconds(pid))
             memory = _tree_memory_mb(pid)
     finally:
-        _drop_schema(schema)
+        drop_schema(schema)
     extra = {"pids_seen": pids_seen, "server_memory_mb": memory, "setup_s": round(setup_seconds, 1)}
-    return {"workers": workers} | _summary(tally, server_cpu) | extra
+    return {"workers": workers} | summary(tally, server_cpu) | extra
 
 
 def _pids_seen(url: str, workers: int) -> int:

@@ -13,11 +13,11 @@ The register under test does what a till does when a customer holds up a phone, 
   store, on a free loopback port); the clock stops when the core's decision is back.
 
 Meanwhile 8 other registers of the same store pay flat out, with ``possim.bench.core_load``'s machinery:
-its world (phones enrolled and funded through the API, ``_setup``), its code pools (minted offline on each
+its world (phones enrolled and funded through the API, ``setup_world``), its code pools (minted offline on each
 phone's manual clock, each used once), its plans and ``possim.bench.load_client.drive`` (2 spawned client
 processes, one keep-alive connection per register). A code lives 60 s (30 s of skew at the core), so the
 background runs in rounds: before each round every phone mints codes it has never minted, in its most
-recent seconds, and the round stops before the oldest code in play would expire (``core_load._load``). In
+recent seconds, and the round stops before the oldest code in play would expire (``core_load.bounded_load``). In
 a round the register under test pays from when the background starts until half a second before the
 round's time bound, so every measured payment has the 8 others paying beside it (``background.covered``
 says whether they did); its frames are drawn while the round's client processes start and warm up. A
@@ -124,8 +124,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         db = Path(folder) / "core.db"
         core = new_core(db)
         try:
-            key_file = core_load._write_key(Path(folder) / "server.key", core.config.server_key)
-            settings = core_load._settings(core)
+            key_file = core_load.write_key(Path(folder) / "server.key", core.config.server_key)
+            settings = core_load.durability(core)
         except BaseException:
             core.close()
             raise
@@ -141,15 +141,15 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def _set_up(core: Core, sizes: Sizes) -> tuple[list[RegisteredTerminal], list[Phone]]:
-    """``core_load._setup``'s world, then the in-process core closed: the subprocess serves the rest."""
+    """``core_load.setup_world``'s world, then the in-process core closed: the subprocess serves the rest."""
     try:
-        return core_load._setup(core, _setup_scale(sizes))
+        return core_load.setup_world(core, _setup_scale(sizes))
     finally:
         core.close()
 
 
 def _setup_scale(sizes: Sizes) -> Scale:
-    """``core_load._setup``'s world: one store of 9 registers (the last is under test), and every phone
+    """``core_load.setup_world``'s world: one store of 9 registers (the last is under test), and every phone
     funded with ``core_load.AMOUNT_YEN`` times enough codes to reach a new device's top-up limit."""
     phones = sizes.measured_phones + sizes.background_phones
     codes = Limits().new_device_topup_max_yen // core_load.AMOUNT_YEN
@@ -223,7 +223,7 @@ class _Camera:
         """``count`` codes, customer ``k`` with phone ``k % phones``, each never minted before; and the second
         the oldest of them was minted in."""
         self.phones = _refreshed(self.phones)
-        pools, oldest = core_load._pools(self.phones, math.ceil(count / len(self.phones)))
+        pools, oldest = core_load.code_pools(self.phones, math.ceil(count / len(self.phones)))
         minted = {code.qr: code for phone in self.phones for code in _minted_codes(phone)}
         return [minted[pools[number % len(pools)][number // len(pools)]] for number in range(count)], oldest
 
@@ -241,7 +241,7 @@ class _Camera:
 
 def _minted_codes(phone: Phone) -> list[PaymentCode]:
     minter = phone.minter
-    return minter.minted if isinstance(minter, core_load._RecordingMinter) else []
+    return minter.minted if isinstance(minter, core_load.RecordingMinter) else []
 
 
 def _seconds_left(code: PaymentCode) -> int:
@@ -250,7 +250,7 @@ def _seconds_left(code: PaymentCode) -> int:
 
 def _refreshed(phones: list[Phone]) -> list[Phone]:
     """The phones, each knowing every code it has minted so far as used: a pool never offers one twice."""
-    return [dataclasses.replace(phone, used=phone.used | core_load._minted(phone)) for phone in phones]
+    return [dataclasses.replace(phone, used=phone.used | core_load.minted_keys(phone)) for phone in phones]
 
 
 # -- the rounds --------------------------------------------------------------------------------------
@@ -311,9 +311,9 @@ def _round(
         flood_payments=0,
         flood_signins=0,
     )
-    pools, oldest = core_load._pools(others, core_load._codes_per_phone(scale))
-    plans = core_load._plans(f"sd{index}", scale, terminals[:BACKGROUND_TERMINALS], pools)
-    load = dataclasses.replace(core_load._load(scale, min(oldest, codes[1])), amount=AMOUNT_YEN)
+    pools, oldest = core_load.code_pools(others, core_load.codes_per_phone(scale))
+    plans = core_load.payment_plans(f"sd{index}", scale, terminals[:BACKGROUND_TERMINALS], pools)
+    load = dataclasses.replace(core_load.bounded_load(scale, min(oldest, codes[1])), amount=AMOUNT_YEN)
     drawn, go = threading.Event(), threading.Event()
     went: list[float] = []
     outcome: dict[str, Any] = {}
@@ -370,7 +370,7 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
     if not ordered:
         return {"p50": None, "p99": None}
-    return {name: round(core_load._percentile(ordered, share), 2) for name, share in (("p50", 0.5), ("p99", 0.99))}
+    return {name: round(core_load.percentile(ordered, share), 2) for name, share in (("p50", 0.5), ("p99", 0.99))}
 
 
 def _report(

@@ -2,12 +2,12 @@
 
 Enrolling the phones is the slow part of a core benchmark's setup (argon2, on purpose), so it is done
 once: :func:`prepare` makes a fresh core (``possim.world.new_core``) with the registers and the phones
-enrolled and funded exactly as ``possim.bench.core_load`` does (its ``_setup``), and keeps the database
+enrolled and funded exactly as ``possim.bench.core_load`` does (its ``setup_world``), and keeps the database
 file and the server key. Each run then takes its own copy (:func:`copy_to`, SQLite's online backup), so a
 run never sees another run's payments; a copy is served by a real ``possim core serve`` subprocess
 (:func:`served_core`) and loaded with core_load's load (:func:`load`): the same client processes, the
 same codes (each phone's most recent seconds, never one used in the copy), the same figures
-(core_load's ``_summary``).
+(core_load's ``summary``).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from typing import Any
 from possim.bench.core_load import (
     Phone,
     Scale,
-    _codes_per_phone,
-    _load,
-    _minted,
-    _plans,
-    _pools,
-    _settings,
-    _setup,
-    _summary,
-    _write_key,
+    bounded_load,
+    code_pools,
+    codes_per_phone,
+    durability,
+    minted_keys,
+    payment_plans,
+    setup_world,
+    summary,
+    write_key,
 )
 from possim.bench.load_client import drive
 from possim.bench.served import cpu_seconds, served
@@ -62,9 +62,9 @@ def prepare(scale: Scale, folder: Path) -> Template:
     db = folder / "template.db"
     core = new_core(str(db))
     try:
-        terminals, phones = _setup(core, scale)
-        key_file = _write_key(folder / "server.key", core.config.server_key)
-        settings = _settings(core)
+        terminals, phones = setup_world(core, scale)
+        key_file = write_key(folder / "server.key", core.config.server_key)
+        settings = durability(core)
     finally:
         core.close()
     return Template(db, key_file, scale, terminals, phones, settings, round(time.monotonic() - started, 1))
@@ -113,14 +113,14 @@ def load(
             scale, stores=1, registers_per_store=count, payments=payments or scale.payments
         )  # one "store" of ``count`` registers: only ``terminals`` (their count) matters to the load
     terminals = template.terminals[: scale.terminals]
-    pools, oldest = _pools(template.phones, _codes_per_phone(scale))
-    plans = _plans(label, scale, terminals, pools)
-    tally, server_cpu = drive(url, plans, _load(scale, oldest), lambda: cpu_seconds(pid))
-    return _summary(tally, server_cpu) | {"connections": scale.terminals}
+    pools, oldest = code_pools(template.phones, codes_per_phone(scale))
+    plans = payment_plans(label, scale, terminals, pools)
+    tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: cpu_seconds(pid))
+    return summary(tally, server_cpu) | {"connections": scale.terminals}
 
 
 def after(template: Template) -> Template:
     """The template with every code its phones have minted so far counted as used: for a second load on a
     copy that has had one (codes minted for earlier copies are excluded too: fewer codes, never a reused one)."""
-    phones = [dataclasses.replace(phone, used=phone.used | _minted(phone)) for phone in template.phones]
+    phones = [dataclasses.replace(phone, used=phone.used | minted_keys(phone)) for phone in template.phones]
     return dataclasses.replace(template, phones=phones)
