@@ -65,6 +65,18 @@ def make_engine(
     return engine
 
 
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a PostgreSQL schema and everything in it (a test's or a bench run's own), if it is there."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"bad schema name {schema!r}")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        engine.dispose()
+
+
 # How long a writer waits for SQLite's one write lock, in the process and then in SQLite's busy handler.
 SQLITE_LOCK_SECONDS = 30
 

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from payment_core.core import Core
-from payment_core.db import make_engine
+from payment_core.db import drop_schema, make_engine
 from payment_core.server import ServerThread
 from possim.world import add_terminal, new_core, serve
 from protocol import ManualClock, system_clock
@@ -41,13 +40,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         yield Database(str(tmp_path / "core.db"), None)
         return
     schema = f"t_{secrets.token_hex(6)}"
-    engine = make_engine(POSTGRES_URL, schema=schema)
+    make_engine(POSTGRES_URL, schema=schema).dispose()  # makes the schema
     try:
         yield Database(POSTGRES_URL, schema)
     finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        drop_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture(autouse=True)

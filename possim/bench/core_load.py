@@ -41,11 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
+from payment_core import db
 from payment_core.config import Limits
 from payment_core.core import Core
-from payment_core.db import make_engine
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
 from possim.bench.served import cpu_seconds as _cpu_seconds
@@ -182,13 +181,7 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
     db = POSTGRES_URL if schema else str(folder / "core.db")
     try:
         started = time.monotonic()
-        core = new_core(db, db_schema=schema)
-        try:
-            terminals, phones = setup_world(core, scale)
-            key_file = write_key(folder / "server.key", core.config.server_key)
-            settings = durability(core)
-        finally:
-            core.close()
+        terminals, phones, key_file, settings = prepare_world(db, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file)]
         command += ["--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]
         with _served(command, folder / "core.log") as (url, pid):
@@ -258,13 +251,23 @@ def write_key(path: Path, key: bytes) -> Path:
     return path
 
 
-def drop_schema(schema: str) -> None:
-    engine = make_engine(POSTGRES_URL)
+def prepare_world(
+    db: str, scale: Scale, folder: Path, schema: str | None = None
+) -> tuple[list[RegisteredTerminal], list[Phone], Path, dict[str, Any]]:
+    """A fresh core on ``db`` (``schema`` on PostgreSQL) with ``scale``'s registers and funded phones
+    (:func:`setup_world`), closed again for a server to take over: its registers, phones, server key file
+    (in ``folder``) and durability settings."""
+    core = new_core(db, db_schema=schema)
     try:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        terminals, phones = setup_world(core, scale)
+        return terminals, phones, write_key(folder / "server.key", core.config.server_key), durability(core)
     finally:
-        engine.dispose()
+        core.close()
+
+
+def drop_schema(schema: str) -> None:
+    """Drop a bench run's schema on the bench's PostgreSQL server."""
+    db.drop_schema(POSTGRES_URL, schema)
 
 
 # -- the world: registers, phones, codes -----------------------------------------------------------

@@ -37,13 +37,11 @@ from possim.bench.core_load import (
     codes_per_phone,
     drop_schema,
     payment_plans,
-    setup_world,
+    prepare_world,
     summary,
-    write_key,
 )
 from possim.bench.load_client import drive
 from possim.bench.served import cpu_seconds, memory_mb, served
-from possim.world import new_core
 
 WORKER_COUNTS = (1, 2)
 _PID_TRIES = 100  # new connections asked for their worker's pid
@@ -60,12 +58,7 @@ def _served_store(scale: Scale, folder: Path, workers: int) -> dict[str, Any]:
     schema = f"bench_{secrets.token_hex(6)}"
     try:
         started = time.monotonic()
-        core = new_core(POSTGRES_URL, db_schema=schema)
-        try:
-            terminals, phones = setup_world(core, scale)
-            key_file = write_key(folder / "server.key", core.config.server_key)
-        finally:
-            core.close()
+        terminals, phones, key_file, _ = prepare_world(POSTGRES_URL, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", POSTGRES_URL, "--db-schema", schema]
         command += ["--key-file", str(key_file), "--host", "127.0.0.1", "--workers", str(workers)]
         with served(command, folder / "core.log") as (url, pid):

@@ -29,16 +29,14 @@ from possim.bench.core_load import (
     bounded_load,
     code_pools,
     codes_per_phone,
-    durability,
     minted_keys,
     payment_plans,
-    setup_world,
+    prepare_world,
     summary,
-    write_key,
 )
 from possim.bench.load_client import drive
 from possim.bench.served import cpu_seconds, served
-from possim.world import RegisteredTerminal, new_core
+from possim.world import RegisteredTerminal
 
 
 @dataclass(frozen=True)
@@ -60,13 +58,7 @@ def prepare(scale: Scale, folder: Path) -> Template:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     db = folder / "template.db"
-    core = new_core(str(db))
-    try:
-        terminals, phones = setup_world(core, scale)
-        key_file = write_key(folder / "server.key", core.config.server_key)
-        settings = durability(core)
-    finally:
-        core.close()
+    terminals, phones, key_file, settings = prepare_world(str(db), scale, folder)
     return Template(db, key_file, scale, terminals, phones, settings, round(time.monotonic() - started, 1))
 
 

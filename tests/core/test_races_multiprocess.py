@@ -22,11 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from payment_core.config import PasswordPolicy
 from payment_core.core import Core
-from payment_core.db import make_engine
+from payment_core.db import drop_schema
 from possim.world import RegisteredTerminal, add_terminal, new_core, serve
 from protocol import ManualClock, PaymentCode, TopupStatus, epoch_seconds, from_epoch, system_clock
 from tests.conftest import POSTGRES_URL
@@ -213,16 +212,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         assert all(gone(pid) for pid in pids), f"a worker outlived its supervisor: {server.output()}"
     finally:
         core.close()
-        drop_schema(schema)
-
-
-def drop_schema(schema: str) -> None:
-    engine = make_engine(POSTGRES_URL)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        engine.dispose()
+        drop_schema(POSTGRES_URL, schema)
 
 
 def test_both_workers_serve(shop: Shop) -> None:
