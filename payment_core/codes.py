@@ -20,6 +20,9 @@ _FAILURES_SINCE = select(  # built once: it runs for every code presented
     func.coalesce(func.sum(case((_AT_TERMINAL, 1), else_=0)), 0),
 ).where(CodeFailure.at >= bindparam("since"), or_(_AT_DEVICE, _AT_TERMINAL))
 
+# PostgreSQL only: NO KEY UPDATE on the register's row (see redeem_code), built once like the count above.
+_LOCK_TERMINAL = select(Terminal.id).where(Terminal.id == bindparam("terminal")).with_for_update(key_share=True)
+
 
 def _failures_since(session: Session, since: datetime, device_id: int, terminal_id: str) -> tuple[int, int]:
     """Bad codes since ``since`` for the device and for the terminal, counted in one statement."""
@@ -55,7 +58,7 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     # terminal takes, so two payments at one register cannot deadlock on it.
     # On SQLite the transaction is the database's one writer (BEGIN IMMEDIATE): there are no row locks to take.
     if is_postgres(session.get_bind()):
-        session.execute(select(Terminal.id).where(Terminal.id == used_by).with_for_update(key_share=True))
+        session.execute(_LOCK_TERMINAL, {"terminal": used_by})
         device = session.get(Device, parsed.device_id, with_for_update={"key_share": True})
     else:
         device = session.get(Device, parsed.device_id)
