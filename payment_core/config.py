@@ -15,6 +15,9 @@ SERVER_KEY_ENV = "POSSIM_SERVER_KEY"
 SERVER_KEY_BYTES = 32
 
 
+PASSWORD_NICENESS = 15  # payment_core.password_work
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds the core enforces on money and on guessing."""
@@ -114,6 +117,8 @@ class CoreConfig:
     # before a sign-in is refused with 503 and Retry-After. By default one core is left for the registers.
     password_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
     password_queue: int = 16
+    # How much lower the hashing threads' scheduling priority is than the registers' (0-19, Linux)
+    password_niceness: int = PASSWORD_NICENESS
     clock: Clock = system_clock
 
     def __post_init__(self) -> None:

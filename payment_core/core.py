@@ -72,7 +72,7 @@ class Core:
         self.config = config
         self.engine = engine or make_engine(config.db_url, config.db_schema)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.password_work = PasswordWork(config.password_workers, config.password_queue)
+        self.password_work = PasswordWork(config.password_workers, config.password_queue, config.password_niceness)
         # Work done after the answer was sent (sign-up, password-reset mail), one job at a time, so an
         # answer's timing never depends on whether an account exists.
         self._after_answer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="possim-after-answer")
@@ -128,6 +128,7 @@ class Core:
 
     def close(self) -> None:
         self._after_answer.shutdown(wait=True)
+        self.password_work.close()
         self.engine.dispose()
 
 

@@ -190,7 +190,7 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
             plans = payment_plans(kind, scale, terminals, pools)
             tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: _cpu_seconds(pid))
             memory = memory_mb(pid)  # the server's, at the end of the load (before the flood)
-            flood = _flood(url, kind, scale, terminals, phones)
+            flood = _flood(url, pid, kind, scale, terminals, phones)
     finally:
         if schema:
             drop_schema(schema)
@@ -199,22 +199,25 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
 
 
 def _flood(
-    url: str, kind: str, scale: Scale, terminals: list[RegisteredTerminal], phones: list[Phone]
+    url: str, pid: int, kind: str, scale: Scale, terminals: list[RegisteredTerminal], phones: list[Phone]
 ) -> dict[str, Any]:
-    """A shorter measured run (``flood_payments``) while ``possim.bench.flood`` floods the core with sign-ins."""
+    """A shorter measured run (``flood_payments``) while ``possim.bench.flood`` floods the core with sign-ins.
+    Besides the server's CPU it reports the flood's own (``flood_client_cpu``, cores): on this machine the
+    attacker's client shares the cores with the server and the registers' clients."""
     short = _flood_scale(scale)
     phones = [dataclasses.replace(phone, used=phone.used | minted_keys(phone)) for phone in phones]
     pools, oldest = code_pools(phones, codes_per_phone(short))
     plans = payment_plans(f"{kind}-flood", short, terminals, pools)
     flood = Flood(url, scale.flood_signins, short.seconds)  # from the measured phase's start
+    flood_cpu = time.process_time()  # this process runs nothing but the flood's threads meanwhile
     try:
-        tally, _ = drive(url, plans, bounded_load(short, oldest), on_go=flood.start)
+        tally, server_cpu = drive(url, plans, bounded_load(short, oldest), lambda: _cpu_seconds(pid), flood.start)
     finally:
         figures = flood.stop()
-    row = summary(tally, None)
-    return {
-        name: row[name] for name in ("payments_per_s", "p50_ms", "p99_ms", "approved", "sent", "cut_short")
-    } | figures
+        flood_cpu = time.process_time() - flood_cpu
+    row = summary(tally, server_cpu)
+    kept = ("payments_per_s", "p50_ms", "p99_ms", "approved", "sent", "cut_short", "server_cpu", "client_cpu")
+    return {name: row[name] for name in kept} | figures | {"flood_client_cpu": round(flood_cpu / row["seconds"], 2)}
 
 
 def minted_keys(phone: Phone) -> frozenset[str]:

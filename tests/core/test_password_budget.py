@@ -5,6 +5,8 @@ being paid; /healthz says the budget is full; work already answered waits instea
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -148,3 +150,16 @@ def test_work_already_answered_waits_for_room_instead_of_being_refused() -> None
     waiting.join(WAIT_SECONDS)
     assert sorted(results) == ["first", "waited"]
     assert work.status() == {"workers": 1, "queue": 0, "running": 0, "waiting": 0, "saturated": False}
+
+
+def test_hashes_run_below_the_registers_priority() -> None:
+    """argon2 runs on the budget's own threads, niced below the threads that serve the registers (on Linux,
+    where priorities are per thread; elsewhere lowering one would lower the whole process, so it is left)."""
+    work = PasswordWork(1, 0, niceness=7)
+    try:
+        here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        there = work.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    finally:
+        work.close()
+    assert there == (min(19, here + 7) if sys.platform == "linux" else here)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here  # the caller's own is untouched
