@@ -4,7 +4,9 @@ Sign-up never tells whether an address has an account (OWASP authentication chea
 is checked (address, phone, password policy) and answered "check your e-mail" at once, and the work is
 done after the answer (``Core.defer``), so the answer's time says nothing either. A new address gets a
 verification code; an unverified one gets its registration replaced and a new code (the mailbox's owner
-wins over whoever typed it first); a verified one gets "someone tried to sign up with your address".
+wins over whoever typed it first) unless ``otp.may_send_email_code`` refuses (a minute between codes, a
+daily cap): then nothing changes, so signing up again is no way round the code's guess limits; a verified
+one gets "someone tried to sign up with your address" (a few times a day at most).
 The TOTP key and the recovery codes are handed out when the mailed code is entered
 (``otp.verify_email`` then :func:`second_factor_kit`).
 
@@ -119,6 +121,16 @@ def register(core: Core, request: SignUpRequest) -> None:
             found = _find(session, request.email)
             if found is None:
                 _create(session, core, request, password_hash, now, "signup")
+            elif found.email_verified_at is None and not otp.may_send_email_code(session, found, now):
+                # No new code may go out yet: the registration the last code was mailed for stands.
+                audit.record(
+                    session,
+                    at=now,
+                    actor="signup",
+                    action="account.signup",
+                    target=f"account:{found.id}",
+                    result=AuditOutcome.THROTTLED,
+                )
             elif found.email_verified_at is None:
                 found.password_hash, found.phone, found.totp_salt = password_hash, request.phone, new_salt()
                 found.display_name = request.display_name or found.display_name
@@ -141,6 +153,8 @@ def register(core: Core, request: SignUpRequest) -> None:
                     target=f"account:{found.id}",
                     result=AuditOutcome.REFUSED_EXISTS,
                 )
+                if _notices_today(session, found, now) > otp.EMAIL_CODES_PER_DAY:
+                    return  # told often enough today: no mail-bombing an address through the sign-up form
                 body = (
                     "Someone tried to open a possim wallet with this address, which already has one.\n"
                     "If it was you, sign in instead; if you forgot your password, reset it from the wallet.\n"
@@ -149,6 +163,11 @@ def register(core: Core, request: SignUpRequest) -> None:
                 outbox.send(session, outbox.EMAIL, found.email, "Sign-up attempt with your address", body, now)
     except IntegrityError:  # a concurrent sign-up for the same address won: it has mailed its code
         return
+
+
+def _notices_today(session: Session, account: Account, now: datetime) -> int:
+    """Sign-ups refused today because the address has an account (this one included)."""
+    return otp.events_today(session, account.id, "account.signup", AuditOutcome.REFUSED_EXISTS, now)
 
 
 def _find(session: Session, email: str) -> Account | None:

@@ -8,8 +8,14 @@ top-up) is refused if replayed, even within its window (RFC 6238, section 5.2). 
 digits must not be guessable by a phone already signed in.
 
 E-mail codes: six random digits, kept only as an HMAC under the server key, valid for 15 minutes and
-burnt after ``EMAIL_CODE_MAX_TRIES`` wrong tries; a new one is sent at most once a minute. The code
-reaches the user only through the outbox (the simulated mailbox) and is never logged or returned.
+burnt after ``EMAIL_CODE_MAX_TRIES`` wrong tries. A new one (a sign-up, a sign-up again with the same
+unverified address, a resend) is mailed at most once a minute and ``EMAIL_CODES_PER_DAY`` times a day to
+one address, and one address takes at most ``EMAIL_TRIES_PER_DAY`` wrong codes a day, whatever codes were
+mailed: signing up again does not buy more guesses. The day's counts are read from the audit trail (the
+mails sent and the wrong tries are audited anyway, and it is never pruned). Every refusal is the answer
+any other failure gets (the sign-up's 202 was sent before this work; a wrong code is 401), so a cap says
+nothing about whether an address has an account. The code reaches the user only through the outbox (the
+simulated mailbox) and is never logged or returned.
 """
 
 from __future__ import annotations
@@ -19,14 +25,14 @@ import secrets
 from datetime import datetime, timedelta
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, outbox, recovery
 from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.keys import keyed_hash, totp_secret
-from payment_core.models import Account, EmailVerification
+from payment_core.models import Account, AuditEvent, EmailVerification
 from protocol import ErrorCode, ProtocolError
 
 ISSUER = "possim"
@@ -35,6 +41,10 @@ TOTP_LOCK_MINUTES = 15
 EMAIL_CODE_MINUTES = 15
 EMAIL_CODE_MAX_TRIES = 5
 EMAIL_RESEND_SECONDS = 60
+EMAIL_CODES_PER_DAY = 5  # codes mailed to one address in 24 hours (sign-up, sign-up again, resend)
+EMAIL_TRIES_PER_DAY = 10  # wrong codes one address takes in 24 hours, across all the codes it was sent
+_DAY = timedelta(days=1)
+CODE_SENT, CODE_CHECK = "account.verify_code_sent", "account.verify"  # their audit actions, counted per day
 
 
 # -- TOTP ---------------------------------------------------------------------------------------
@@ -151,8 +161,44 @@ def _code_hash(core: Core, account_id: int, code: str) -> str:
     return keyed_hash(core.config.server_key, "email-code", str(account_id), code)
 
 
+def events_today(session: Session, account_id: int, action: str, result: AuditOutcome, now: datetime) -> int:
+    """How many ``action`` events ended in ``result`` for the account in the last 24 hours."""
+    query = select(func.count()).where(
+        AuditEvent.action == action,
+        AuditEvent.at > now - _DAY,
+        AuditEvent.target == f"account:{account_id}",
+        AuditEvent.result == result,
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def may_send_email_code(session: Session, account: Account, now: datetime) -> bool:
+    """Whether a new code may be mailed to the account's address now: a minute after the last one, fewer than
+    ``EMAIL_CODES_PER_DAY`` in 24 hours, and while its wrong tries of the day are not used up (a code that
+    could not be checked is not worth a mail). A refusal is audited (``account.verify_code_sent``, throttled)."""
+    pending = session.get(EmailVerification, account.id)
+    too_soon = pending is not None and now < pending.sent_at + timedelta(seconds=EMAIL_RESEND_SECONDS)
+    sent_today = events_today(session, account.id, CODE_SENT, AuditOutcome.SUCCEEDED, now)
+    wrong_today = events_today(session, account.id, CODE_CHECK, AuditOutcome.REJECTED, now)
+    if not too_soon and sent_today < EMAIL_CODES_PER_DAY and wrong_today < EMAIL_TRIES_PER_DAY:
+        return True
+    audit.record(
+        session,
+        at=now,
+        actor="core",
+        action=CODE_SENT,
+        target=f"account:{account.id}",
+        result=AuditOutcome.THROTTLED,
+        sent_today=sent_today,
+        wrong_today=wrong_today,
+        too_soon=too_soon,
+    )
+    return False
+
+
 def send_email_code(session: Session, core: Core, account: Account, now: datetime) -> None:
-    """A new six-digit code replaces any earlier one; it goes to the outbox only."""
+    """A new six-digit code replaces any earlier one; it goes to the outbox only (callers other than a new
+    account's first ask :func:`may_send_email_code` first)."""
     code = f"{secrets.randbelow(1_000_000):06d}"
     pending = session.get(EmailVerification, account.id)
     if pending is None:
@@ -170,7 +216,7 @@ def send_email_code(session: Session, core: Core, account: Account, now: datetim
         session,
         at=now,
         actor="core",
-        action="account.verify_code_sent",
+        action=CODE_SENT,
         target=f"account:{account.id}",
         result=AuditOutcome.SUCCEEDED,
     )
@@ -188,10 +234,11 @@ def verify_email(core: Core, email: str, code: str) -> Account:
         account = _find(session, email)
         pending = session.get(EmailVerification, account.id) if account is not None else None
         given = _code_hash(core, account.id if account else 0, code)
-        ok = False
+        ok, capped = False, False
         if account is not None and pending is not None and pending.code_hash is not None:
-            if now >= pending.expires_at:
-                pending.code_hash = None
+            capped = events_today(session, account.id, CODE_CHECK, AuditOutcome.REJECTED, now) >= EMAIL_TRIES_PER_DAY
+            if now >= pending.expires_at or capped:
+                pending.code_hash = None  # expired, or the address has had its guesses for the day
             else:
                 ok = hmac.compare_digest(pending.code_hash, given)
                 if ok:
@@ -201,12 +248,12 @@ def verify_email(core: Core, email: str, code: str) -> Account:
                     if pending.attempts >= EMAIL_CODE_MAX_TRIES:
                         pending.code_hash = None  # burnt: ask for a new one
         if account is not None:
-            result = AuditOutcome.SUCCEEDED if ok else AuditOutcome.REJECTED
+            result = AuditOutcome.SUCCEEDED if ok else AuditOutcome.LOCKED if capped else AuditOutcome.REJECTED
             audit.record(
                 session,
                 at=now,
                 actor=f"account:{account.id}",
-                action="account.verify",
+                action=CODE_CHECK,
                 target=f"account:{account.id}",
                 result=result,
             )
@@ -216,13 +263,11 @@ def verify_email(core: Core, email: str, code: str) -> Account:
 
 
 def resend_email_code(core: Core, email: str) -> None:
-    """Send a new code to an unverified account, at most once a minute; silent about everything else."""
+    """Send a new code to an unverified account when :func:`may_send_email_code`; silent about everything else."""
     now = core.now()
     with core.transaction() as session:
         account = _find(session, email)
         if account is None or account.email_verified_at is not None:
             return
-        pending = session.get(EmailVerification, account.id)
-        if pending is not None and now < pending.sent_at + timedelta(seconds=EMAIL_RESEND_SECONDS):
-            return
-        send_email_code(session, core, account, now)
+        if may_send_email_code(session, account, now):
+            send_email_code(session, core, account, now)
