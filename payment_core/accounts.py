@@ -258,8 +258,13 @@ def check_password(core: Core, email: str, password: str) -> PasswordCheck:
     return PasswordCheck(account.id, account)
 
 
-def change_password(core: Core, auth: AuthSession, current: str, new: str) -> None:
-    """A signed-in user's new password: the current one first; every other session ends; the owner is told."""
+def change_password(core: Core, auth: AuthSession, current: str, new: str, sign_out_other_devices: bool = True) -> int:
+    """A signed-in user's new password: the current one first; every other session ends; the owner is told.
+
+    With ``sign_out_other_devices`` (the default) every other device of the account is revoked too: a
+    phone that a thief enrolled with the old password stops minting payment codes, and the owner's other
+    phones sign in again as new ones (password and second factor). The device of ``auth`` stays. Returns
+    how many devices were revoked."""
     with core.transaction() as session:
         account = session.get(Account, auth.account_id)
     if account is None:
@@ -276,22 +281,38 @@ def change_password(core: Core, auth: AuthSession, current: str, new: str) -> No
         account = session.get(Account, auth.account_id, with_for_update=True)
         assert account is not None
         account.password_hash, account.password_changed_at = new_hash, now
+        actor = f"account:{account.id}"
+        revoked = 0
+        if sign_out_other_devices:
+            revoked = sessions.revoke_devices(session, account.id, actor, now, keep=auth.device_id)
+        ended = sessions.revoke_all(session, account.id, now, "password_changed", keep=auth.id)
         audit.record(
             session,
             at=now,
-            actor=f"account:{account.id}",
+            actor=actor,
             action="password.change",
-            target=f"account:{account.id}",
+            target=actor,
             result=AuditOutcome.SUCCEEDED,
+            sign_out_other_devices=sign_out_other_devices,
+            devices_revoked=revoked,
+            sessions_ended=ended,
         )
-        sessions.revoke_all(session, account.id, now, "password_changed", keep=auth.id)
-        password_changed_notice(session, account, now)
+        password_changed_notice(session, account, now, revoked if sign_out_other_devices else None)
+    return revoked
 
 
-def password_changed_notice(session: Session, account: Account, now: datetime) -> None:
-    notify.notify(session, account.id, notify.PASSWORD_CHANGED, "Your password was changed.", now)
+def password_changed_notice(
+    session: Session, account: Account, now: datetime, other_devices_revoked: int | None = None
+) -> None:
+    """Tell the owner, on the wallet and by mail; ``other_devices_revoked``: how many other devices a
+    change signed out (``None``: the change kept them)."""
+    signed_out = ""
+    if other_devices_revoked is not None:
+        plural = "" if other_devices_revoked == 1 else "s"
+        signed_out = f" {other_devices_revoked} other device{plural} signed out."
+    notify.notify(session, account.id, notify.PASSWORD_CHANGED, "Your password was changed." + signed_out, now)
     body = (
-        f"The password of your possim wallet was changed at {now:%Y-%m-%d %H:%M} UTC.\n"
+        f"The password of your possim wallet was changed at {now:%Y-%m-%d %H:%M} UTC.{signed_out}\n"
         "If it was not you, reset it now from the wallet and sign out everywhere.\n"
     )
     outbox.send(session, outbox.EMAIL, account.email, "Your password was changed", body, now)

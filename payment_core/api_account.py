@@ -136,8 +136,10 @@ def _add_session_routes(app: FastAPI, core: Core) -> None:
     @app.post("/v1/account/password", openapi_extra=operation(Auth.BEARER, (429,), PasswordChangeBody))
     def change_password(session: BearerSession, call: CallData) -> JSONResponse:
         data = parse_body(PasswordChangeBody, call.body)
-        accounts.change_password(core, session, data.current_password, data.new_password)
-        return JSONResponse({"password_changed": True})
+        revoked = accounts.change_password(
+            core, session, data.current_password, data.new_password, data.sign_out_other_devices
+        )
+        return JSONResponse({"password_changed": True, "other_devices_signed_out": revoked})
 
 
 def _add_password_routes(app: FastAPI, core: Core) -> None:

@@ -4,7 +4,14 @@
   address on record, and the answer is the same 202 whether or not an account exists; the work runs
   after the answer (``Core.defer``), so its time says nothing either.
 - The token is 192 random bits, kept only as a keyed hash, valid for ``SessionPolicy.reset_token_minutes``
-  (15), used once; a newer request voids older tokens.
+  (15). A newer request does not void the codes already mailed: anyone may ask, and if asking voided the
+  owner's code, a stranger asking every few minutes would keep the owner from ever resetting (and, with
+  ten wrong passwords every half hour, out of the account). Every code stays good until it expires or
+  one of them is used; then all of them are void.
+- An account gets at most ``Throttling.reset_mails_per_account_hour`` reset mails an hour, whoever asks
+  from wherever (the per-address cap, ``throttle.limit_requests``, is passed by rotating addresses). A
+  request over it is dropped silently, with the same 202, audited as ``throttled``; but a mail is always
+  sent when none of the account's codes is still good, so the cap cannot leave the owner without one.
 - Setting the new password (which must pass the policy) ends every session, revokes every device (their
   payment codes fail from then on: the phone signs in again with password and second factor), ends a
   sign-in lock, and tells the owner by e-mail and on the wallet.
@@ -14,9 +21,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from payment_core import accounts, audit, devices, outbox, sessions, throttle
 from payment_core.audit import AuditOutcome
@@ -27,6 +35,7 @@ from protocol import ErrorCode, ProtocolError
 
 RESET_ANSWER = "If that address has a possim wallet, a message with a reset code is on its way to it."
 TOKEN_BYTES = 24
+_CAP_WINDOW = timedelta(hours=1)  # the window of Throttling.reset_mails_per_account_hour
 
 
 def _token_hash(core: Core, token: str) -> str:
@@ -51,11 +60,19 @@ def request_reset(core: Core, email: str) -> None:
                 result=AuditOutcome.NO_ACCOUNT,
             )
             return
-        session.execute(
-            update(PasswordReset)
-            .where(PasswordReset.account_id == account.id, PasswordReset.used_at.is_(None))
-            .values(used_at=now)
-        )
+        recent, live = _recent_and_live(session, account.id, now)
+        if recent >= core.config.throttling.reset_mails_per_account_hour and live:
+            audit.record(
+                session,
+                at=now,
+                actor="anonymous",
+                action="password.reset_request",
+                target=f"account:{account.id}",
+                result=AuditOutcome.THROTTLED,
+                mails_this_hour=recent,
+                codes_still_good=live,
+            )
+            return
         token = secrets.token_urlsafe(TOKEN_BYTES)
         session.add(
             PasswordReset(
@@ -68,7 +85,8 @@ def request_reset(core: Core, email: str) -> None:
         body = (
             f"Someone asked to reset the password of your possim wallet at {now:%Y-%m-%d %H:%M} UTC.\n\n"
             f"Reset code: {token}\n\n"
-            f"Enter it in the wallet within {minutes} minutes; it works once. If it was not you, ignore this\n"
+            f"Enter it in the wallet within {minutes} minutes; it works once. If you asked more than once, any\n"
+            "code that has not expired works, and using one voids the others. If it was not you, ignore this\n"
             "message: your password stays as it is.\n"
         )
         outbox.send(session, outbox.EMAIL, account.email, "Reset your possim password", body, now)
@@ -80,6 +98,14 @@ def request_reset(core: Core, email: str) -> None:
             target=f"account:{account.id}",
             result=AuditOutcome.SENT,
         )
+
+
+def _recent_and_live(session: Session, account_id: int, now: datetime) -> tuple[int, int]:
+    """How many reset codes the account was sent in the last hour, and how many of its codes are still good."""
+    mine = PasswordReset.account_id == account_id
+    recent = select(func.count()).where(mine, PasswordReset.created_at > now - _CAP_WINDOW)
+    live = select(func.count()).where(mine, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+    return int(session.execute(recent).scalar_one()), int(session.execute(live).scalar_one())
 
 
 def _live_reset(core: Core, token: str) -> tuple[PasswordReset, Account] | None:
@@ -120,6 +146,13 @@ def complete_reset(core: Core, token: str, new_password: str) -> Account:
         if not hmac.compare_digest(fresh.token_hash, _token_hash(core, token)):
             raise ProtocolError(ErrorCode.CREDENTIALS_INVALID, param="token")
         fresh.used_at = now
+        others = (PasswordReset.account_id == account_row.id, PasswordReset.id != fresh.id)
+        voided = session.scalars(
+            update(PasswordReset)
+            .where(*others, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+            .values(used_at=now)
+            .returning(PasswordReset.id)
+        ).all()
         account_row.password_hash, account_row.password_changed_at = new_hash, now
         throttle.unlock(account_row)
         actor = f"account:{account_row.id}"
@@ -134,6 +167,7 @@ def complete_reset(core: Core, token: str, new_password: str) -> Account:
             result=AuditOutcome.SUCCEEDED,
             devices_revoked=revoked,
             sessions_ended=ended,
+            other_codes_voided=len(voided),
         )
         accounts.password_changed_notice(session, account_row, now)
         return account_row

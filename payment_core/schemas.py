@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from payment_core.config import PasswordPolicy
 from protocol import MAX_AMOUNT_YEN
@@ -137,6 +137,11 @@ class RefreshBody(_Body):
 class PasswordChangeBody(_Body):
     current_password: StrictStr = Field(max_length=1024)
     new_password: StrictStr = Field(min_length=_NEW_MIN, max_length=_NEW_MAX)
+    sign_out_other_devices: StrictBool = Field(
+        default=True,
+        description="Revoke every other device of the account (its payment codes fail from now) and end its "
+        "sessions; the device that asks stays signed in. Default true.",
+    )
 
 
 class RecoveryCodesBody(_Body):

@@ -11,7 +11,8 @@ starts an ``AuthSession`` and answers two tokens:
   thief: the whole session is revoked (OAuth 2.0 Security BCP, RFC 9700 section 4.14.2), audited,
   and the owner is told.
 
-"Sign out everywhere" and a password reset revoke every session of the account.
+"Sign out everywhere" and a password reset revoke every session of the account; a password change ends
+every other session and, unless the owner says not to, revokes every other device (:func:`revoke_devices`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from payment_core import audit, notify
 from payment_core.audit import AuditOutcome
 from payment_core.core import Core, new_id
 from payment_core.keys import derive_secret, keyed_hash
-from payment_core.models import AuthSession, RefreshToken
+from payment_core.models import AuthSession, Device, RefreshToken
 from protocol import ErrorCode, ProtocolError
 
 ISSUER = "possim-core"
@@ -234,6 +235,30 @@ def revoke_all(session: Session, account_id: int, now: datetime, reason: str, ke
         reason=reason,
     )
     return int(ended)
+
+
+def revoke_devices(session: Session, account_id: int, actor: str, now: datetime, keep: int | None = None) -> int:
+    """Revoke every active device of the account but ``keep``, in the caller's transaction; how many.
+
+    A revoked device's payment codes and signed requests fail from then on: to use it again its owner
+    signs in on it as on a new phone, with the password and the second factor. Its sessions are not ended
+    here: the caller ends them (:func:`revoke_all`)."""
+    query = select(Device).where(Device.account_id == account_id, Device.status == "active")
+    if keep is not None:
+        query = query.where(Device.id != keep)
+    devices = session.scalars(query.with_for_update()).all()
+    for device in devices:
+        device.status, device.revoked_at = "revoked", now
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="device.revoke",
+            target=f"device:{device.id}",
+            result=AuditOutcome.SUCCEEDED,
+            everywhere=keep is None,
+        )
+    return len(devices)
 
 
 def live_sessions(core: Core, account_id: int) -> list[AuthSession]:

@@ -100,8 +100,11 @@ class WalletClient:
     def bearer(self, access_token: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._send(method, path, body, BearerAuth(access_token))
 
-    def change_password(self, access_token: str, current: str, new: str) -> dict[str, Any]:
-        body = {"current_password": current, "new_password": new}
+    def change_password(
+        self, access_token: str, current: str, new: str, sign_out_other_devices: bool = True
+    ) -> dict[str, Any]:
+        """By default every other device of the account is signed out (revoked): it signs in again as new."""
+        body = {"current_password": current, "new_password": new, "sign_out_other_devices": sign_out_other_devices}
         return self.bearer(access_token, "POST", "/v1/account/password", body)
 
     def new_recovery_codes(self, access_token: str, otp: str) -> list[str]:
