@@ -31,9 +31,14 @@ class Limits:
     new_device_topup_max_yen: int = 10_000
     new_device_daily_sum_yen: int = 20_000
     max_devices: int = 5  # active devices per account; one more must wait for a revoke
-    device_code_failures: int = 10
+    # Guessing at payment codes (payment_core.codes): throttled by its source, the register and its store,
+    # in any ``code_failure_window_seconds``; a device's numeric codes (not its QR codes) are refused after
+    # ``device_numeric_failures`` bad codes named it in ``device_numeric_window_seconds``, from anywhere.
     terminal_code_failures: int = 20
+    store_code_failures: int = 40
     code_failure_window_seconds: int = 600
+    device_numeric_failures: int = 100  # 100 guesses a day at 1 in 10^7: about 1 in 270 over a year
+    device_numeric_window_seconds: int = 86_400
     confirm_above_yen: int = 10_000  # larger payments wait for the customer to approve them on the phone
     confirm_window_seconds: int = 35  # the register reverses after 30 s; unanswered ones expire after this
 
@@ -83,7 +88,6 @@ class Throttling:
     list_attack_accounts: int = 20
     list_attack_block_minutes: int = 60
     reset_requests_per_window: int = 10  # password-reset and sign-up requests per address per window
-    reset_mails_per_account_hour: int = 3  # reset mails an account gets an hour, whoever asks (resets.py)
 
 
 @dataclass(frozen=True)

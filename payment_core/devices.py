@@ -11,6 +11,8 @@ owner: the password is known to someone else.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,12 +22,15 @@ from sqlalchemy.orm import Session
 from payment_core import accounts, audit, notify, otp, outbox, sessions, throttle
 from payment_core.audit import AuditOutcome
 from payment_core.core import Core
+from payment_core.db import insert_new
 from payment_core.keys import device_secret, new_salt
 from payment_core.models import Account, Device, OutboxMessage
 from payment_core.sources import current_source
 from protocol import ErrorCode, ProtocolError
+from protocol.payment_code import MAX_DEVICE_NUMBER
 
 _WARN_AGAIN_AFTER = timedelta(hours=1)
+_NUMBER_DRAWS = 64
 LEAKED_PASSWORD_SUBJECT = "Your password was used without your authenticator"  # noqa: S105 (a subject line)
 
 
@@ -120,11 +125,30 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
     return enrolled
 
 
+def _device_numbers() -> Iterator[int]:
+    """Device numbers to try, drawn at random from the whole of the code's 7-digit field (1 to 9,999,999).
+
+    A code shows its device number, so numbers must not be guessable: handed out in order, every number
+    below the newest named a phone, and a register could aim guesses (or, before issue 13, a pause) at all
+    of them. Drawn at random, a number someone did not see on a code names a device with the odds of
+    (devices enrolled) / 10^7. The number is the ``devices.id`` key, taken with INSERT ... ON CONFLICT DO
+    NOTHING, so a number in use, or taken by a concurrent enrollment, is simply drawn again; with the field
+    even half full, 64 draws all failing is 1 in 2^64.
+    """
+    for _ in range(_NUMBER_DRAWS):
+        yield _draw_device_number()
+    raise RuntimeError("no free device number after many draws")
+
+
+def _draw_device_number() -> int:
+    return secrets.randbelow(MAX_DEVICE_NUMBER) + 1
+
+
 def _add_device(session: Session, core: Core, account: Account, name: str, now: datetime) -> Enrollment:
     salt = new_salt()
-    device = Device(account_id=account.id, name=name[:100], secret_salt=salt, status="active", enrolled_at=now)
-    session.add(device)
-    session.flush()
+    row = {"account_id": account.id, "name": name[:100], "secret_salt": salt, "status": "active", "enrolled_at": now}
+    number = next(n for n in _device_numbers() if insert_new(session, Device, id=n, **row))
+    device = session.get_one(Device, number)
     audit.record(
         session,
         at=now,
@@ -184,7 +208,21 @@ def revoke_device(core: Core, device_id: int, actor: str, account_id: int | None
 
 def revoke_all_devices(session: Session, account_id: int, actor: str, now: datetime) -> int:
     """Revoke every device of the account in the caller's transaction; how many."""
-    return sessions.revoke_devices(session, account_id, actor, now)
+    devices = session.scalars(
+        select(Device).where(Device.account_id == account_id, Device.status == "active").with_for_update()
+    ).all()
+    for device in devices:
+        device.status, device.revoked_at = "revoked", now
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="device.revoke",
+            target=f"device:{device.id}",
+            result=AuditOutcome.SUCCEEDED,
+            everywhere=True,
+        )
+    return len(devices)
 
 
 def sign_out_everywhere(core: Core, account_id: int, actor: str) -> int:

@@ -14,17 +14,20 @@ Pay uses 10-15 and Alipay 25-30; 38 is possim's, so a register can route on the 
     |  |       |    | `---------- MAC: 7 digits (HMAC-SHA256 truncated, about 23 bits)
     |  |       |    `------------ counter within the second, 0-9
     |  |       `----------------- minting time, epoch seconds mod 10,000 (the core restores the rest)
-    |  `------------------------- device number, 7 digits
+    |  `------------------------- device number, 7 digits (drawn at random at enrollment)
     `---------------------------- issuer prefix
 
 ``qr`` form, 40 digits, for the QR code (numeric mode: QR version 2 at ECC level M holds 48 digits)::
 
     38 DDDDDDD TTTTTTTTTT C MMMMMMMMMMMMMMMMMMM K   (full epoch seconds, 19-digit MAC, about 63 bits)
 
-Design note, the odds of a guess: a forger who knows a device number must hit the MAC. For the numeric
-form one guess succeeds with probability 1 in 10^7; the core counts failed MACs per device and per
-terminal and stops accepting codes after a handful (see ``payment_core``), so even 100 guesses a day
-for a year give odds of about 1 in 270. The QR form's 1 in 10^19 is out of reach. A code is single use
+Design note, the odds of a guess: a forger must first know a device number (the core draws them at random
+from the 10^7 the field holds, so a number not seen on a code names nobody almost always; the core answers
+an unknown number exactly as a wrong MAC) and then hit the MAC. For the numeric form one guess succeeds
+with probability 1 in 10^7; the core throttles failed codes by the register and the store sending them,
+and after 100 failures a day naming one device refuses that device's numeric codes, from any store, for
+the day (``payment_core.codes``): 100 guesses a day for a year give odds of about 1 in 270. The QR form's
+1 in 10^19 is out of reach, so a device's QR codes are never refused for guesses at it. A code is single use
 (the core records every (device, second, counter) it accepts, even when the payment then fails), expires
 ``DEFAULT_TTL_SECONDS`` after minting, and a revoked device's codes fail.
 

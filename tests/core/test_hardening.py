@@ -30,12 +30,12 @@ def test_guessing_through_cash_topups_is_recorded_and_throttled(
     core: Core, terminal: SignedCaller, minter: CodeMinter, wallet: WalletState
 ) -> None:
     real = minter.mint().numeric
-    limit = core.config.limits.device_code_failures
+    limit = core.config.limits.terminal_code_failures  # counted against the register sending them
     for guess in range(limit):
-        body = {"topup_id": f"g-{guess}", "amount": 100, "code": forged_numeric(real, guess)}
+        body = {"topup_id": f"g-{guess}", "amount": 1_000, "code": forged_numeric(real, guess)}
         answer = terminal.call("POST", "/v1/topups/cash", body)
         assert (answer.status_code, error_code(answer)) == (402, "code_forged")
-    last = terminal.call("POST", "/v1/topups/cash", {"topup_id": "g-last", "amount": 100, "code": real})
+    last = terminal.call("POST", "/v1/topups/cash", {"topup_id": "g-last", "amount": 1_000, "code": real})
     assert (last.status_code, error_code(last)) == (429, "code_guessing_throttled")
     with core.transaction() as session:
         assert session.query(CodeFailure).count() == limit
@@ -49,8 +49,8 @@ def test_concurrent_guesses_never_pass_the_limit(
     with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(lambda g: terminal.pay(f"burst-{g}", 100, forged_numeric(real, g)), range(32)))
     codes = [error_code(answer) for answer in answers]
-    assert codes.count("code_forged") == core.config.limits.device_code_failures
-    assert codes.count("code_guessing_throttled") == 32 - core.config.limits.device_code_failures
+    assert codes.count("code_forged") == core.config.limits.terminal_code_failures
+    assert codes.count("code_guessing_throttled") == 32 - core.config.limits.terminal_code_failures
 
 
 def test_a_refund_named_reversal_does_not_block_the_reverse(
