@@ -88,6 +88,7 @@ class Throttling:
     list_attack_accounts: int = 20
     list_attack_block_minutes: int = 60
     reset_requests_per_window: int = 10  # password-reset and sign-up requests per address per window
+    reset_mails_per_account_hour: int = 3  # reset mails an account gets an hour, whoever asks (resets.py)
 
 
 @dataclass(frozen=True)

@@ -208,21 +208,7 @@ def revoke_device(core: Core, device_id: int, actor: str, account_id: int | None
 
 def revoke_all_devices(session: Session, account_id: int, actor: str, now: datetime) -> int:
     """Revoke every device of the account in the caller's transaction; how many."""
-    devices = session.scalars(
-        select(Device).where(Device.account_id == account_id, Device.status == "active").with_for_update()
-    ).all()
-    for device in devices:
-        device.status, device.revoked_at = "revoked", now
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="device.revoke",
-            target=f"device:{device.id}",
-            result=AuditOutcome.SUCCEEDED,
-            everywhere=True,
-        )
-    return len(devices)
+    return sessions.revoke_devices(session, account_id, actor, now)
 
 
 def sign_out_everywhere(core: Core, account_id: int, actor: str) -> int:
