@@ -15,7 +15,8 @@ mailed: signing up again does not buy more guesses. The day's counts are read fr
 mails sent and the wrong tries are audited anyway, and it is never pruned). Every refusal is the answer
 any other failure gets (the sign-up's 202 was sent before this work; a wrong code is 401), so a cap says
 nothing about whether an address has an account. The code reaches the user only through the outbox (the
-simulated mailbox) and is never logged or returned.
+simulated mailbox) and is never logged or returned. The mail holds nothing the signer-up typed but the
+address: whoever signs up may name anyone's address, and that mailbox must not receive their text.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ def send_email_code(session: Session, core: Core, account: Account, now: datetim
     pending.code_hash = _code_hash(core, account.id, code)
     pending.expires_at = now + timedelta(minutes=EMAIL_CODE_MINUTES)
     pending.attempts, pending.sent_at = 0, now
-    body = (
-        f"Hello {account.display_name},\n\nyour possim verification code is {code}.\n"
+    body = (  # no display name: the address is not proven yet, and its mailbox must not get the signer's text
+        f"Hello,\n\nyour possim verification code is {code}.\n"
         f"It expires in {EMAIL_CODE_MINUTES} minutes. If you did not sign up, ignore this mail.\n"
     )
     outbox.send(session, outbox.EMAIL, account.email, "Your possim verification code", body, now)
