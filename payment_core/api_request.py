@@ -28,7 +28,7 @@ from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
 from payment_core.models import AuthSession, Device, Terminal
 from payment_core.schemas import ID_PATTERN, ORDER_ID
-from payment_core.sources import client_address, current_source
+from payment_core.sources import current_source, request_source
 from protocol import ErrorCode, ProtocolError, read_limited_body, request_target
 
 _WHOLE_DIGITS = 19  # a whole float with more digits than this is no amount: left a float (refused)
@@ -57,9 +57,9 @@ def app_core(request: Request) -> Core:
 
 
 async def read_call(request: Request) -> Call:
-    trusted = app_core(request).config.trusted_proxies
+    config = app_core(request).config
     peer = request.client.host if request.client else None
-    current_source.set(client_address(peer, request.headers.get("x-forwarded-for"), trusted))
+    current_source.set(request_source(peer, request.headers, config.trusted_proxies, config.proxy_secret))
     body = await read_limited_body(request.headers.get("content-length"), request.stream())
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     return Call(request.method, request_target(raw_path, request.scope.get("query_string", b"")), request.headers, body)

@@ -119,6 +119,9 @@ class CoreConfig:
     breached_passwords: str = "builtin"
     # Peers whose X-Forwarded-For is believed (the web wallet's proxy); anyone else is taken at its address.
     trusted_proxies: tuple[str, ...] = ()
+    # The secret a trusted proxy sends in X-Possim-Proxy-Secret (payment_core.sources): without it (or with
+    # none set) X-Forwarded-For is ignored, so another local process cannot pose as the proxy.
+    proxy_secret: str | None = field(default=None, repr=False)
     # Password hashing's budget (payment_core.password_work): hashes at once, and how many more may wait
     # before a sign-in is refused with 503 and Retry-After. By default one core is left for the registers.
     password_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))

@@ -40,6 +40,11 @@ def server_key() -> Path:
     return data_dir() / "server.key"
 
 
+def proxy_secret() -> Path:
+    """The secret ``possim core serve --trust-proxy`` writes each run and ``possim wallet web`` sends (0600)."""
+    return data_dir() / "proxy.secret"
+
+
 def register_journal(terminal_id: str) -> Path:
     """A register's own journal (sales, clerks, shifts)."""
     return data_dir() / f"register-{terminal_id}.db"

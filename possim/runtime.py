@@ -106,6 +106,7 @@ def open_core(
     *,
     create: bool = False,
     sqlite_synchronous: str = "FULL",
+    proxy_secret: str | None = None,
 ) -> Core:
     """The core on ``args.db`` with its server key; a missing database is made only when ``create``."""
     for proxy in trusted_proxies:
@@ -128,6 +129,7 @@ def open_core(
             server_key=key,
             db_schema=args.db_schema,
             trusted_proxies=trusted_proxies,
+            proxy_secret=proxy_secret,
             breached_passwords=breached_passwords,
         )
     except BaseException:

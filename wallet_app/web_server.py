@@ -7,12 +7,19 @@ proxy cannot alter a signed request without the core refusing it) and hands the 
 body, content type and ``Retry-After``). A core
 that cannot be reached is a 503 ``service_unavailable`` in the core's own error shape.
 
+Each forwarded call names the browser in ``X-Forwarded-For`` and carries the core's proxy secret in
+``X-Possim-Proxy-Secret``: a core started with ``--trust-proxy`` believes the forwarded address only with
+it (every local process connects from 127.0.0.1, so the address alone proves nothing). The secret is read
+from the file that core wrote (:class:`ProxySecretFile`), again whenever the file changes, as it does each
+time the core starts; it is never logged, and a browser's own copy of either header is never passed on.
+
 The device secret never passes through here after enrollment: the page keeps it in the browser, mints
 codes offline and signs its own requests (``web/possim.js``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +41,7 @@ _FORWARDED_HEADERS = (
     "accept",
     *(h.lower() for h in (HEADER_KEY_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)),
 )
+PROXY_SECRET_HEADER = "x-possim-proxy-secret"  # noqa: S105 (a header's name: payment_core.sources')
 _RETURNED_HEADERS = ("retry-after",)  # a throttled address's wait (429), besides the body's retry_after
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _CSP = (
@@ -56,13 +64,41 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
+class ProxySecretFile:
+    """The core's proxy secret, from the file ``possim core serve --trust-proxy`` writes; read again when
+    the file changes (a core that starts again writes a new secret). No file: no secret."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._secret: str | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> str | None:
+        try:
+            stat = self.path.stat()
+            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            with self._lock:
+                if seen != self._seen:
+                    self._secret, self._seen = self.path.read_text(encoding="ascii").strip() or None, seen
+                return self._secret
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def __repr__(self) -> str:
+        return f"ProxySecretFile({str(self.path)!r})"  # the path only, never the secret
+
+
 class _Proxy:
     """One pooled ``httpx.AsyncClient`` to the core, made on first use in the server's event loop."""
 
-    def __init__(self, core_url: str, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self, core_url: str, transport: httpx.AsyncBaseTransport | None, proxy_secret: ProxySecretFile | None
+    ) -> None:
         self.core_url = httpx.URL(core_url.rstrip("/") + "/")
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self._proxy_secret = proxy_secret
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -85,6 +121,9 @@ class _Proxy:
         headers = {name: value for name in _FORWARDED_HEADERS if (value := request.headers.get(name)) is not None}
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
+            secret = self._proxy_secret.current() if self._proxy_secret is not None else None
+            if secret is not None:
+                headers[PROXY_SECRET_HEADER] = secret
         try:
             answer = await self.client().request(request.method, target, content=body, headers=headers)
         except httpx.HTTPError as error:
@@ -95,9 +134,15 @@ class _Proxy:
         return Response(answer.content, answer.status_code, headers=passed, media_type=media_type)
 
 
-def create_web_app(core_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The web wallet's app: the page at ``/`` and ``/v1/*`` proxied to the core at ``core_url``."""
-    proxy = _Proxy(core_url, transport)
+def create_web_app(
+    core_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    proxy_secret: ProxySecretFile | None = None,
+) -> FastAPI:
+    """The web wallet's app: the page at ``/`` and ``/v1/*`` proxied to the core at ``core_url`` (with the
+    core's proxy secret on each call, when ``proxy_secret`` gives one)."""
+    proxy = _Proxy(core_url, transport, proxy_secret)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -116,11 +161,13 @@ def create_web_app(core_url: str, *, transport: httpx.AsyncBaseTransport | None 
     return app
 
 
-def serve(core_url: str, host: str = "127.0.0.1", port: int = 8800) -> None:
+def serve(core_url: str, host: str = "127.0.0.1", port: int = 8800, proxy_secret_file: Path | None = None) -> None:
     """Serve the web wallet in the foreground (``possim wallet web``); ``host="0.0.0.0"`` for a phone.
 
     A phone on plain ``http://`` (not localhost) has no WebCrypto; the page then uses its own SHA-256,
     with the same results (see ``web/possim.js``).
     """
     # proxy_headers off: the client is the TCP peer; this server names it to the core in X-Forwarded-For.
-    uvicorn.run(create_web_app(core_url), host=host, port=port, log_level="info", access_log=False, proxy_headers=False)
+    secret = ProxySecretFile(proxy_secret_file) if proxy_secret_file is not None else None
+    app = create_web_app(core_url, proxy_secret=secret)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, proxy_headers=False)

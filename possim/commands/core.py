@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -11,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core.api import create_app
 from payment_core.db import normalise_url
-from possim import core_workers
+from possim import core_workers, home
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
 
 
@@ -27,7 +30,16 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="ADDRESS",
-        help="a proxy (address or network) whose X-Forwarded-For names the client, e.g. the web wallet's server",
+        help="a proxy (address or network) whose X-Forwarded-For names the client, e.g. the web wallet's server; "
+        "believed only with this run's proxy secret (see --proxy-secret-file)",
+    )
+    serve.add_argument(
+        "--proxy-secret-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --trust-proxy: where each run writes a new random secret (0600) that the proxy must send "
+        "(default proxy.secret in the data directory, where possim wallet web reads it)",
     )
     serve.add_argument(
         "--breached-passwords",
@@ -67,6 +79,7 @@ def run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    proxy_secret = secrets.token_urlsafe(32) if args.trust_proxy else None  # a new one each run
     try:
         core = open_core(
             args,
@@ -74,12 +87,23 @@ def run_serve(args: argparse.Namespace) -> int:
             breached_passwords=args.breached_passwords,
             create=True,
             sqlite_synchronous=args.sqlite_synchronous.upper(),
+            proxy_secret=proxy_secret,
         )
     except StoreError as error:
         return open_failure("core", error)
     except (SQLAlchemyError, ValueError, OSError) as error:
         print(f"possim core: cannot open the store: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 2
+    if proxy_secret is not None:
+        secret_file = args.proxy_secret_file or home.proxy_secret()
+        try:
+            write_proxy_secret(secret_file, proxy_secret)
+        except OSError as error:
+            core.close()
+            print(f"possim core: cannot write the proxy secret to {secret_file}: {error.strerror}", file=sys.stderr)
+            return 2
+        proxies = ", ".join(args.trust_proxy)
+        print(f"possim core: X-Forwarded-For believed from {proxies} with the proxy secret in {secret_file}")
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(
         f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()}{workers})",
@@ -93,3 +117,17 @@ def run_serve(args: argparse.Namespace) -> int:
     # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
     uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0
+
+
+def write_proxy_secret(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path``, readable by this user only, replacing the last run's at once."""
+    home.make_data_dir(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -27,6 +27,14 @@ def register(subparsers: Any) -> None:
     web = actions.add_parser("web", parents=[after_action], help="serve the phone-sized web wallet")
     web.add_argument("--host", default="127.0.0.1", help="0.0.0.0 lets a phone on the same network in")
     web.add_argument("--port", type=int, default=8800)
+    web.add_argument(
+        "--proxy-secret-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the core's proxy secret, sent with every call (default proxy.secret in the data directory, "
+        "written by possim core serve --trust-proxy)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -42,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
         from wallet_app.web_server import serve
 
         print(f"possim web wallet on http://{args.host}:{args.port}/ (core {args.core})", file=sys.stderr)
-        serve(args.core, host=args.host, port=args.port)
+        serve(
+            args.core, host=args.host, port=args.port, proxy_secret_file=args.proxy_secret_file or home.proxy_secret()
+        )
         return 0
     if not sys.stdout.isatty():
         print("possim wallet: the phone wallet needs a terminal (try: possim wallet show --png FILE)", file=sys.stderr)

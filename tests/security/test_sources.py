@@ -17,6 +17,8 @@ from payment_core.server import ServerThread
 from payment_core.sources import UNKNOWN, client_address, throttle_key
 from tests.security.conftest import enroll_body, from_address
 
+PROXY_SECRET = secrets.token_urlsafe(32)  # the proxy's own (tests/security/test_proxy_secret.py: without it)
+
 
 def test_the_peer_is_the_client_unless_it_is_a_trusted_proxy() -> None:
     proxies = ("10.0.0.5", "192.168.1.0/24")
@@ -39,7 +41,10 @@ def test_ipv6_clients_are_throttled_by_their_slash_64() -> None:
 @pytest.fixture
 def proxied_core(tmp_path: Path) -> Iterator[tuple[Core, ServerThread]]:
     config = CoreConfig(
-        db_url=str(tmp_path / "core.db"), server_key=secrets.token_bytes(32), trusted_proxies=("127.0.0.2",)
+        db_url=str(tmp_path / "core.db"),
+        server_key=secrets.token_bytes(32),
+        trusted_proxies=("127.0.0.2",),
+        proxy_secret=PROXY_SECRET,
     )
     core = Core(config)
     core.migrate()
@@ -55,7 +60,8 @@ def test_only_a_trusted_proxy_names_the_client_in_the_audit(proxied_core: tuple[
     with from_address(server.url, "127.0.0.1") as client:
         assert client.post("/v1/devices", json=body, headers=spoof).status_code == 401
     with from_address(server.url, "127.0.0.2") as proxy:
-        assert proxy.post("/v1/devices", json=body, headers={"x-forwarded-for": "203.0.113.5"}).status_code == 401
+        vouched = {"x-forwarded-for": "203.0.113.5", "x-possim-proxy-secret": PROXY_SECRET}
+        assert proxy.post("/v1/devices", json=body, headers=vouched).status_code == 401
     with core.transaction() as session:
         sources = list(session.scalars(select(AuditEvent.source).where(AuditEvent.action == "signin.new_device")))
     assert sources == ["127.0.0.1", "203.0.113.5"]  # the spoofed header from a non-proxy counted for nothing
