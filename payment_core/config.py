@@ -22,8 +22,9 @@ PASSWORD_NICENESS = 15  # payment_core.password_work
 class Limits:
     """Bounds the core enforces on money and on guessing."""
 
+    topup_min_yen: int = 1_000  # so filling a wallet's daily sum with seen codes costs the whole sum in cash
     topup_max_yen: int = 100_000  # 7pay's own cap per top-up
-    topup_daily_count: int = 3  # top-ups per account in any 24 hours (7pay: 3 a day)
+    topup_daily_count: int = 3  # the owner's card and bank top-ups in any 24 hours (7pay: 3 a day); not cash
     topup_daily_sum_yen: int = 200_000  # yen topped up per account in any 24 hours
     # A device enrolled within the last ``new_device_hours`` tops up less: the 7pay pattern was a
     # stolen account, a fresh phone, a top-up and spending on the same day.

@@ -1,9 +1,27 @@
 """Top-ups: cash handed over at a register (the customer shows a payment code), simulated cards and
-bank transfers. Limits (``config.Limits``, after 7pay's 100,000 yen a charge and 3 a day): per top-up,
-per day count and per day sum over any 24 hours, and lower ones while the device that asks (or whose
-code is shown at the register) is less than 72 hours enrolled. A card or bank top-up needs a fresh TOTP
-code (7pay's lesson; the login password is not accepted), checked before the top-up is recorded, so a wrong code is a 401 that leaves nothing stored; a repeat of a recorded
-top-up (same id and parameters) replays it without using another code."""
+bank transfers. Limits (``config.Limits``, after 7pay's 100,000 yen a charge and 3 a day): at least
+``topup_min_yen`` and at most ``topup_max_yen`` a top-up, a per-day sum over any 24 hours, a per-day count
+of the owner's own (card and bank) top-ups, and lower ones while the device that asks (or whose code is
+shown at the register) is less than 72 hours enrolled. A card or bank top-up needs a fresh TOTP code
+(7pay's lesson; the login password is not accepted), checked before the top-up is recorded, so a wrong
+code is a 401 that leaves nothing stored; a repeat of a recorded top-up (same id and parameters) replays
+it without using another code.
+
+Design note, what a payment code alone can do (issue 13). A code names a wallet, and anyone who sees it
+(over a shoulder, on a screen, in a photo) holds it for its lifetime, 60 s plus 30 s of skew, until it is
+used once. With it alone:
+
+- *a payment* of at most ``Limits.confirm_above_yen`` (10,000 yen): above that the phone must approve
+  (``confirmations``). That bounds a seen code's worth to one small payment, which the owner is notified
+  of at once, and keeps everyday payments to one scan. Lower it for a stricter deployment; it is one setting.
+- *a cash top-up* of any amount the limits allow: it puts the stranger's own cash into the owner's wallet,
+  so it takes nothing from the owner. What it could take is the owner's *allowance*, and it must not:
+  cash top-ups at a register are not counted against ``topup_daily_count`` (only card and bank top-ups,
+  each needing the owner's TOTP code, are), so strangers with seen codes cannot use up the owner's
+  top-ups of the day; and every top-up is at least ``topup_min_yen`` (1,000 yen), so filling the owner's
+  daily *sum* instead would cost a stranger that whole sum (200,000 yen, or 20,000 for a new phone),
+  handed to the owner. The sum stays shared: it bounds what reaches a wallet in a day however it comes.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify, otp
@@ -76,27 +94,41 @@ def _existing(session: Session, source: str, request: TopupRequest) -> Topup | N
     return found
 
 
+OWNER_METHODS = ("card", "bank")  # top-ups only the owner can make (a TOTP code); counted per day
+
+
 def _check_limits(core: Core, request: TopupRequest) -> None:
+    """The bounds of one top-up, checked before anything is stored (a cash top-up's code is not used up)."""
     require_amount(request.amount)
-    if request.amount > core.config.limits.topup_max_yen:
-        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, param="amount")
+    limits = core.config.limits
+    if request.amount < limits.topup_min_yen:
+        message = f"A top-up is at least {format_yen(limits.topup_min_yen)}."
+        raise ProtocolError(ErrorCode.AMOUNT_INVALID, message, "amount")
+    if request.amount > limits.topup_max_yen:
+        message = f"A top-up is at most {format_yen(limits.topup_max_yen)}."
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, message, "amount")
 
 
 def check_daily_limits(
-    session: Session, core: Core, account_id: int, device: Device, amount: int, now: datetime
+    session: Session, core: Core, account_id: int, device: Device, amount: int, now: datetime, method: str
 ) -> None:
     """The per-day limits (any 24 hours) of the account, and the lower ones of a device enrolled lately.
 
-    The caller holds the account's row lock, so two top-ups at once cannot both squeeze under a limit."""
+    The count is of the owner's own top-ups (card and bank) and binds only them: cash at a register, which
+    anyone holding a seen code can make, never uses it up (see the module's design note). The sum is of
+    every top-up. The caller holds the account's row lock, so two top-ups at once cannot both squeeze under
+    a limit."""
     limits = core.config.limits
     since = now - timedelta(hours=24)
+    by_owner = case((Topup.method.in_(OWNER_METHODS), 1), else_=0)
     count, total = session.execute(
-        select(func.count(), func.coalesce(func.sum(Topup.amount), 0)).where(
+        select(func.coalesce(func.sum(by_owner), 0), func.coalesce(func.sum(Topup.amount), 0)).where(
             Topup.account_id == account_id, Topup.status == TopupStatus.SUCCEEDED, Topup.created_at >= since
         )
     ).one()
-    if count >= limits.topup_daily_count:
-        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, f"At most {limits.topup_daily_count} top-ups a day.", "amount")
+    if method in OWNER_METHODS and count >= limits.topup_daily_count:
+        message = f"At most {limits.topup_daily_count} top-ups a day by card or bank."
+        raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, message, "amount")
     if total + amount > limits.topup_daily_sum_yen:
         message = f"At most {format_yen(limits.topup_daily_sum_yen)} of top-ups a day; {format_yen(total)} so far."
         raise ProtocolError(ErrorCode.LIMIT_EXCEEDED, message, "amount")
@@ -178,7 +210,7 @@ def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
         device = redeem_code(session, core.config, terminal.id, request.detail, topup.created_at)
         topup.account_id = device.account_id
         session.get(Account, device.account_id, with_for_update=True)
-        check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at)
+        check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at, request.method)
         _credit(session, topup, CASH_CLEARING)
 
     return _record(core, terminal.id, request, None, decide)
@@ -192,12 +224,12 @@ def _from_device(core: Core, device: Device, request: TopupRequest, code: str | 
         return found
     _check_limits(core, request)
     with core.transaction() as session:  # before the code is spent: a top-up over a limit burns no TOTP step
-        check_daily_limits(session, core, device.account_id, device, request.amount, core.now())
+        check_daily_limits(session, core, device.account_id, device, request.amount, core.now(), request.method)
     otp.require_totp(core, device.account_id, code)
 
     def decide(session: Session, topup: Topup) -> None:
         session.get(Account, device.account_id, with_for_update=True)
-        check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at)
+        check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at, request.method)
         if request.detail != ok:
             raise ProtocolError(ErrorCode.CARD_DECLINED)
         _credit(session, topup, clearing)

@@ -88,27 +88,27 @@ def test_first_topups_on_a_new_database_do_not_collide(
         answers = list(
             pool.map(
                 lambda i: terminal.call(
-                    "POST", "/v1/topups/cash", {"topup_id": f"first-{i}", "amount": 500, "code": codes[i]}
+                    "POST", "/v1/topups/cash", {"topup_id": f"first-{i}", "amount": 50_000, "code": codes[i]}
                 ),
                 range(8),
             )
         )
-    # Eight at once on an empty database: none collides on a book or a key, and the daily count (3)
-    # holds under the race (the account's row lock): exactly three go through, five are declined.
+    # Eight at once on an empty database: none collides on a book or a key, and the daily sum (200,000 yen)
+    # holds under the race (the account's row lock): exactly four go through, four are declined.
     statuses = sorted(answer.status_code for answer in answers)
-    assert statuses == [200] * 3 + [402] * 5, [a.text for a in answers]
+    assert statuses == [200] * 4 + [402] * 4, [a.text for a in answers]
     assert {error_code(a) for a in answers if a.status_code != 200} == {"limit_exceeded"}
-    assert balance(core, wallet) == 1_500
+    assert balance(core, wallet) == core.config.limits.topup_daily_sum_yen == 200_000
 
 
 def test_a_frozen_account_takes_no_topups(
     core: Core, terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, clock: ManualClock
 ) -> None:
     accounts.set_account_status(core, wallet.account_id, "frozen", "test")
-    cash = terminal.call("POST", "/v1/topups/cash", {"topup_id": "f-1", "amount": 500, "code": minter.mint().numeric})
+    cash = terminal.call("POST", "/v1/topups/cash", {"topup_id": "f-1", "amount": 1_000, "code": minter.mint().numeric})
     assert (cash.status_code, error_code(cash)) == (402, "account_frozen")
     with WalletClient(wallet.core_url, clock=clock) as client, pytest.raises(ProtocolError) as card:
-        client.topup_card(wallet, 500, "4242424242424242", fresh_otp(core, clock, wallet.account_id), topup_id="f-2")
+        client.topup_card(wallet, 1_000, "4242424242424242", fresh_otp(core, clock, wallet.account_id), topup_id="f-2")
     assert (card.value.status, card.value.code) == (402, "account_frozen")
     assert balance(core, wallet) == 0
 

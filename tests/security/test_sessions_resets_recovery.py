@@ -170,7 +170,8 @@ def test_top_up_limits_per_top_up_per_day_and_for_a_new_device(
         assert "72 hours" in new_device.message
         client.topup_card(victim.phone, 10_000, card, victim.totp())
         client.topup_card(victim.phone, 10_000, card, victim.totp())
-        _refused(lambda: client.topup_card(victim.phone, 1, card, victim.totp()), "limit_exceeded")  # 20,000 a day
+        least = limits.topup_min_yen
+        _refused(lambda: client.topup_card(victim.phone, least, card, victim.totp()), "limit_exceeded")  # 20,000 a day
         clock.advance(limits.new_device_hours * 3600)  # three days on: the ordinary limits
         _refused(
             lambda: client.topup_card(victim.phone, limits.topup_max_yen + 1, card, victim.totp()), "limit_exceeded"
@@ -182,6 +183,6 @@ def test_top_up_limits_per_top_up_per_day_and_for_a_new_device(
         clock.advance(24 * 3600)
         client.topup_card(victim.phone, limits.topup_max_yen, card, victim.totp())
         client.topup_card(victim.phone, limits.topup_max_yen, card, victim.totp())
-        total = _refused(lambda: client.topup_card(victim.phone, 1, card, victim.totp()), "limit_exceeded")
+        total = _refused(lambda: client.topup_card(victim.phone, least, card, victim.totp()), "limit_exceeded")
         assert "200,000" in total.message
         assert client.balance(victim.phone) == 20_000 + 3_000 + 2 * limits.topup_max_yen
