@@ -52,7 +52,8 @@ def create_app(core: Core) -> FastAPI:
     @app.post("/v1/payments", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), PaymentBody, ok=(200, 202)))
     def create_payment(terminal: SignedTerminal, call: CallData) -> JSONResponse:
         data = parse_body(PaymentBody, call.body)
-        wanted = payments.PaymentRequest(data.order_id, data.amount, data.code, data.description)
+        categories = tuple(data.categories or ())
+        wanted = payments.PaymentRequest(data.order_id, data.amount, data.code, data.description, categories)
         return payment_response(core, payments.create_payment(core, terminal, wanted))
 
     @app.get("/v1/orders/{order_id}", openapi_extra=operation(Auth.TERMINAL, (404,)))

@@ -27,6 +27,7 @@ class AuditOutcome(StrEnum):
     LOCKED = "locked"
     THROTTLED = "throttled"
     BLOCKED = "blocked"  # an address trying many accounts
+    ALERTED = "alerted"  # the risk engine raised a service-wide alert
     SENT = "sent"  # a reset mail
     NO_ACCOUNT = "no_account"
     REPLACED_UNVERIFIED = "replaced_unverified"

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from payment_core.risk.settings import RiskSettings, load_settings
 from protocol import DEFAULT_SKEW_SECONDS, DEFAULT_TTL_SECONDS, TOLERANCE_SECONDS, Clock, system_clock
 
 SERVER_KEY_ENV = "POSSIM_SERVER_KEY"
@@ -115,9 +116,13 @@ class CoreConfig:
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
     throttling: Throttling = field(default_factory=Throttling)
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    # The risk rules' thresholds and actions (payment_core/risk/rules.toml, or an operator's file over it)
+    risk: RiskSettings = field(default_factory=load_settings)
     # Where new passwords are looked up: "builtin" (fixtures/passwords), a range file or directory, or a
     # k-anonymity range API URL (payment_core.passwords.load_ranges).
     breached_passwords: str = "builtin"
+    # Who is told when the risk engine raises a service-wide alert (a sign-in list attack)
+    operator_email: str = "security@possim.example"
     # Peers whose X-Forwarded-For is believed (the web wallet's proxy); anyone else is taken at its address.
     trusted_proxies: tuple[str, ...] = ()
     # The secret a trusted proxy sends in X-Possim-Proxy-Secret (payment_core.sources): without it (or with

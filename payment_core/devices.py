@@ -80,7 +80,7 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
     account = checked.account
     now = core.now()
     enrolled: Enrollment | None = None
-    full = False
+    full = wrong_factor = False
     with core.transaction() as session:
         locked = session.get(Account, account.id, with_for_update=True) if account is not None else None
         actor = f"account:{locked.id}" if locked is not None else "anonymous"
@@ -105,6 +105,7 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
                 result=AuditOutcome.REFUSED_SECOND_FACTOR,
             )
             _warn_password_known(session, locked, now)
+            wrong_factor = True
         elif _active_devices(session, locked.id) >= core.config.limits.max_devices:
             audit.record(
                 session,
@@ -117,7 +118,8 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
             full = True
         else:
             enrolled = _add_device(session, core, locked, device_name, now)
-    throttle.settle(core, source, email, checked.account_id, enrolled is not None or full, "signin.new_device")
+    ok = enrolled is not None or full
+    throttle.settle(core, source, email, checked.account_id, ok, "signin.new_device", password_was_right=wrong_factor)
     if full:
         raise ProtocolError(ErrorCode.DEVICE_LIMIT)
     if enrolled is None:  # after the commit: a failed code still counts

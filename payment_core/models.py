@@ -172,7 +172,10 @@ class Posting(Base):
 
 class Payment(Base):
     __tablename__ = "payments"
-    __table_args__ = (UniqueConstraint("terminal_id", "order_id", name="uq_payment_order"),)
+    __table_args__ = (
+        UniqueConstraint("terminal_id", "order_id", name="uq_payment_order"),
+        Index("ix_payments_merchant_created", "merchant_id", "created_at"),  # the risk rules' windows per store
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
@@ -260,6 +263,12 @@ class AuditEvent(Base):
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)  # from where: the client address, or "cli"
 
 
+# SigninAttempt.outcome (limit_requests stores a request kind there too); the audit says AuditOutcome.X
+SIGNIN_FAILED, SIGNIN_SUCCEEDED, SIGNIN_THROTTLED = "failed", "succeeded", "throttled"
+SIGNIN_FACTOR_FAILED = "factor_failed"  # the right password without its second factor
+SIGNIN_FAILURES = (SIGNIN_FAILED, SIGNIN_FACTOR_FAILED)
+
+
 class SigninAttempt(Base):
     """One password check (or one refused before it) from a source address: the sliding windows read these.
 
@@ -343,3 +352,46 @@ class CoreMeta(Base):
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RiskDecision(Base):
+    """What the risk engine said about one transaction when a rule fired (``payment_core.risk``).
+
+    ``findings`` is JSON: each rule that fired, what it asked for, why in words, and the inputs it read,
+    so ``possim admin explain`` can show the decision as it was made. Transactions no rule fired on
+    have no row.
+    """
+
+    __tablename__ = "risk_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(20))  # payment | topup | signin | enrollment
+    subject_id: Mapped[str] = mapped_column(String(60), index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    verdict: Mapped[str] = mapped_column(String(20))  # a payment_core.risk.Verdict
+    findings: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AccountPlace(Base):
+    """An address range (IPv4 /24, IPv6 /48) an account has signed in from: where its owner usually is.
+    During a list attack, sign-ins from places new to the account are what is slowed down."""
+
+    __tablename__ = "account_places"
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    place: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RiskAlert(Base):
+    """A service-wide alert the risk engine raised (``signin.list_attack``): up until ``until`` or until an
+    operator lifts it; ``signals`` is JSON, what fired it when it was raised and when last seen."""
+
+    __tablename__ = "risk_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    signals: Mapped[str] = mapped_column(Text)
+    lifted_by: Mapped[str | None] = mapped_column(String(60), nullable=True)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from payment_core import audit, notify
+from payment_core import audit, notify, risk
 from payment_core.audit import AuditOutcome
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
@@ -30,6 +30,7 @@ from payment_core.ledger import (
     wallet_book_name,
 )
 from payment_core.models import Account, Merchant, Payment, Refund, Terminal
+from payment_core.risk.actions import freeze_for_risk
 from protocol import ErrorCode, PaymentStatus, ProtocolError, RefundStatus, require_amount
 
 REVERSED_BEFORE_ARRIVAL = "reversed-before-arrival"
@@ -42,14 +43,17 @@ class PaymentRequest:
     amount: int
     code: str
     description: str | None = None
+    categories: tuple[str, ...] = ()  # the catalog categories of the goods, for the risk rules
 
     def fingerprint(self) -> str:
-        fields = {
+        fields: dict[str, object] = {
             "order_id": self.order_id,
             "amount": self.amount,
             "code": self.code,
             "description": self.description,
         }
+        if self.categories:  # only when sent, so payments stored before categories existed replay as before
+            fields["categories"] = sorted(self.categories)
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -87,7 +91,7 @@ def _replay(existing: Payment, request: PaymentRequest) -> Payment:
 
 _ORDER = select(Payment).where(Payment.terminal_id == bindparam("terminal"), Payment.order_id == bindparam("order"))
 _ORDER_LOCKED = _ORDER.with_for_update()
-_ACCOUNT_STATUS = select(Account.status).where(Account.id == bindparam("account"))
+_ACCOUNT_STATUS = select(Account.status, Account.created_at).where(Account.id == bindparam("account"))
 
 
 def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = False) -> Payment | None:
@@ -95,13 +99,33 @@ def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = 
     return session.scalars(query, {"terminal": terminal_id, "order": order_id}).one_or_none()
 
 
-def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, code: str, now: datetime) -> None:
-    """Use the code, then move the money, or (above the threshold) wait for the customer's approval."""
+def _charge(
+    session: Session, core: Core, terminal: Terminal, payment: Payment, request: PaymentRequest, now: datetime
+) -> risk.Assessment | None:
+    """Use the code, ask the risk rules, then move the money, or (above the threshold, or when a rule asks
+    for it) wait for the customer's approval. The risk assessment, when the rules ran."""
+    assessment: risk.Assessment | None = None
     try:
-        device = redeem_code(session, core.config, terminal.id, code, now)
+        device = redeem_code(session, core.config, terminal.id, request.code, now)
         payment.account_id, payment.device_id = device.account_id, device.id
-        require_active(session, device.account_id)
-        if payment.amount > core.config.limits.confirm_above_yen:
+        account_created_at = require_active(session, device.account_id)
+        facts = risk.PaymentFacts(
+            payment.id,
+            device.account_id,
+            device.id,
+            device.enrolled_at,
+            account_created_at,
+            terminal.id,
+            terminal.merchant_id,
+            payment.amount,
+            request.categories,
+            now,
+        )
+        assessment = risk.assess_payment(session, core.config.risk, facts)
+        risk.keep(session, "payment", payment.id, device.account_id, assessment, now)
+        _act_on(session, core, assessment, device.account_id, now)
+        step_up = assessment.verdict == risk.Verdict.STEP_UP
+        if step_up or payment.amount > core.config.limits.confirm_above_yen:
             (wallet,) = book_ids(session, wallet_book_name(device.account_id))
             if balance_of(session, wallet) < payment.amount:
                 raise ProtocolError(ErrorCode.INSUFFICIENT_FUNDS)
@@ -110,6 +134,7 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
             move_money(session, payment, now)
     except ProtocolError as error:
         payment.status, payment.decline_code = PaymentStatus.DECLINED, error.code.value
+    fired = {"risk": assessment.verdict.word, "rules": assessment.rules} if assessment and assessment.findings else {}
     audit.record(
         session,
         at=now,
@@ -121,15 +146,27 @@ def _charge(session: Session, core: Core, terminal: Terminal, payment: Payment, 
         amount=payment.amount,
         account_id=payment.account_id,
         device_id=payment.device_id,
+        **fired,
     )
+    return assessment
 
 
-def require_active(session: Session, account_id: int | None) -> None:
-    status = (
-        None if account_id is None else session.connection().execute(_ACCOUNT_STATUS, {"account": account_id}).scalar()
-    )
-    if status != "active":
+def _act_on(session: Session, core: Core, assessment: risk.Assessment, account_id: int, now: datetime) -> None:
+    """Decline (and freeze the account) when the rules say so; a step-up is the caller's to do."""
+    if assessment.verdict == risk.Verdict.FREEZE:
+        freeze_for_risk(session, account_id, assessment.rules, now)
+    if assessment.verdict >= risk.Verdict.DECLINE:
+        raise ProtocolError(ErrorCode.RISK_DECLINED)
+
+
+def require_active(session: Session, account_id: int | None) -> datetime:
+    """Refuse a frozen (or missing) account; the account's creation time when it is active."""
+    connection = session.connection()
+    row = None if account_id is None else connection.execute(_ACCOUNT_STATUS, {"account": account_id}).one_or_none()
+    if row is None or row.status != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
+    created_at: datetime = row.created_at
+    return created_at
 
 
 def expire_if_unanswered(core: Core, session: Session, payment: Payment, now: datetime) -> bool:
@@ -194,7 +231,7 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
                 created_at=now,
                 updated_at=now,
             )
-            _charge(session, core, terminal, payment, request.code, now)
+            _charge(session, core, terminal, payment, request, now)
             # Written once, decided: a concurrent twin of this order that got in first makes this INSERT fail,
             # which undoes all of the above (the savepoint), and the next attempt answers with the twin's result.
             session.add(payment)

@@ -11,7 +11,7 @@ not checked apart from the password: any wrong one is the same 401.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
@@ -61,6 +61,10 @@ class PaymentBody(_Body):
     amount: StrictInt = Field(json_schema_extra=_AMOUNT)
     code: StrictStr = Field(max_length=80)
     description: StrictStr | None = Field(default=None, max_length=200)
+    # the catalog categories of what is sold (e.g. "tobacco", "gift_card"): the risk rules read them
+    categories: list[Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]] | None = Field(
+        default=None, max_length=20
+    )
 
 
 class RefundBody(_Body):

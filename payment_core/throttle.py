@@ -27,12 +27,21 @@ from payment_core.audit import AuditOutcome
 from payment_core.config import Throttling
 from payment_core.core import Core
 from payment_core.keys import keyed_hash
-from payment_core.models import Account, AddressBlock, SigninAttempt
+from payment_core.models import (
+    SIGNIN_FACTOR_FAILED,
+    SIGNIN_FAILED,
+    SIGNIN_FAILURES,
+    SIGNIN_SUCCEEDED,
+    SIGNIN_THROTTLED,
+    Account,
+    AddressBlock,
+    SigninAttempt,
+)
+from payment_core.risk import signin_attack
 from payment_core.sources import throttle_key
 from protocol import ErrorCode, ProtocolError
 
-# SigninAttempt.outcome (limit_requests stores a request kind there too); the audit says AuditOutcome.X
-FAILED, SUCCEEDED, THROTTLED = "failed", "succeeded", "throttled"
+FAILED, SUCCEEDED, THROTTLED = SIGNIN_FAILED, SIGNIN_SUCCEEDED, SIGNIN_THROTTLED
 _PRUNE_EVERY = 200
 
 
@@ -58,7 +67,7 @@ def _window_start(core: Core, now: datetime) -> datetime:
 
 def _failures(session: Session, key: str, since: datetime) -> tuple[int, datetime | None]:
     query = select(func.count(), func.max(SigninAttempt.at)).where(
-        SigninAttempt.source == key, SigninAttempt.outcome == FAILED, SigninAttempt.at >= since
+        SigninAttempt.source == key, SigninAttempt.outcome.in_(SIGNIN_FAILURES), SigninAttempt.at >= since
     )
     count, last = session.execute(query).one()
     return int(count), last
@@ -67,7 +76,7 @@ def _failures(session: Session, key: str, since: datetime) -> tuple[int, datetim
 def _accounts_tried(session: Session, key: str, since: datetime) -> int:
     query = select(func.count(func.distinct(SigninAttempt.subject))).where(
         SigninAttempt.source == key,
-        SigninAttempt.outcome.in_((FAILED, THROTTLED)),
+        SigninAttempt.outcome.in_((*SIGNIN_FAILURES, THROTTLED)),
         SigninAttempt.at >= since,
     )
     return int(session.execute(query).scalar_one())
@@ -114,6 +123,9 @@ def admit(core: Core, source: str, email: str) -> None:
             block.refused += 1
             wait = int((block.blocked_until - now).total_seconds()) + 1
             refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
+        elif (held := signin_attack.refusal(session, core.config.risk, email, source, now)) is not None:
+            session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
+            refusal = Throttled(60, held)
         else:
             count, last = _failures(session, key, _window_start(core, now))
             wait_until = last + timedelta(seconds=backoff_seconds(_settings(core), count)) if last else now
@@ -142,18 +154,23 @@ def account_locked(account: Account, now: datetime) -> bool:
     return account.signin_locked_until is not None and now < account.signin_locked_until
 
 
-def settle(core: Core, source: str, email: str, account_id: int | None, ok: bool, what: str) -> None:
-    """Record the outcome of a sign-in (``what`` names it in the audit: ``device.enroll``, ``session.start``)."""
+def settle(
+    core: Core,
+    source: str,
+    email: str,
+    account_id: int | None,
+    ok: bool,
+    what: str,
+    *,
+    password_was_right: bool = False,
+) -> None:
+    """Record the outcome of a sign-in (``what`` names it in the audit: ``device.enroll``, ``session.start``);
+    ``password_was_right`` for a failure at the second factor (a sign of a leaked password)."""
     key, now = throttle_key(source), core.now()
+    outcome = SUCCEEDED if ok else SIGNIN_FACTOR_FAILED if password_was_right else FAILED
     with core.transaction() as session:
         session.add(
-            SigninAttempt(
-                source=key,
-                subject=subject_of(core, email),
-                account_id=account_id,
-                outcome=SUCCEEDED if ok else FAILED,
-                at=now,
-            )
+            SigninAttempt(source=key, subject=subject_of(core, email), account_id=account_id, outcome=outcome, at=now)
         )
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
         audit.record(
@@ -167,8 +184,12 @@ def settle(core: Core, source: str, email: str, account_id: int | None, ok: bool
         account = session.get(Account, account_id, with_for_update=True) if account_id is not None else None
         if account is not None:
             _count_on_account(session, core, account, ok, now)
+        if ok and account_id is not None:
+            signin_attack.remember_place(session, account_id, source, now)
         if not ok:
             _block_if_list_attack(session, core, key, now)
+            session.flush()
+            signin_attack.watch(session, core.config.risk, core.config.operator_email, now)
         _maybe_prune(session, core, now)
 
 

@@ -41,6 +41,7 @@ from payment_core.db import (
     table_names,
     transaction,
 )
+from payment_core.risk import RiskSettings, load_settings
 from possim import home
 
 MAKERS = "possim core serve, possim admin terminal-add or possim admin account-add makes one"
@@ -107,6 +108,7 @@ def open_core(
     create: bool = False,
     sqlite_synchronous: str = "FULL",
     proxy_secret: str | None = None,
+    risk: RiskSettings | None = None,
 ) -> Core:
     """The core on ``args.db`` with its server key; a missing database is made only when ``create``."""
     for proxy in trusted_proxies:
@@ -130,6 +132,7 @@ def open_core(
             db_schema=args.db_schema,
             trusted_proxies=trusted_proxies,
             proxy_secret=proxy_secret,
+            risk=risk or load_settings(),
             breached_passwords=breached_passwords,
         )
     except BaseException:

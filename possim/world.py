@@ -30,6 +30,7 @@ from payment_core import terminals
 from payment_core.api import create_app
 from payment_core.config import CoreConfig, Limits, PasswordPolicy, Throttling
 from payment_core.core import Core
+from payment_core.risk import RiskSettings, load_settings
 from payment_core.server import ServerThread
 from possim.commands.outbox import mailed_code
 from protocol import Clock, PaymentCode, TopupStatus, system_clock
@@ -64,10 +65,11 @@ def new_core(
     throttling: Throttling | None = None,
     db_schema: str | None = None,
     passwords: PasswordPolicy | None = None,
+    risk: RiskSettings | None = None,
 ) -> Core:
     """A core on a new database (a SQLite path or a URL; ``db_schema`` on PostgreSQL) with a fresh server
-    key, migrated to the newest schema; ``passwords`` is how it hashes them (tests may hash cheaply). The
-    caller closes it."""
+    key, migrated to the newest schema; ``passwords`` is how it hashes them (tests may hash cheaply), ``risk``
+    its risk rules (the shipped ones by default). The caller closes it."""
     config = CoreConfig(
         db_url=str(db_url),
         server_key=secrets.token_bytes(32),
@@ -75,6 +77,7 @@ def new_core(
         limits=limits or Limits(),
         throttling=throttling or Throttling(),
         passwords=passwords or PasswordPolicy(),
+        risk=risk or load_settings(),
         clock=clock,
     )
     core = Core(config)

@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     DEVICE_UNKNOWN = "device_unknown"
     CODE_GUESSING_THROTTLED = "code_guessing_throttled"
     # Money.
+    RISK_DECLINED = "risk_declined"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     ACCOUNT_FROZEN = "account_frozen"
     LIMIT_EXCEEDED = "limit_exceeded"
@@ -89,6 +90,9 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ),
     ErrorCode.INSUFFICIENT_FUNDS: ErrorSpec(_T.PAYMENT, 402, "The balance is too low for this payment."),
     ErrorCode.ACCOUNT_FROZEN: ErrorSpec(_T.PAYMENT, 402, "The account is frozen."),
+    ErrorCode.RISK_DECLINED: ErrorSpec(
+        _T.PAYMENT, 402, "This payment was stopped by a security check; please pay another way or contact support."
+    ),
     ErrorCode.LIMIT_EXCEEDED: ErrorSpec(_T.PAYMENT, 402, "The account's limit was reached."),
     ErrorCode.AMOUNT_INVALID: ErrorSpec(_T.INVALID_REQUEST, 400, "Amounts are whole yen above zero."),
     ErrorCode.REFUND_EXCEEDS_PAYMENT: ErrorSpec(

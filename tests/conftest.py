@@ -13,6 +13,7 @@ import pytest
 from payment_core.core import Core
 from payment_core.db import drop_schema, make_engine
 from payment_core.server import ServerThread
+from possim.bench.risk_load import load_risk
 from possim.world import add_terminal, new_core, serve
 from protocol import ManualClock, system_clock
 from tests.support import SignedCaller, enroll_wallet, fund_wallet
@@ -62,8 +63,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def core(database: Database, clock: ManualClock) -> Iterator[Core]:
-    instance = new_core(database.url, db_schema=database.schema, clock=clock)
+def core(database: Database, clock: ManualClock, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Core]:
+    """A core on the test's database; a test marked ``load_risk`` gets the load run's velocity limits."""
+    risk = load_risk(tmp_path) if request.node.get_closest_marker("load_risk") else None
+    instance = new_core(database.url, db_schema=database.schema, clock=clock, risk=risk)
     yield instance
     instance.close()
 

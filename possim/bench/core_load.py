@@ -47,6 +47,7 @@ from payment_core.config import Limits
 from payment_core.core import Core
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
+from possim.bench.risk_load import write_load_risk
 from possim.bench.served import cpu_seconds as _cpu_seconds
 from possim.bench.served import memory_mb
 from possim.bench.served import served as _served
@@ -153,6 +154,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         client_processes=PROCESSES,
         synchronous=result["sqlite"].pop("synchronous"),
         limits="defaults",
+        risk_rules="as shipped, velocity limits raised (possim.bench.risk_load)",
         time_bound_s=scale.seconds,
     )
     return result
@@ -184,6 +186,7 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
         terminals, phones, key_file, settings = prepare_world(db, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file)]
         command += ["--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]
+        command += ["--risk-config", str(write_load_risk(folder))]
         with _served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
             pools, oldest = code_pools(phones, codes_per_phone(scale))

@@ -41,6 +41,7 @@ from possim.bench.core_load import (
     summary,
 )
 from possim.bench.load_client import drive
+from possim.bench.risk_load import write_load_risk
 from possim.bench.served import cpu_seconds, memory_mb, served
 
 WORKER_COUNTS = (1, 2)
@@ -61,6 +62,7 @@ def _served_store(scale: Scale, folder: Path, workers: int) -> dict[str, Any]:
         terminals, phones, key_file, _ = prepare_world(POSTGRES_URL, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", POSTGRES_URL, "--db-schema", schema]
         command += ["--key-file", str(key_file), "--host", "127.0.0.1", "--workers", str(workers)]
+        command += ["--risk-config", str(write_load_risk(folder))]
         with served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
             pids_seen = _pids_seen(url, workers)

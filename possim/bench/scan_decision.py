@@ -55,6 +55,7 @@ from payment_core.core import Core
 from possim.bench import core_load
 from possim.bench.core_load import Phone, Scale
 from possim.bench.load_client import APPROVED, Tally, drive
+from possim.bench.risk_load import write_load_risk
 from possim.bench.served import cpu_seconds, served
 from possim.world import RegisteredTerminal, new_core
 from protocol import DEFAULT_TTL_SECONDS, PaymentCode, PaymentStatus
@@ -130,7 +131,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             core.close()
             raise
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", str(db), "--key-file", str(key_file)]
-        command += ["--host", "127.0.0.1"]
+        command += ["--host", "127.0.0.1", "--risk-config", str(write_load_risk(Path(folder)))]
         with ThreadPoolExecutor(max_workers=1) as pool:
             world = pool.submit(_set_up, core, sizes)  # while the server subprocess starts
             with served(command, Path(folder) / "core.log") as (url, pid):

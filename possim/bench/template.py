@@ -35,6 +35,7 @@ from possim.bench.core_load import (
     summary,
 )
 from possim.bench.load_client import drive
+from possim.bench.risk_load import write_load_risk
 from possim.bench.served import cpu_seconds, served
 from possim.world import RegisteredTerminal
 
@@ -87,7 +88,8 @@ def copy_to(template: Template, path: Path) -> Path:
 def served_core(template: Template, db: Path) -> Iterator[tuple[str, int]]:
     """``possim core serve`` on ``db`` (a copy) with the template's key; the URL and the server's pid."""
     command = [sys.executable, "-m", "possim", "core", "serve", "--db", str(db), "--key-file", str(template.key_file)]
-    with served([*command, "--host", "127.0.0.1"], db.with_suffix(".log")) as (url, pid):
+    command += ["--host", "127.0.0.1", "--risk-config", str(write_load_risk(db.parent))]
+    with served(command, db.with_suffix(".log")) as (url, pid):
         yield url, pid
 
 

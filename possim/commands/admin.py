@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from payment_core import accounts, devices, terminals
 from payment_core.core import Core
 from payment_core.ledger import audit_books
+from payment_core.risk.explain import explain_lines, explain_transaction
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, store_status
 from protocol import ProtocolError
 
@@ -51,6 +52,11 @@ def register(subparsers: Any) -> None:
     audit = actions.add_parser("audit", help="prove the books balance (exit 1 if they do not)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=_audit)
+
+    explain = actions.add_parser("explain", help="why the risk rules decided a payment or top-up as they did")
+    explain.add_argument("txn_id", metavar="TXN_ID", help="a payment (pay_...) or top-up id")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(func=_explain)
 
     show = actions.add_parser(
         "status", help="where the data lives, the key's fingerprint and whether it is the database's, counts"
@@ -134,6 +140,19 @@ def _audit(args: argparse.Namespace) -> int:
             for problem in report.problems:
                 print(f"  - {problem}")
         return 0 if report.balanced else 1
+
+    return _run(args, work)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    def work(core: Core) -> int:
+        with core.transaction() as session:
+            explained = explain_transaction(session, args.txn_id)
+        if explained is None:
+            print(f"possim admin: no payment or top-up {args.txn_id!r}", file=sys.stderr)
+            return 1
+        print(json.dumps(explained) if args.json else "\n".join(explain_lines(explained)))
+        return 0
 
     return _run(args, work)
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core.api import create_app
 from payment_core.db import normalise_url
+from payment_core.risk import RiskSettingsError, load_settings
 from possim import core_workers, home
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
 
@@ -46,6 +47,13 @@ def register(subparsers: Any) -> None:
         default="builtin",
         metavar="SOURCE",
         help="common/breached password list: builtin, a range file or directory, or a range API URL",
+    )
+    serve.add_argument(
+        "--risk-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a TOML file of risk-rule thresholds and actions over the shipped ones (payment_core/risk/rules.toml)",
     )
     serve.add_argument(
         "--sqlite-synchronous",
@@ -81,6 +89,11 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     proxy_secret = secrets.token_urlsafe(32) if args.trust_proxy else None  # a new one each run
     try:
+        risk = load_settings(args.risk_config)
+    except RiskSettingsError as error:
+        print(f"possim core: {error}", file=sys.stderr)
+        return 2
+    try:
         core = open_core(
             args,
             trusted_proxies=tuple(args.trust_proxy),
@@ -88,6 +101,7 @@ def run_serve(args: argparse.Namespace) -> int:
             create=True,
             sqlite_synchronous=args.sqlite_synchronous.upper(),
             proxy_secret=proxy_secret,
+            risk=risk,
         )
     except StoreError as error:
         return open_failure("core", error)

@@ -8,6 +8,7 @@ DECLINE_REASONS: dict[str, str] = {
     "code_not_yet_valid": "時刻エラー — The code is dated in the future; the phone's clock is wrong.",
     "code_already_used": "使用済み — This code was already used. Ask for a new code.",
     "account_frozen": "利用停止中 — The account is frozen. Ask for another tender.",
+    "risk_declined": "セキュリティ確認 — Stopped by a security check. Ask for another tender.",
     "limit_exceeded": "上限超過 — The account's limit is reached.",
     "code_forged": "無効なコード — This is not a valid payment code.",
     "device_unknown": "無効なコード — This is not a valid payment code.",

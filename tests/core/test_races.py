@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from payment_core.core import Core
 from tests.support import SignedCaller, assert_books_balance, balance, error_code
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
 RACE_ROUNDS = 50
+pytestmark = pytest.mark.load_risk  # one phone pays dozens of times a second: no customer's pace
 
 
 def test_two_registers_one_code_exactly_one_wins(
