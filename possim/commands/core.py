@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from payment_core.api import create_app
 from payment_core.db import normalise_url
 from payment_core.risk import RiskSettingsError, load_settings
+from payment_core.sweep import Sweeper
 from possim import core_workers, home
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
 
@@ -68,6 +69,13 @@ def register(subparsers: Any) -> None:
         default=1,
         metavar="N",
         help="PostgreSQL only: N server processes sharing the port, each with its own connection pool (default 1)",
+    )
+    serve.add_argument(
+        "--sweep-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="close payments nobody confirmed in time every SECONDS (default 5; 0: only when they are read again)",
     )
     serve.set_defaults(func=run_serve)
 
@@ -128,8 +136,13 @@ def run_serve(args: argparse.Namespace) -> int:
         core.close()  # each worker opens its own engine and pool
         plan = core_workers.WorkerPlan(config, sqlite_synchronous=args.sqlite_synchronous.upper())
         return core_workers.serve(plan, args.host, args.port, args.workers)
-    # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
-    uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    sweeper = Sweeper(core, args.sweep_every).start() if args.sweep_every > 0 else None
+    try:
+        # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
+        uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
     return 0
 
 

@@ -1,0 +1,130 @@
+"""Closing payments nobody answered: none stays ``awaiting_customer`` past its confirmation window.
+
+A waiting payment is closed (declined, ``confirmation_expired``, audited) whenever it is read again under
+its row lock (``payments.expire_if_unanswered``). One nobody reads again (the register lost its network,
+the phone never answered) would wait for ever: :func:`sweep_unanswered` closes all of them, each under its
+own row lock and transaction, so an approval arriving at the same moment either wins (the money moves)
+or finds the payment closed. ``possim admin sweep`` runs it once; ``possim core serve`` runs it every
+few seconds in a :class:`Sweeper` thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from payment_core import audit
+from payment_core.audit import AuditOutcome
+from payment_core.core import Core, retry_on_conflict
+from payment_core.models import Payment
+from payment_core.payments import expire_if_unanswered
+from protocol import PaymentStatus
+
+log = logging.getLogger("possim.core")
+BATCH = 200
+ACTION = "payments.sweep"
+
+
+def sweep_unanswered(core: Core, actor: str | None = None) -> list[str]:
+    """Close every payment still waiting after its confirmation window; the ids closed, oldest first.
+
+    With ``actor`` (an operator), the sweep itself is audited too, with how many it closed; each closed
+    payment is audited by ``expire_if_unanswered`` either way."""
+    closed: list[str] = []
+    while True:
+        cutoff = core.now() - timedelta(seconds=core.config.limits.confirm_window_seconds)
+        with core.transaction() as session:
+            waiting = session.scalars(
+                select(Payment.id)
+                .where(Payment.status == PaymentStatus.AWAITING_CUSTOMER, Payment.created_at <= cutoff)
+                .order_by(Payment.created_at, Payment.id)
+                .limit(BATCH)
+            ).all()
+        for payment_id in waiting:
+            if retry_on_conflict(functools.partial(_close, core, payment_id)):
+                closed.append(payment_id)
+        if len(waiting) < BATCH:
+            break
+    if actor is not None:
+        with core.transaction() as session:
+            audit.record(
+                session,
+                at=core.now(),
+                actor=actor,
+                action=ACTION,
+                target="payments",
+                result=AuditOutcome.SUCCEEDED,
+                closed=len(closed),
+            )
+    return closed
+
+
+def _close(core: Core, payment_id: str) -> bool:
+    with core.transaction() as session:
+        payment = session.get(Payment, payment_id, with_for_update=True)
+        return payment is not None and expire_if_unanswered(core, session, payment, core.now())
+
+
+class Sweeper:
+    """:func:`sweep_unanswered` every ``every_seconds`` in a daemon thread, until :meth:`stop`."""
+
+    def __init__(self, core: Core, every_seconds: float) -> None:
+        self._core = core
+        self._every = every_seconds
+        self._stopping = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="possim-sweeper", daemon=True)
+        self._requested = False
+        self._started = 0
+        self.runs = 0  # sweeps finished
+        self.closed = 0  # payments they closed
+
+    def start(self) -> Sweeper:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._requested or self._stopping, self._every)
+                if self._stopping:
+                    return
+                self._requested = False
+                self._started += 1
+                ticket = self._started
+            try:
+                closed = len(sweep_unanswered(self._core))
+            except Exception as error:  # a failed sweep is logged; the next one tries again
+                log.error("sweeping unanswered payments failed: %s", type(error).__name__)
+                closed = 0
+            if closed:
+                log.info("closed %d payments nobody answered", closed)
+            with self._wake:
+                self.runs = ticket
+                self.closed += closed
+                self._wake.notify_all()
+
+    def sweep_now(self, timeout: float = 30.0) -> int:
+        """Wake the thread for one sweep and wait for it (tests, and an operator's nudge); its run number."""
+        with self._wake:
+            self._requested = True
+            target = self._started + 1  # a sweep under way may have looked before this call
+            self._wake.notify_all()
+            if not self._wake.wait_for(lambda: self.runs >= target or self._stopping, timeout):
+                raise TimeoutError("the sweeper did not run")
+            return self.runs
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
