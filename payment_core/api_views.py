@@ -12,6 +12,7 @@ from payment_core import confirmations, payments, topups
 from payment_core.api_errors import error_response, retry_after_for
 from payment_core.core import Core
 from payment_core.models import Payment, Topup
+from payment_core.risk.topup_check import topup_decline_message
 from protocol import ErrorCode, PaymentStatus, ProtocolError, TopupStatus
 
 
@@ -44,6 +45,8 @@ def topup_response(core: Core, topup: Topup) -> JSONResponse:
     if topup.status != TopupStatus.SUCCEEDED and topup.decline_code:
         code = ErrorCode(topup.decline_code)
         message = topups.BANK_DECLINED_MESSAGE if topup.method == "bank" and code is ErrorCode.CARD_DECLINED else None
+        if code is ErrorCode.RISK_DECLINED:  # a step-up asks for the app; a decline for another way
+            message = topup_decline_message(core, topup.id)
         wait = retry_after_for(core, code)
         return error_response(ProtocolError(code, message), retry_after=wait, topup_id=topup.topup_key)
     return JSONResponse(topups.topup_view(topup))

@@ -47,6 +47,7 @@ from payment_core.ledger import (
     wallet_book_name,
 )
 from payment_core.models import Account, Device, Terminal, Topup
+from payment_core.risk.topup_check import audit_fields, judge_topup
 from protocol import ErrorCode, ProtocolError, TopupStatus, format_yen, require_amount
 
 # Test cards, as in Stripe's test mode.
@@ -189,6 +190,7 @@ def _record(
             detail: dict[str, object] = {"amount": request.amount, "account_id": topup.account_id}
             if request.method in ("card", "bank"):
                 detail[f"{request.method}_last4"] = request.detail[-4:]
+            detail.update(audit_fields(session, topup.id))  # the risk verdict and rules, when any fired
             audit.record(
                 session,
                 at=now,
@@ -211,6 +213,7 @@ def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
         topup.account_id = device.account_id
         session.get(Account, device.account_id, with_for_update=True)
         check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at, request.method)
+        judge_topup(session, core, topup, device, terminal.id)  # the risk rules (payment_core/risk/topup_check.py)
         _credit(session, topup, CASH_CLEARING)
 
     return _record(core, terminal.id, request, None, decide)
@@ -230,6 +233,7 @@ def _from_device(core: Core, device: Device, request: TopupRequest, code: str | 
     def decide(session: Session, topup: Topup) -> None:
         session.get(Account, device.account_id, with_for_update=True)
         check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at, request.method)
+        judge_topup(session, core, topup, device, None)  # the risk rules; a step-up is the TOTP code given
         if request.detail != ok:
             raise ProtocolError(ErrorCode.CARD_DECLINED)
         _credit(session, topup, clearing)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,6 +47,45 @@ ERROR = "error"
 UNKNOWN = "unknown"
 # The core's pattern for order, refund and top-up ids (payment_core.schemas): URL-safe as it stands.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
+# The core's pattern for a sale's categories (``categories`` of ``POST /v1/payments``), and how many it takes.
+CATEGORY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+MAX_CATEGORIES = 20
+# The words the core's risk rules read (``high_risk_goods``), and what a catalog may call them instead.
+RISK_CATEGORIES = ("tobacco", "gift_card")
+CATEGORY_ALIASES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "tobacco",
+            "tobaccos",
+            "cigarette",
+            "cigarettes",
+            "cigar",
+            "cigars",
+            "heated_tobacco",
+            "たばこ",
+            "タバコ",
+            "煙草",
+        ),
+        "tobacco",
+    ),
+    **dict.fromkeys(
+        (
+            "gift_card",
+            "gift_cards",
+            "giftcard",
+            "giftcards",
+            "prepaid",
+            "prepaid_card",
+            "prepaid_cards",
+            "gift_certificate",
+            "ギフトカード",
+            "プリペイドカード",
+            "商品券",
+        ),
+        "gift_card",
+    ),
+}
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 # What sending may raise instead of giving an answer: the core did not answer.
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
 CONFIRM_TIMEOUT_SECONDS = 30.0
@@ -146,8 +186,16 @@ class PaymentClient:
 
     # -- payments ----------------------------------------------------------------------------------
 
-    def pay(self, order_id: str, amount: int, code: str, description: str | None = None) -> PaymentOutcome:
-        """Charge ``amount`` yen for ``order_id`` with a scanned or typed wallet code."""
+    def pay(
+        self,
+        order_id: str,
+        amount: int,
+        code: str,
+        description: str | None = None,
+        categories: Iterable[str] = (),
+    ) -> PaymentOutcome:
+        """Charge ``amount`` yen for ``order_id`` with a scanned or typed wallet code. ``categories`` are the
+        catalog categories of the goods (sent as :func:`api_categories` makes them: the risk rules read them)."""
         try:
             _require_id(order_id, "order_id")
             require_amount(amount)
@@ -157,6 +205,9 @@ class PaymentClient:
         body: dict[str, Any] = {"order_id": order_id, "amount": amount, "code": parsed.text}
         if description is not None:
             body["description"] = description
+        sent = api_categories(categories)
+        if sent:
+            body["categories"] = list(sent)
         answer = self._call("POST", "/v1/payments", body)
         outcome = _outcome(order_id, answer)
         if outcome.status != UNKNOWN:
@@ -288,6 +339,29 @@ class PaymentClient:
             if answer.decided:
                 break
         return answer
+
+
+def api_category(category: str) -> str | None:
+    """A catalog category in the core's words: ``tobacco`` and ``gift_card`` under their other names
+    (``Cigarettes``, ``たばこ``, ``prepaid card``...), any other as a lower-case word of a-z, 0-9 and ``_``
+    (at most 40 characters); None when nothing of it fits the pattern (a category in Japanese that is
+    not a known alias: the core needs no word for goods no rule reads)."""
+    folded = unicodedata.normalize("NFKC", category).strip().casefold()
+    word = _NOT_WORD.sub("_", folded).strip("_")
+    mapped = CATEGORY_ALIASES.get(folded) or CATEGORY_ALIASES.get(word)
+    if mapped is not None:
+        return mapped
+    word = word[:40].rstrip("_")
+    return word if CATEGORY_PATTERN.fullmatch(word) else None
+
+
+def api_categories(categories: Iterable[str]) -> tuple[str, ...]:
+    """The distinct categories of a sale as the core takes them, sorted: at most ``MAX_CATEGORIES``, the
+    ones the risk rules read kept first when a sale has more."""
+    words = {word for category in categories if (word := api_category(category)) is not None}
+    risky = [word for word in RISK_CATEGORIES if word in words]
+    others = sorted(words - set(RISK_CATEGORIES))
+    return tuple(sorted((risky + others)[:MAX_CATEGORIES]))
 
 
 def is_safe_id(value: object) -> bool:

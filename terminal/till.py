@@ -43,6 +43,7 @@ class PaymentAttempt:
     receipt_no: str
     amount: int
     tries: int = 1
+    categories: tuple[str, ...] = ()  # the catalog categories of the goods: sent with the payment (risk rules)
 
     @property
     def order_id(self) -> str:
@@ -161,7 +162,8 @@ class Till:
             raise TillError("Nothing to pay: ring up an item first.")
         if self.sale.age_check_pending:
             raise TillError("Age check needed: the customer must confirm they are 20 or over.")
-        attempt = PaymentAttempt(self.store.journal.next_receipt_no(), self.sale.total)
+        categories = tuple(sorted({line.product.category for line in self.sale.active_lines}))
+        attempt = PaymentAttempt(self.store.journal.next_receipt_no(), self.sale.total, categories=categories)
         self.show(format_total_line("お支払い", attempt.amount), "コードをかざしてください")
         return attempt
 

@@ -1,9 +1,9 @@
-"""The risk engine: rules that judge every payment (and, in time, sign-in, enrollment and top-up) and
+"""The risk engine: rules that judge every payment and top-up (and sign-ins: ``signin_attack``) and
 answer allow, step up (the customer approves on the phone), decline or freeze, with the reasons kept.
 No Textual here: the domain runs without a screen."""
 
-from payment_core.risk.engine import Assessment, assess_payment, explain, keep
-from payment_core.risk.facts import Finding, PaymentFacts
+from payment_core.risk.engine import Assessment, assess_payment, assess_topup, explain, keep
+from payment_core.risk.facts import Finding, PaymentFacts, TopupFacts
 from payment_core.risk.settings import RiskSettings, RiskSettingsError, Verdict, load_settings
 
 __all__ = [
@@ -12,8 +12,10 @@ __all__ = [
     "PaymentFacts",
     "RiskSettings",
     "RiskSettingsError",
+    "TopupFacts",
     "Verdict",
     "assess_payment",
+    "assess_topup",
     "explain",
     "keep",
     "load_settings",

@@ -1,8 +1,8 @@
 """Run the rules on a transaction, combine what they ask for, and keep the reasons.
 
-Each rule (one module each: ``topup_then_spend``, ``velocity``, ``high_risk_goods``, ``store_cluster``)
-reads what it needs and either stays quiet or returns a :class:`Finding`. The strictest action among
-the findings is the verdict. When any rule fired, the findings are stored beside the transaction
+Each rule (one module each: for payments ``topup_then_spend``, ``velocity``, ``high_risk_goods``,
+``store_cluster``; for top-ups ``cash_topup_spread``, ``topup_velocity``) reads what it needs and either
+stays quiet or returns a :class:`Finding`. The strictest action among the findings is the verdict. When any rule fired, the findings are stored beside the transaction
 (``risk_decisions``) in the same database transaction as the decision itself, and ``explain`` reads
 them back: ``possim admin explain TXN_ID``.
 """
@@ -19,8 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payment_core.models import RiskDecision
-from payment_core.risk import high_risk_goods, store_cluster, topup_then_spend, velocity
-from payment_core.risk.facts import Finding, PaymentFacts
+from payment_core.risk import (
+    cash_topup_spread,
+    high_risk_goods,
+    store_cluster,
+    topup_then_spend,
+    topup_velocity,
+    velocity,
+)
+from payment_core.risk.facts import Finding, PaymentFacts, TopupFacts
 from payment_core.risk.settings import RiskSettings, Verdict
 
 PaymentRule = Callable[[Session, RiskSettings, PaymentFacts], Finding | None]
@@ -30,6 +37,9 @@ PAYMENT_RULES: tuple[PaymentRule, ...] = (
     high_risk_goods.check,
     store_cluster.check,
 )
+
+TopupRule = Callable[[Session, RiskSettings, TopupFacts], Finding | None]
+TOPUP_RULES: tuple[TopupRule, ...] = (cash_topup_spread.check, topup_velocity.check)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,10 @@ def combine(findings: Sequence[Finding]) -> Assessment:
 
 def assess_payment(session: Session, settings: RiskSettings, facts: PaymentFacts) -> Assessment:
     return combine([finding for rule in PAYMENT_RULES if (finding := rule(session, settings, facts)) is not None])
+
+
+def assess_topup(session: Session, settings: RiskSettings, facts: TopupFacts) -> Assessment:
+    return combine([finding for rule in TOPUP_RULES if (finding := rule(session, settings, facts)) is not None])
 
 
 def keep(

@@ -34,6 +34,28 @@ class PaymentFacts:
 
 
 @dataclass(frozen=True)
+class TopupFacts:
+    """A top-up about to be decided: the code (or the TOTP code) was good, the limits and the account too.
+
+    ``terminal_id`` is the register that took the cash (None for a card or bank top-up from the app);
+    ``device_id`` the phone whose code was shown, or that asks."""
+
+    topup_id: str
+    account_id: int
+    device_id: int
+    device_enrolled_at: datetime
+    method: str  # cash | card | bank
+    terminal_id: str | None
+    amount: int
+    now: datetime
+
+    @property
+    def from_app(self) -> bool:
+        """A card or bank top-up: the owner gave the authenticator's code for it."""
+        return self.method != "cash"
+
+
+@dataclass(frozen=True)
 class Finding:
     """One rule that fired: what it asks for, why (in words an operator reads), and what it read."""
 

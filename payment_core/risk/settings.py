@@ -84,6 +84,18 @@ class StoreCluster(RuleSettings):
 
 
 @dataclass(frozen=True)
+class CashTopupSpread(RuleSettings):
+    within_minutes: int
+    accounts: int
+
+
+@dataclass(frozen=True)
+class TopupVelocity(RuleSettings):
+    account_per_hour: int
+    account_per_day: int
+
+
+@dataclass(frozen=True)
 class SigninListAttack(RuleSettings):
     window_seconds: int
     min_failures: int
@@ -102,6 +114,8 @@ class RiskSettings:
     high_risk_goods: HighRiskGoods
     store_cluster: StoreCluster
     signin_list_attack: SigninListAttack
+    cash_topup_spread: CashTopupSpread
+    topup_velocity: TopupVelocity
 
 
 R = TypeVar("R", bound=RuleSettings | NewDevice)
@@ -162,4 +176,6 @@ def load_settings(path: Path | None = None) -> RiskSettings:
         high_risk_goods=_rule(HighRiskGoods, "high_risk_goods", tables["high_risk_goods"]),
         store_cluster=_rule(StoreCluster, "store_cluster", tables["store_cluster"]),
         signin_list_attack=_rule(SigninListAttack, "signin_list_attack", tables["signin_list_attack"]),
+        cash_topup_spread=_rule(CashTopupSpread, "cash_topup_spread", tables["cash_topup_spread"]),
+        topup_velocity=_rule(TopupVelocity, "topup_velocity", tables["topup_velocity"]),
     )

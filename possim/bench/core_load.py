@@ -47,7 +47,7 @@ from payment_core.config import Limits
 from payment_core.core import Core
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
-from possim.bench.risk_load import write_load_risk
+from possim.bench.risk_load import load_risk, write_load_risk
 from possim.bench.served import cpu_seconds as _cpu_seconds
 from possim.bench.served import memory_mb
 from possim.bench.served import served as _served
@@ -263,7 +263,7 @@ def prepare_world(
     """A fresh core on ``db`` (``schema`` on PostgreSQL) with ``scale``'s registers and funded phones
     (:func:`setup_world`), closed again for a server to take over: its registers, phones, server key file
     (in ``folder``) and durability settings."""
-    core = new_core(db, db_schema=schema)
+    core = new_core(db, db_schema=schema, risk=load_risk(folder))  # funding every phone at one register
     try:
         terminals, phones = setup_world(core, scale)
         return terminals, phones, write_key(folder / "server.key", core.config.server_key), durability(core)

@@ -1,4 +1,5 @@
-"""The risk settings a load run uses: the shipped rules, with the velocity limits raised.
+"""The risk settings a load run uses: the shipped rules, with the velocity limits raised (payments' and
+top-ups', and the count of wallets one register may top up in cash).
 
 A load test pays from a few phones hundreds of times a minute, which is exactly what the velocity rule
 is there to stop; every other rule stays as shipped (and still runs on every payment, so its cost is
@@ -22,6 +23,13 @@ device_per_minute = 1000000
 device_per_hour = 1000000
 terminal_per_minute = 1000000
 store_per_minute = 1000000
+# The bench funds every phone with cash at one register, one after the other, and tops a phone up as often
+# as its run needs: the top-up rules' limits out of reach too.
+[cash_topup_spread]
+accounts = 1000000
+[topup_velocity]
+account_per_hour = 1000000
+account_per_day = 1000000
 """
 
 

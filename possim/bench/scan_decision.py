@@ -55,7 +55,7 @@ from payment_core.core import Core
 from possim.bench import core_load
 from possim.bench.core_load import Phone, Scale
 from possim.bench.load_client import APPROVED, Tally, drive
-from possim.bench.risk_load import write_load_risk
+from possim.bench.risk_load import load_risk, write_load_risk
 from possim.bench.served import cpu_seconds, served
 from possim.world import RegisteredTerminal, new_core
 from protocol import DEFAULT_TTL_SECONDS, PaymentCode, PaymentStatus
@@ -123,7 +123,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="possim-bench-scan-decision-") as folder:
         db = Path(folder) / "core.db"
-        core = new_core(db)
+        core = new_core(db, risk=load_risk(Path(folder)))  # funding every phone at one register
         try:
             key_file = core_load.write_key(Path(folder) / "server.key", core.config.server_key)
             settings = core_load.durability(core)

@@ -158,7 +158,8 @@ class PaymentScreen(Screen[Completed | None]):
     @work(thread=True, exclusive=True, group="payment", exit_on_error=False)
     def _pay(self, order_id: str, amount: int, code: str) -> None:
         client = self.register.till.client
-        outcome = client.pay(order_id, amount, code, description=f"receipt {self.attempt.receipt_no}")
+        receipt, categories = f"receipt {self.attempt.receipt_no}", self.attempt.categories
+        outcome = client.pay(order_id, amount, code, description=receipt, categories=categories)
         if outcome.status == PaymentStatus.AWAITING_CUSTOMER:
             self.app.call_from_thread(self._awaiting, self.register.options.confirm_timeout)
 
