@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from payment_core import audit, notify, otp, outbox, recovery, sessions, throttle
+from payment_core import audit, incident, notify, otp, outbox, recovery, sessions, throttle
 from payment_core.audit import AuditOutcome
 from payment_core.config import PasswordPolicy
 from payment_core.core import Core
@@ -136,6 +136,7 @@ def check_new(core: Core, password: str, email: str, phone: str | None) -> None:
 
 def check_sign_up(core: Core, email: str, phone: str, password: str, display_name: str | None) -> SignUpRequest:
     """Everything about a sign-up that can be told without looking at the accounts."""
+    incident.require_running(core, incident.SIGNUPS)  # an operator's kill switch, before any other work
     email, phone, display_name = normalise_email(email), normalise_phone(phone), clean_display_name(display_name)
     check_new(core, password, email, phone)
     return SignUpRequest(email, phone, password, display_name)

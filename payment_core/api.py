@@ -15,7 +15,7 @@ import os
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from payment_core import api_account, api_openapi, api_wallet, payments, topups
+from payment_core import api_account, api_admin, api_openapi, api_wallet, payments, topups
 from payment_core.api_errors import error_response, install_error_handlers
 from payment_core.api_openapi import Auth, operation
 from payment_core.api_request import (
@@ -78,4 +78,5 @@ def create_app(core: Core) -> FastAPI:
 
     api_wallet.add_routes(app, core)
     api_account.add_routes(app, core)
+    api_admin.add_routes(app)
     return app

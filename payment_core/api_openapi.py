@@ -25,6 +25,7 @@ class Auth(Enum):
     TERMINAL = "terminal"
     DEVICE = "device"
     BEARER = "bearer"
+    ADMIN = "admin"
     PUBLIC = "public"
 
 
@@ -39,11 +40,13 @@ _SIGNERS = {
     Auth.DEVICE: ("device", "an enrolled wallet device: key id `dev_<device_id>` and its `device_secret`"),
 }
 BEARER_SCHEME = "walletSession"
+ADMIN_SCHEME = "adminToken"
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Well formed but not possible: see the error code."),
     401: ("Unauthorized", "Not signed, signed wrongly, stale, replayed, or credentials that did not work."),
     402: ("PaymentRequired", "Declined: the error code says why (the decline is stored)."),
+    403: ("Forbidden", "Good credentials that may not do this (a read-only admin key)."),
     404: ("NotFound", "No such resource for this caller."),
     405: ("MethodNotAllowed", "This path does not take that method; `Allow` lists the ones it takes."),
     409: ("Conflict", "Conflicts with the resource's state or with an earlier request under the same id."),
@@ -66,6 +69,8 @@ def security_requirement(auth: Auth) -> list[dict[str, list[str]]]:
         return []
     if auth is Auth.BEARER:
         return [{BEARER_SCHEME: []}]
+    if auth is Auth.ADMIN:
+        return [{ADMIN_SCHEME: []}]
     signer = _SIGNERS[auth][0]
     return [{scheme_name(signer, part): [] for part in _SIGNATURE_PARTS}]
 
@@ -132,7 +137,12 @@ def _components() -> dict[str, Any]:
             "scheme": "bearer",
             "bearerFormat": "JWT",
             "description": "A wallet session's access token (5 minutes), from `POST /v1/devices` or `POST /v1/sessions`.",
-        }
+        },
+        ADMIN_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An operator's admin token (`possim admin key-add`), on `/v1/admin/...` only.",
+        },
     }
     for signer, who in _SIGNERS.values():
         for part, (header, what) in _SIGNATURE_PARTS.items():

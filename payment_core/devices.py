@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from payment_core import accounts, audit, notify, otp, outbox, sessions, throttle
+from payment_core import accounts, audit, incident, notify, otp, outbox, sessions, throttle
 from payment_core.audit import AuditOutcome
 from payment_core.core import Core
 from payment_core.db import insert_new
@@ -74,6 +74,7 @@ def _warn_password_known(session: Session, account: Account, now: datetime) -> N
 
 def enroll_device(core: Core, email: str, password: str, second_factor: str | None, device_name: str) -> Enrollment:
     """Sign in on a new device (see the module's docstring)."""
+    incident.require_running(core, incident.ENROLLMENT)  # an operator's kill switch, before any password work
     source = current_source.get()
     throttle.admit(core, source, email)
     checked = accounts.check_password(core, email, password)

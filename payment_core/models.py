@@ -395,3 +395,42 @@ class RiskAlert(Base):
     until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     signals: Mapped[str] = mapped_column(Text)
     lifted_by: Mapped[str | None] = mapped_column(String(60), nullable=True)
+
+
+class ServiceSwitch(Base):
+    """A kill switch an operator turned on (``payment_core.incident``): while its row exists, what it names
+    (``topup-cash``, ``topup-card``, ``topup-bank``, ``signups``, ``enrollment``) is refused."""
+
+    __tablename__ = "service_switches"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paused_by: Mapped[str] = mapped_column(String(60))
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class SourceBlock(Base):
+    """An operator's block of an address range (``kind`` ``cidr``, ``value`` the network) or of a country
+    (``kind`` ``country``, ``value`` its ISO code): sign-in, enrollment, sign-up and reset from it are refused."""
+
+    __tablename__ = "source_blocks"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_source_blocks_kind_value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    value: Mapped[str] = mapped_column(String(64))
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_by: Mapped[str] = mapped_column(String(60))
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AdminKey(Base):
+    """An operator's credential for the admin API (``payment_core.admin_keys``): only a keyed hash of its
+    secret is kept; ``scope`` is ``read`` or ``operator``."""
+
+    __tablename__ = "admin_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(60))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

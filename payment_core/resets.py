@@ -73,15 +73,7 @@ def request_reset(core: Core, email: str) -> None:
                 codes_still_good=live,
             )
             return
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        session.add(
-            PasswordReset(
-                account_id=account.id,
-                token_hash=_token_hash(core, token),
-                created_at=now,
-                expires_at=now + timedelta(minutes=minutes),
-            )
-        )
+        token = _new_token(session, core, account, now)
         body = (
             f"Someone asked to reset the password of your possim wallet at {now:%Y-%m-%d %H:%M} UTC.\n\n"
             f"Reset code: {token}\n\n"
@@ -98,6 +90,49 @@ def request_reset(core: Core, email: str) -> None:
             target=f"account:{account.id}",
             result=AuditOutcome.SENT,
         )
+
+
+def _new_token(session: Session, core: Core, account: Account, now: datetime) -> str:
+    """A new reset code for the account, kept as its keyed hash; the code itself is for the mail only."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    expires = now + timedelta(minutes=core.config.sessions.reset_token_minutes)
+    session.add(
+        PasswordReset(account_id=account.id, token_hash=_token_hash(core, token), created_at=now, expires_at=expires)
+    )
+    return token
+
+
+def force_reset(
+    session: Session, core: Core, account: Account, unusable_hash: str, actor: str, now: datetime, revoke_devices: bool
+) -> int:
+    """An operator's forced reset (``possim admin force-reset``), in the caller's transaction: the old password
+    stops working (``unusable_hash`` is a hash of a secret nobody keeps), every session ends (and, with
+    ``revoke_devices``, every device), and a reset code is mailed as by :func:`request_reset`, whatever the
+    hourly cap. Returns how many sessions ended."""
+    account.password_hash, account.password_changed_at = unusable_hash, now
+    ended = sessions.revoke_all(session, account.id, now, "password_reset_forced")
+    revoked = devices.revoke_all_devices(session, account.id, actor, now) if revoke_devices else 0
+    token = _new_token(session, core, account, now)
+    minutes = core.config.sessions.reset_token_minutes
+    body = (
+        f"For your security, the password of your possim wallet was reset at {now:%Y-%m-%d %H:%M} UTC: your old\n"
+        "password no longer works and you have been signed out. Your balance is safe.\n\n"
+        f"Reset code: {token}\n\n"
+        f"Enter it in the wallet within {minutes} minutes with a new password; it works once. If it expires, ask\n"
+        "for a new code from the wallet's password reset.\n"
+    )
+    outbox.send(session, outbox.EMAIL, account.email, "Reset your possim password (required)", body, now)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="password.reset_forced",
+        target=f"account:{account.id}",
+        result=AuditOutcome.SENT,
+        sessions_ended=ended,
+        devices_revoked=revoked,
+    )
+    return ended
 
 
 def _recent_and_live(session: Session, account_id: int, now: datetime) -> tuple[int, int]:

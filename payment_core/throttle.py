@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from payment_core import audit, outbox
+from payment_core import audit, incident, outbox
 from payment_core.audit import AuditOutcome
 from payment_core.config import Throttling
 from payment_core.core import Core
@@ -119,7 +119,19 @@ def admit(core: Core, source: str, email: str) -> None:
     refusal: Throttled | None = None
     with core.transaction() as session:
         block = session.get(AddressBlock, key, with_for_update=True)
-        if block is not None and now < block.blocked_until:
+        if (barred := incident.blocking(session, source)) is not None:  # an operator's block (range, country)
+            target = f"address:{key}"
+            audit.record(
+                session,
+                at=now,
+                actor="core",
+                action="signin.attempt",
+                target=target,
+                result=AuditOutcome.BLOCKED,
+                by=barred.kind,
+            )
+            refusal = Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
+        elif block is not None and now < block.blocked_until:
             block.refused += 1
             wait = int((block.blocked_until - now).total_seconds()) + 1
             refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
@@ -245,6 +257,8 @@ def limit_requests(core: Core, source: str, email: str, what: str) -> None:
             SigninAttempt.source == key, SigninAttempt.outcome == what, SigninAttempt.at >= since
         )
         sent = int(session.execute(query).scalar_one())
+        if incident.blocking(session, source) is not None:  # an operator's block of a range or a country
+            raise Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
         blocked = block is not None and now < block.blocked_until
         if not blocked and sent < _settings(core).reset_requests_per_window:
             session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=what, at=now))

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from payment_core import audit, notify, otp
+from payment_core import audit, incident, notify, otp
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
@@ -207,6 +207,7 @@ def _record(
 
 def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
     """Cash at the register: the code names the wallet and is used up (even if the top-up declines)."""
+    incident.require_running(core, incident.TOPUP_SWITCHES["cash"])  # before the code is used up
 
     def decide(session: Session, topup: Topup) -> None:
         device = redeem_code(session, core.config, terminal.id, request.detail, topup.created_at)
@@ -220,6 +221,7 @@ def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
 
 
 def _from_device(core: Core, device: Device, request: TopupRequest, code: str | None, ok: str, clearing: str) -> Topup:
+    incident.require_running(core, incident.TOPUP_SWITCHES[request.method])  # before the TOTP code is spent
     source = f"dev_{device.id}"
     with core.transaction() as session:
         found = _existing(session, source, request)

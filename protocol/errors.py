@@ -64,6 +64,8 @@ class ErrorCode(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     RATE_LIMITED = "rate_limited"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    SERVICE_PAUSED = "service_paused"  # an operator's kill switch (payment_core.incident)
+    FORBIDDEN = "forbidden"  # an admin key whose scope does not allow the act
     INTERNAL = "internal_error"
 
 
@@ -127,6 +129,10 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.BODY_TOO_LARGE: ErrorSpec(_T.INVALID_REQUEST, 413, "The request body is too large."),
     ErrorCode.RATE_LIMITED: ErrorSpec(_T.RATE_LIMIT, 429, "Too many requests."),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorSpec(_T.API, 503, "The service is unavailable; retry later."),
+    ErrorCode.SERVICE_PAUSED: ErrorSpec(
+        _T.API, 503, "This is paused for a while for your security. Your balance is safe; please try again later."
+    ),
+    ErrorCode.FORBIDDEN: ErrorSpec(_T.INVALID_REQUEST, 403, "These credentials may not do this."),
     ErrorCode.INTERNAL: ErrorSpec(_T.API, 500, "Something went wrong on our side."),
 }
 

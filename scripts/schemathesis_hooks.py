@@ -6,7 +6,9 @@ Each operation's ``security`` in ``/openapi.json`` says who signs it:
   (``possim admin terminal-add``);
 - wallet-device operations (``deviceKeyId`` ...): signed with an enrolled device's key id and secret;
 - wallet-session operations (``walletSession``): a bearer token, got by signing in on that device
-  (``POST /v1/sessions``, device-signed, with the account's password).
+  (``POST /v1/sessions``, device-signed, with the account's password);
+- admin operations (``adminToken``): ``POSSIM_ADMIN_TOKEN``, the token of a key from ``possim admin key-add``
+  (give a ``read`` key: an ``operator`` key would let the fuzzer pause top-ups and block addresses).
 
 The signature is made on the request as it is sent (``requests``' prepared request: the path and query
 as on the wire, the body bytes), so whatever schemathesis generates is signed correctly and the core
@@ -16,6 +18,7 @@ Environment (from the repository root)::
 
     POSSIM_TERMINAL_ID=term_...  POSSIM_TERMINAL_SECRET=<hex, the secret file's content>
     POSSIM_DEVICES=dev_<n>:<base64url device_secret>[,dev_<m>:<secret>...]  POSSIM_PASSWORD=<the accounts'>
+    POSSIM_ADMIN_TOKEN=<a read-scope admin token>
     SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks \\
         schemathesis --config-file scripts/schemathesis.toml run http://127.0.0.1:8700/openapi.json --checks all
 
@@ -85,6 +88,8 @@ def _kind(operation: Any) -> str:
         return "terminal"
     if any(name.startswith("device") for name in names):
         return "device"
+    if "adminToken" in names:
+        return "admin"
     return "bearer" if names else "public"
 
 
@@ -157,6 +162,9 @@ class PossimAuth:
             return Credential(signer=Signer(os.environ["POSSIM_TERMINAL_ID"], secret))
         if kind == "public":
             return None
+        if kind == "admin":  # a read-scope key: it lists, and each lever answers 403
+            token = os.environ.get("POSSIM_ADMIN_TOKEN")
+            return Credential(bearer=token) if token else None
         wallet = _wallet(context.operation)
         if kind in ("device", "revoking"):
             signer = wallet.signer(revoking=kind == "revoking")

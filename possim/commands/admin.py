@@ -16,7 +16,7 @@ from payment_core import accounts, devices, terminals
 from payment_core.core import Core
 from payment_core.ledger import audit_books
 from payment_core.risk.explain import explain_lines, explain_transaction
-from possim.commands import admin_report
+from possim.commands import admin_incident, admin_report
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, store_status
 from protocol import ProtocolError
 
@@ -65,6 +65,7 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_status)
     admin_report.register_actions(actions)
+    admin_incident.add_actions(actions)  # key-add, pause, resume, block, force-reset, ...
 
 
 def _run(args: argparse.Namespace, work: Any) -> int:

@@ -19,6 +19,7 @@ DECLINE_REASONS: dict[str, str] = {
     "code_checksum_failed": "読取エラー — The code was misread. Scan it again.",
     "code_malformed": "読取エラー — That is not a payment code.",
     "code_unknown_issuer": "対象外 — This code is not from a possim wallet.",
+    "service_paused": "一時停止中 — Paused for a while for security. The customer's balance is safe; try later.",
     "idempotency_conflict": "注文番号の重複 — This order was already sent with another code.",
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from payment_core import terminals
+from payment_core import admin_keys, terminals
 from payment_core.api import create_app
 from payment_core.config import CoreConfig, PasswordPolicy, Throttling
 from payment_core.core import Core
@@ -65,7 +65,9 @@ def fuzzed_core(tmp_path: Path) -> Iterator[tuple[ServerThread, dict[str, str]]]
                     state = client.enroll(email, PASSWORD, code, f"fuzz-{number}", wallet_name="fuzz")
                 secret = base64.urlsafe_b64encode(state.secret).decode().rstrip("=")
                 devices.append(f"{state.key_id}:{secret}")
+            watcher = admin_keys.create_key(core, "fuzzer", admin_keys.READ, "admin:test")
             env = {
+                "POSSIM_ADMIN_TOKEN": watcher.token,
                 "POSSIM_TERMINAL_ID": made.terminal.id,
                 "POSSIM_TERMINAL_SECRET": made.secret.hex(),
                 "POSSIM_DEVICES": ",".join(devices),
@@ -100,7 +102,7 @@ def test_schemathesis_finds_no_failure(fuzzed_core: tuple[ServerThread, dict[str
     )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
-    assert "Selected: 28/28" in report and "Tested: 28" in report, report
+    assert "Selected: 39/39" in report and "Tested: 39" in report, report
     counted = re.search(r"(\d+) generated, (\d+) passed", report)
     assert counted is not None and counted.group(1) == counted.group(2) and int(counted.group(1)) > 200, report
     assert not re.search(r"failures?\b|errors?\b", report.split("SUMMARY")[-1].split("Test cases:")[-1]), report
