@@ -20,7 +20,7 @@ from hardware.decoders import Decoder, default_decoder
 from hardware.scanner import scan_once
 from hardware.virtual_camera import VirtualCamera
 from payment_core.ledger import audit_books
-from possim.world import DEMO_LIMITS, demo_customer, next_code, open_world
+from possim.world import DEMO_LIMITS, DEMO_RISK, demo_customer, next_code, open_world
 from protocol import ErrorCode, OffsetClock, PaymentCode, PaymentStatus, damm_digit, mint_code, system_clock
 from terminal.client import PaymentClient
 from wallet_app.minter import CodeMinter
@@ -95,6 +95,7 @@ class HeadlessDemo:
             wallet_name="possim demo wallet",
             funds=sum(amounts),
             limits=DEMO_LIMITS,
+            risk=DEMO_RISK,
             actor="demo",
         ) as world:
             with world.register() as client:

@@ -27,7 +27,7 @@ from hardware.printer import PrinterError, ReceiptPrinter
 from hardware.virtual_camera import VirtualCamera
 from possim.demo_stage import DemoPhone, DemoStage
 from possim.home import data_dir, make_data_dir
-from possim.world import DEMO_LIMITS, demo_customer, open_world
+from possim.world import DEMO_LIMITS, DEMO_RISK, demo_customer, open_world
 from terminal.catalog import Catalog
 from terminal.receipt import store_time
 from terminal.register import CameraFeed, CameraStage, RegisterApp, RegisterOptions, Till
@@ -144,6 +144,7 @@ def demo_register(
             wallet_name="possim wallet",
             funds=DEMO_FUNDS,
             limits=DEMO_LIMITS,
+            risk=DEMO_RISK,
             actor="demo",
         )
         world = stack.enter_context(opened)

@@ -30,7 +30,7 @@ from payment_core import terminals
 from payment_core.api import create_app
 from payment_core.config import CoreConfig, Limits, PasswordPolicy, Throttling
 from payment_core.core import Core
-from payment_core.risk import RiskSettings, load_settings
+from payment_core.risk import BURST_FILE, RiskSettings, load_settings
 from payment_core.server import ServerThread
 from possim.commands.outbox import mailed_code
 from protocol import Clock, PaymentCode, TopupStatus, system_clock
@@ -45,6 +45,9 @@ DEMO_PHONE = "+819000000000"
 # new-device and daily top-up limits (issue 5; tests/security show them refusing) would stop the demo
 # from funding itself, so the demo's core lifts them. Nothing else in the demo is relaxed.
 DEMO_LIMITS = Limits(new_device_hours=0, topup_daily_count=1_000, topup_daily_sum_yen=10_000_000)
+# The scripted demos' one customer pays again and again within seconds: the burst profile (velocity limits
+# out of reach, every other risk rule as shipped)
+DEMO_RISK = load_settings(BURST_FILE)
 _MINT_TRIES = 200
 
 
@@ -241,13 +244,14 @@ def open_world(
     wallet_name: str = "possim wallet",
     funds: int = 0,
     limits: Limits | None = None,
+    risk: RiskSettings | None = None,
     clock: Clock = system_clock,
     actor: str = "possim",
 ) -> Iterator[World]:
     """The whole world, running: a core on SQLite in ``folder`` (``core.db``), a register for ``store``,
     the core's API on loopback, ``customer`` enrolled on one phone and ``funds`` yen in the wallet (in
     top-ups the core's ``topup_max_yen`` allows). The server stops and the core closes on leaving."""
-    core = new_core(folder / "core.db", clock=clock, limits=limits)
+    core = new_core(folder / "core.db", clock=clock, limits=limits, risk=risk)
     try:
         terminal = add_terminal(core, store, actor=actor)
         with serve(core) as server:

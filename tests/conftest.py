@@ -12,8 +12,8 @@ import pytest
 
 from payment_core.core import Core
 from payment_core.db import drop_schema, make_engine
+from payment_core.risk import BURST_FILE, load_settings
 from payment_core.server import ServerThread
-from possim.bench.risk_load import load_risk
 from possim.world import add_terminal, new_core, serve
 from protocol import ManualClock, system_clock
 from tests.support import SignedCaller, enroll_wallet, fund_wallet
@@ -64,8 +64,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def core(database: Database, clock: ManualClock, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Core]:
-    """A core on the test's database; a test marked ``load_risk`` gets the load run's velocity limits."""
-    risk = load_risk(tmp_path) if request.node.get_closest_marker("load_risk") else None
+    """A core on the test's database; a test marked ``load_risk`` gets the burst profile (velocity limits out
+    of reach: payment_core/risk/burst.toml)."""
+    risk = load_settings(BURST_FILE) if request.node.get_closest_marker("load_risk") else None
     instance = new_core(database.url, db_schema=database.schema, clock=clock, risk=risk)
     yield instance
     instance.close()

@@ -4,9 +4,10 @@ No Textual here: the domain runs without a screen."""
 
 from payment_core.risk.engine import Assessment, assess_payment, assess_topup, explain, keep
 from payment_core.risk.facts import Finding, PaymentFacts, TopupFacts
-from payment_core.risk.settings import RiskSettings, RiskSettingsError, Verdict, load_settings
+from payment_core.risk.settings import BURST_FILE, RiskSettings, RiskSettingsError, Verdict, load_settings
 
 __all__ = [
+    "BURST_FILE",
     "Assessment",
     "Finding",
     "PaymentFacts",

@@ -45,9 +45,9 @@ import httpx
 from payment_core import db
 from payment_core.config import Limits
 from payment_core.core import Core
+from payment_core.risk import BURST_FILE, load_settings
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
-from possim.bench.risk_load import load_risk, write_load_risk
 from possim.bench.served import cpu_seconds as _cpu_seconds
 from possim.bench.served import memory_mb
 from possim.bench.served import served as _served
@@ -154,7 +154,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         client_processes=PROCESSES,
         synchronous=result["sqlite"].pop("synchronous"),
         limits="defaults",
-        risk_rules="as shipped, velocity limits raised (possim.bench.risk_load)",
+        risk_rules="as shipped, velocity limits out of reach (payment_core/risk/burst.toml)",
         time_bound_s=scale.seconds,
     )
     return result
@@ -186,7 +186,7 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
         terminals, phones, key_file, settings = prepare_world(db, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file)]
         command += ["--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]
-        command += ["--risk-config", str(write_load_risk(folder))]
+        command += ["--risk-config", str(BURST_FILE)]
         with _served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
             pools, oldest = code_pools(phones, codes_per_phone(scale))
@@ -263,7 +263,7 @@ def prepare_world(
     """A fresh core on ``db`` (``schema`` on PostgreSQL) with ``scale``'s registers and funded phones
     (:func:`setup_world`), closed again for a server to take over: its registers, phones, server key file
     (in ``folder``) and durability settings."""
-    core = new_core(db, db_schema=schema, risk=load_risk(folder))  # funding every phone at one register
+    core = new_core(db, db_schema=schema, risk=load_settings(BURST_FILE))  # funding every phone at one register
     try:
         terminals, phones = setup_world(core, scale)
         return terminals, phones, write_key(folder / "server.key", core.config.server_key), durability(core)

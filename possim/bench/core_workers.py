@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from payment_core.risk import BURST_FILE
 from possim.bench.core_load import (
     FULL,
     POSTGRES_URL,
@@ -41,7 +42,6 @@ from possim.bench.core_load import (
     summary,
 )
 from possim.bench.load_client import drive
-from possim.bench.risk_load import write_load_risk
 from possim.bench.served import cpu_seconds, memory_mb, served
 
 WORKER_COUNTS = (1, 2)
@@ -62,7 +62,7 @@ def _served_store(scale: Scale, folder: Path, workers: int) -> dict[str, Any]:
         terminals, phones, key_file, _ = prepare_world(POSTGRES_URL, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", POSTGRES_URL, "--db-schema", schema]
         command += ["--key-file", str(key_file), "--host", "127.0.0.1", "--workers", str(workers)]
-        command += ["--risk-config", str(write_load_risk(folder))]
+        command += ["--risk-config", str(BURST_FILE)]
         with served(command, folder / "core.log") as (url, pid):
             setup_seconds = time.monotonic() - started
             pids_seen = _pids_seen(url, workers)

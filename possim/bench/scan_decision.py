@@ -52,10 +52,10 @@ from hardware.frames import Frame
 from hardware.virtual_camera import DEFAULT_SIZE, VirtualCamera
 from payment_core.config import Limits
 from payment_core.core import Core
+from payment_core.risk import BURST_FILE, load_settings
 from possim.bench import core_load
 from possim.bench.core_load import Phone, Scale
 from possim.bench.load_client import APPROVED, Tally, drive
-from possim.bench.risk_load import load_risk, write_load_risk
 from possim.bench.served import cpu_seconds, served
 from possim.world import RegisteredTerminal, new_core
 from protocol import DEFAULT_TTL_SECONDS, PaymentCode, PaymentStatus
@@ -123,7 +123,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="possim-bench-scan-decision-") as folder:
         db = Path(folder) / "core.db"
-        core = new_core(db, risk=load_risk(Path(folder)))  # funding every phone at one register
+        core = new_core(db, risk=load_settings(BURST_FILE))  # funding every phone at one register
         try:
             key_file = core_load.write_key(Path(folder) / "server.key", core.config.server_key)
             settings = core_load.durability(core)
@@ -131,7 +131,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             core.close()
             raise
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", str(db), "--key-file", str(key_file)]
-        command += ["--host", "127.0.0.1", "--risk-config", str(write_load_risk(Path(folder)))]
+        command += ["--host", "127.0.0.1", "--risk-config", str(BURST_FILE)]
         with ThreadPoolExecutor(max_workers=1) as pool:
             world = pool.submit(_set_up, core, sizes)  # while the server subprocess starts
             with served(command, Path(folder) / "core.log") as (url, pid):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from payment_core.risk import BURST_FILE
 from possim.bench.core_load import (
     Phone,
     Scale,
@@ -35,7 +36,6 @@ from possim.bench.core_load import (
     summary,
 )
 from possim.bench.load_client import drive
-from possim.bench.risk_load import write_load_risk
 from possim.bench.served import cpu_seconds, served
 from possim.world import RegisteredTerminal
 
@@ -88,7 +88,7 @@ def copy_to(template: Template, path: Path) -> Path:
 def served_core(template: Template, db: Path) -> Iterator[tuple[str, int]]:
     """``possim core serve`` on ``db`` (a copy) with the template's key; the URL and the server's pid."""
     command = [sys.executable, "-m", "possim", "core", "serve", "--db", str(db), "--key-file", str(template.key_file)]
-    command += ["--host", "127.0.0.1", "--risk-config", str(write_load_risk(db.parent))]
+    command += ["--host", "127.0.0.1", "--risk-config", str(BURST_FILE)]
     with served(command, db.with_suffix(".log")) as (url, pid):
         yield url, pid
 

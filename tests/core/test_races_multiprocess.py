@@ -26,7 +26,7 @@ import pytest
 from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.db import drop_schema
-from possim.bench.risk_load import write_load_risk
+from payment_core.risk import BURST_FILE
 from possim.world import RegisteredTerminal, add_terminal, new_core, serve
 from protocol import ManualClock, PaymentCode, TopupStatus, epoch_seconds, from_epoch, system_clock
 from tests.conftest import POSTGRES_URL
@@ -107,7 +107,7 @@ def start_server(core: Core, folder: Path, workers: int = WORKERS) -> Server:
     port = free_port()
     command = [sys.executable, "-m", "possim", "core", "serve", "--db", POSTGRES_URL, "--workers", str(workers)]
     command += ["--db-schema", str(core.config.db_schema), "--key-file", str(key_file), "--port", str(port)]
-    command += ["--risk-config", str(write_load_risk(folder))]  # the races pay from one phone, fast
+    command += ["--risk-config", str(BURST_FILE)]  # the races pay from one phone, fast
     env = {name: value for name, value in os.environ.items() if name not in ("POSSIM_SERVER_KEY", "POSSIM_DB")}
     env["POSSIM_HOME"] = str(folder / "home")
     log = folder / "core.log"
