@@ -141,9 +141,17 @@ class _Answer:
     failure: str = ""  # the transport error's name when there was no answer
 
     @property
+    def paused(self) -> bool:
+        """A 503 ``service_paused``: an operator stopped this act (a kill switch); retrying in a moment will
+        not change it, so the register says so at once instead of retrying into an unknown outcome."""
+        error = self.data.get("error")
+        return self.status == 503 and isinstance(error, dict) and error.get("code") == ErrorCode.SERVICE_PAUSED.value
+
+    @property
     def decided(self) -> bool:
-        """The core answered with something other than a server error: repeating will not change it."""
-        return self.status is not None and self.status not in RETRYABLE_STATUSES
+        """The core answered with something other than a server error (or said it is paused): repeating will
+        not change it."""
+        return self.status is not None and (self.status not in RETRYABLE_STATUSES or self.paused)
 
 
 class PaymentClient:
@@ -434,7 +442,7 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
             data=data,
         )
     return PaymentOutcome(
-        UNKNOWN if answer.status in RETRYABLE_STATUSES else ERROR,
+        UNKNOWN if answer.status in RETRYABLE_STATUSES and not answer.paused else ERROR,
         key,
         error_code=reported,
         message=error.message,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from payment_core import terminals
+from payment_core import incident, terminals
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from protocol import ManualClock
@@ -213,3 +213,24 @@ def test_seeded_chaos_never_loses_or_doubles_money(
         charged += amount if outcome.status == "succeeded" else 0
     assert balance(core, wallet) == 50_000 - charged
     assert_books_balance(core)
+
+
+def test_a_paused_top_up_is_a_final_refusal_not_an_unknown_outcome(
+    core: Core,
+    register_factory: Callable[[Fault], tuple[PaymentClient, FaultyTransport]],
+    minter: CodeMinter,
+    wallet: WalletState,
+    funded: int,
+) -> None:
+    """An operator's kill switch answers 503 ``service_paused``: the register says so at once, with the
+    core's words, instead of retrying into "unknown"; nothing moves, and after the resume it works."""
+    client, transport = register_factory(lambda _request: None)
+    incident.pause(core, "topup-cash", "admin:test", "incident drill")
+    paused = client.topup_cash("paused-1", 2_000, minter.mint().numeric)
+    assert (paused.status, paused.error_code, paused.attempts) == ("error", "service_paused", 1)
+    assert "balance is safe" in paused.message  # "error", not "unknown": nothing to query or reverse
+    assert [path for _method, path, _verdict in transport.log] == ["/v1/topups/cash"]  # asked once, not retried
+    assert balance(core, wallet) == funded
+    incident.resume(core, "topup-cash", "admin:test")
+    topped = client.topup_cash("paused-2", 2_000, minter.mint().numeric)
+    assert (topped.status, topped.balance_after) == ("succeeded", funded + 2_000)
