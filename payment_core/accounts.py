@@ -106,19 +106,25 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def clean_display_name(name: str | None) -> str | None:
-    """A display name trimmed (None when blank), or 422 for one that is too long or holds a line break, a
-    control character or a bidirectional override."""
+def clean_name(name: str | None, param: str, what: str) -> str | None:
+    """A name a person typed (``what``: "A display name", "A phone's name"), trimmed (None when blank), or
+    422 on ``param`` for one that is too long or holds a line break, a control character or a bidirectional
+    override: these names go into mails and onto screens."""
     if name is None or not name.strip():
         return None
     name = name.strip()
     if len(name) > DISPLAY_NAME_MAX:
-        message = f"A display name is at most {DISPLAY_NAME_MAX} characters."
-        raise ProtocolError(ErrorCode.VALIDATION_FAILED, message, param="display_name")
+        raise ProtocolError(
+            ErrorCode.VALIDATION_FAILED, f"{what} is at most {DISPLAY_NAME_MAX} characters.", param=param
+        )
     if any(unicodedata.category(char) in _NOT_IN_NAMES or char in _BIDI_CONTROLS for char in name):
-        message = "A display name cannot hold line breaks or control characters."
-        raise ProtocolError(ErrorCode.VALIDATION_FAILED, message, param="display_name")
+        message = f"{what} cannot hold line breaks or control characters."
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, message, param=param)
     return name
+
+
+def clean_display_name(name: str | None) -> str | None:
+    return clean_name(name, "display_name", "A display name")
 
 
 def normalise_phone(phone: str) -> str:

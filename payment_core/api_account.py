@@ -91,7 +91,8 @@ def _add_session_routes(app: FastAPI, core: Core) -> None:
     @app.post("/v1/devices", status_code=201, openapi_extra=operation(PUBLIC, (401, 409, 429), DeviceBody, ok=(201,)))
     def enroll_device(call: CallData) -> JSONResponse:
         data = parse_body(DeviceBody, call.body)
-        enrolled = devices.enroll_device(core, data.email, data.password, data.otp, data.device_name)
+        name = accounts.clean_name(data.device_name, "device_name", "A phone's name") or "phone"
+        enrolled = devices.enroll_device(core, data.email, data.password, data.otp, name)
         view = {
             "device_id": enrolled.device.id,
             "key_id": f"dev_{enrolled.device.id}",

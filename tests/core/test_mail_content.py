@@ -126,3 +126,22 @@ def test_possim_outbox_escapes_control_characters(tmp_path: Path, capsys: pytest
     assert not any(char in line for char in "\x1b\x00\x07\x9b\u2028\u202e\r")
     assert json.loads(line)["body"] == body  # escaped, not lost
     assert json.loads(line)["to"] == to and json.loads(line)["subject"] == subject
+
+
+@pytest.mark.parametrize("name", ["Pixel\nVisit http://evil.example", "\x1b[31mred", "a\u202enip", "x" * 101])
+def test_a_phones_name_that_would_reach_the_owners_mail_is_checked_like_a_display_name(
+    core: Core, server: ServerThread, name: str
+) -> None:
+    """The new-phone notice mails the phone's name to the owner: line breaks, control characters and
+    bidi overrides are refused with 422 on device_name before any password work, and nothing is mailed."""
+    body = {"email": "owner@example.jp", "password": PASSWORD, "otp": "000000", "device_name": name}
+    mails_before = len(outbox.messages(core))
+    response = httpx.post(f"{server.url}/v1/devices", json=body, timeout=30)
+    assert response.status_code == 422
+    assert response.json()["error"]["param"] == "device_name"
+    assert len(outbox.messages(core)) == mails_before
+
+
+def test_an_ordinary_phones_name_is_kept_as_typed() -> None:
+    assert accounts.clean_name("  Hanako's Pixel 8 📱 ", "device_name", "A phone's name") == "Hanako's Pixel 8 📱"
+    assert accounts.clean_name("   ", "device_name", "A phone's name") is None
