@@ -4,7 +4,10 @@ Every password check goes through :func:`admit` first and :func:`settle` after:
 
 - ``admit`` refuses at once (HTTP 429, ``Retry-After``) an address that is blocked or still in its
   backoff, before any argon2 work, and records the refused try: an attacker who keeps hammering through
-  the 429s is still naming accounts, and that is how a list attack is seen.
+  the 429s is still naming accounts, and that is how a list attack is seen. Every refusal is one audit
+  event ``signin.attempt`` on ``address:KEY``: ``blocked`` (an operator's block of a range or country, or
+  the throttle's own block of a list-attacking address; ``by`` says which) or ``throttled`` (backoff, or
+  held while a service-wide list-attack alert is up), so the incident report counts them.
 - ``settle`` records the outcome. A failure counts against the address (sliding window, exponential
   backoff) and against the account if it exists (10 in a row lock it for 30 minutes or until a
   password reset; the owner gets an e-mail). When one address has failed on ``list_attack_accounts``
@@ -120,23 +123,40 @@ def admit(core: Core, source: str, email: str) -> None:
     with core.transaction() as session:
         block = session.get(AddressBlock, key, with_for_update=True)
         if (barred := incident.blocking(session, source)) is not None:  # an operator's block (range, country)
-            target = f"address:{key}"
             audit.record(
                 session,
                 at=now,
                 actor="core",
                 action="signin.attempt",
-                target=target,
+                target=f"address:{key}",
                 result=AuditOutcome.BLOCKED,
                 by=barred.kind,
             )
             refusal = Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
         elif block is not None and now < block.blocked_until:
             block.refused += 1
+            audit.record(
+                session,
+                at=now,
+                actor="core",
+                action="signin.attempt",
+                target=f"address:{key}",
+                result=AuditOutcome.BLOCKED,
+                by=block.reason,
+            )
             wait = int((block.blocked_until - now).total_seconds()) + 1
             refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
         elif (held := signin_attack.refusal(session, core.config.risk, email, source, now)) is not None:
             session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
+            audit.record(
+                session,
+                at=now,
+                actor="core",
+                action="signin.attempt",
+                target=f"address:{key}",
+                result=AuditOutcome.THROTTLED,
+                by=signin_attack.KIND,
+            )
             refusal = Throttled(60, held)
         else:
             count, last = _failures(session, key, _window_start(core, now))
