@@ -3,7 +3,8 @@
 Every route takes an admin token (``Authorization: Bearer <token>``, ``payment_core.admin_keys``): never a
 terminal's or a device's signature, nor a wallet session. A ``read`` key lists; an ``operator`` key does
 everything. Each act is audited with ``admin:<key name>`` as its actor (``payment_core.incident``,
-``payment_core.forced_resets``, ``accounts.set_account_status``).
+``payment_core.forced_resets``, ``accounts.set_account_status``). The incident figures and repairs (victims,
+compensations, the sweep, the report, lifting an alert) are in ``payment_core.api_admin_incident``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def add_routes(app: FastAPI) -> None:
     core = app.state.core
     _add_switch_routes(app)
     _add_block_routes(app)
+    from payment_core import api_admin_incident  # it builds on this module's auth
+
+    api_admin_incident.add_routes(app)
 
     @app.get("/v1/admin/alerts", openapi_extra=operation(ADMIN, (403,)))
     def alerts(admin: AdminCaller) -> JSONResponse:

@@ -316,3 +316,29 @@ def list_alerts(core: Core) -> list[dict[str, Any]]:
             }
             for row in rows
         ]
+
+
+def lift_alert(core: Core, alert_id: int, actor: str) -> dict[str, Any]:
+    """Lift a risk alert (``lifted_by``): sign-ins from new places are no longer slowed for it; 404 for none.
+
+    ``lifted`` is False when it was down already (lifted before, or past its ``until``). The attack's signs
+    are measured again on the next failed sign-in (``signin_attack.watch``): if they are still there, a new
+    alert goes up."""
+    now = core.now()
+    with core.transaction() as session:
+        row = session.get(RiskAlert, alert_id, with_for_update=True)
+        if row is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "No such alert.", param="alert_id")
+        lifted = row.lifted_by is None and row.until > now
+        if lifted:
+            row.lifted_by = actor[:60]
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="incident.alert_lift",
+            target=f"alert:{alert_id}",
+            result=AuditOutcome.SUCCEEDED,
+            found=lifted,
+        )
+        return {"id": row.id, "kind": row.kind, "lifted": lifted, "lifted_by": row.lifted_by}

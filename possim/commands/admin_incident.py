@@ -72,6 +72,9 @@ def add_actions(actions: Any) -> None:
     lift = actions.add_parser("address-unblock", help="lift the throttle's automatic block of an address")
     lift.add_argument("address")
     lift.set_defaults(func=_address_unblock)
+    alert = actions.add_parser("alert-lift", help="lift a risk alert: sign-ins from new places are no longer slowed")
+    alert.add_argument("alert_id", type=int, metavar="ID", help="the alert's id, as GET /v1/admin/alerts lists it")
+    alert.set_defaults(func=_alert_lift)
 
     reset = actions.add_parser("force-reset", help="force a password reset: sessions end, a reset code is mailed")
     who = reset.add_mutually_exclusive_group(required=True)
@@ -187,6 +190,10 @@ def _address_unblock(args: argparse.Namespace) -> int:
             {"address": args.address, "lifted": incident.lift_address_block(core, args.address, _actor())}
         ),
     )
+
+
+def _alert_lift(args: argparse.Namespace) -> int:
+    return _run(args, lambda core: _print(incident.lift_alert(core, args.alert_id, _actor())))
 
 
 def _force_reset(args: argparse.Namespace) -> int:

@@ -143,7 +143,7 @@ def test_bad_input_is_one_clean_json_error(ops: httpx.Client, path: str, body: d
 def test_the_openapi_says_who_may_call_each_admin_route(server: ServerThread) -> None:
     document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
     admin_paths = {path: item for path, item in document["paths"].items() if path.startswith("/v1/admin/")}
-    assert len(admin_paths) == 11
+    assert len(admin_paths) == 16
     for item in admin_paths.values():
         for op in item.values():
             assert op["security"] == [{"adminToken": []}]
