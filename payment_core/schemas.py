@@ -3,9 +3,11 @@ the JSON number 100, read exactly: ``api_request.parse_body``).
 
 What the published schema (``/openapi.json``) says is what the core enforces: a field that breaks a
 ``pattern``, ``maxLength`` or ``minLength`` here is a 422 from :func:`payment_core.api_request.parse_body`.
-Two constraints are published but checked further in: an amount out of ``minimum``/``maximum`` is 400
-``amount_invalid`` (``protocol.require_amount``), and the e-mail of a sign-in (``format: email``) is
-not checked apart from the password: any wrong one is the same 401.
+Three constraints are published but checked further in: an amount out of ``minimum``/``maximum`` is 400
+``amount_invalid`` (``protocol.require_amount``); a person's name that breaks ``NAME_PATTERN``
+(``display_name``, ``device_name``) is a 422 from ``accounts.clean_name``, which says why in words; and
+the e-mail of a sign-in (``format: email``) is not checked apart from the password: any wrong one is the
+same 401.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from payment_core.config import PasswordPolicy
 from protocol import MAX_AMOUNT_YEN
 
 _KEY = r"^[A-Za-z0-9_\-:.]{1,64}$"
+# A name a person typed (a display name, a phone's name), as accounts.clean_name checks it: no control
+# character, line or paragraph separator, or bidirectional control (they reach mails and screens). Published
+# here, checked by accounts.clean_name, which says so in words (422 naming the field)
+NAME_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]*$"
+_NAME: dict[str, Any] = {"pattern": NAME_PATTERN}
 ID_PATTERN = _KEY
 ORDER_ID = re.compile(_KEY)
 # An address a new account (or a reset, or a resend) may use: dot-separated RFC 5322 atoms, a domain of
@@ -103,7 +110,7 @@ class AccountBody(_NewAddress):
     email: StrictStr = Field(max_length=NEW_EMAIL_MAX, pattern=EMAIL_PATTERN, json_schema_extra=_EMAIL_FORMAT)
     phone: StrictStr = Field(max_length=30, pattern=PHONE_PATTERN)
     password: StrictStr = Field(min_length=_NEW_MIN, max_length=_NEW_MAX)
-    display_name: StrictStr | None = Field(default=None, max_length=100)
+    display_name: StrictStr | None = Field(default=None, max_length=100, json_schema_extra=_NAME)
 
 
 class VerifyBody(_Body):
@@ -119,7 +126,7 @@ class DeviceBody(_Body):
     email: StrictStr = Field(max_length=254, json_schema_extra=_EMAIL_FORMAT)
     password: StrictStr = Field(max_length=1024)
     otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: the same 401
-    device_name: StrictStr = Field(max_length=100)
+    device_name: StrictStr = Field(max_length=100, json_schema_extra=_NAME)
 
 
 class EmptyBody(_Body):

@@ -10,6 +10,7 @@ mail holds nothing the signer-up typed, and ``possim outbox`` escapes control ch
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from payment_core import accounts, outbox
 from payment_core.config import CoreConfig, load_server_key
 from payment_core.core import Core
 from payment_core.models import Account, OutboxMessage
+from payment_core.schemas import NAME_PATTERN
 from payment_core.server import ServerThread
 from possim.cli import main
 from protocol import ErrorCode, ProtocolError
@@ -145,3 +147,21 @@ def test_a_phones_name_that_would_reach_the_owners_mail_is_checked_like_a_displa
 def test_an_ordinary_phones_name_is_kept_as_typed() -> None:
     assert accounts.clean_name("  Hanako's Pixel 8 📱 ", "device_name", "A phone's name") == "Hanako's Pixel 8 📱"
     assert accounts.clean_name("   ", "device_name", "A phone's name") is None
+
+
+def test_the_published_name_pattern_is_what_clean_name_enforces() -> None:
+    """Every character up to U+FFFF (but lone surrogates, which no JSON text decodes to here): the schema's
+    NAME_PATTERN takes it exactly when accounts.clean_name does, so a schema-valid name is never refused."""
+    pattern = re.compile(NAME_PATTERN)
+    disagree = []
+    for point in range(0x10000):
+        if 0xD800 <= point <= 0xDFFF:
+            continue
+        name = f"a{chr(point)}b"
+        try:
+            accepted = accounts.clean_name(name, "device_name", "A phone's name") is not None
+        except ProtocolError:
+            accepted = False
+        if accepted != bool(pattern.fullmatch(name)):
+            disagree.append(hex(point))
+    assert disagree == []
