@@ -20,10 +20,11 @@ import pytest
 
 from payment_core import admin_keys, terminals
 from payment_core.api import create_app
-from payment_core.config import CoreConfig, PasswordPolicy, Throttling
+from payment_core.config import CoreConfig, Throttling
 from payment_core.core import Core
 from payment_core.server import ServerThread
 from protocol import system_clock
+from tests.signins import CHEAP_HASHING
 from tests.support import PASSWORD, sign_up_verified, totp_now
 from wallet_app.client import WalletClient
 
@@ -37,7 +38,6 @@ _RUN_TIMEOUT_SECONDS = 240
 RELAXED = Throttling(
     account_max_failures=10**6, free_failures=10**6, list_attack_accounts=10**6, reset_requests_per_window=10**6
 )
-CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 @pytest.fixture

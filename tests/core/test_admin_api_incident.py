@@ -33,8 +33,8 @@ from possim.world import add_terminal, new_core, serve
 from protocol import ManualClock
 from tests.conftest import Database
 from tests.core.test_admin_api import bearer
-from tests.core.test_incident_report import CHEAP_HASHING, Incident, build_incident
-from tests.core.test_signin_list_attack import attempt
+from tests.core.test_incident_report import Incident, build_incident
+from tests.signins import CHEAP_HASHING, try_new_phone
 from tests.support import SignedCaller, assert_books_balance, balance, error_code, fund_wallet
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
@@ -86,17 +86,17 @@ def test_lifting_an_alert_lets_a_sign_in_from_a_new_place_through(
 ) -> None:
     decline_new_places(core)
     alert_id = raise_alert(core)
-    assert attempt(core, NEW_PLACE, "someone@example.com", "wrong") == "held"  # before any password work
+    assert try_new_phone(core, NEW_PLACE, "someone@example.com", "wrong") == "held"  # before any password work
     assert [row["id"] for row in watcher.get("/v1/admin/alerts").json()["data"]] == [alert_id]
     refused = watcher.post(f"/v1/admin/alerts/{alert_id}/lift")
     assert (refused.status_code, error_code(refused)) == (403, "forbidden")
     assert terminal.call("POST", f"/v1/admin/alerts/{alert_id}/lift").status_code == 401
-    assert attempt(core, NEW_PLACE, "someone@example.com", "wrong") == "held"  # neither lifted it
+    assert try_new_phone(core, NEW_PLACE, "someone@example.com", "wrong") == "held"  # neither lifted it
 
     lifted = ops.post(f"/v1/admin/alerts/{alert_id}/lift")
     assert lifted.status_code == 200
     assert lifted.json() == {"id": alert_id, "kind": LIST_ATTACK, "lifted": True, "lifted_by": "admin:ops"}
-    assert attempt(core, NEW_PLACE, "someone@example.com", "wrong") == "refused"  # the password was checked
+    assert try_new_phone(core, NEW_PLACE, "someone@example.com", "wrong") == "refused"  # the password was checked
     assert watcher.get("/v1/admin/alerts").json()["data"] == []
     again = ops.post(f"/v1/admin/alerts/{alert_id}/lift")
     assert again.json() == {"id": alert_id, "kind": LIST_ATTACK, "lifted": False, "lifted_by": "admin:ops"}

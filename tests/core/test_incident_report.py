@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,21 +16,18 @@ from sqlalchemy import text, update
 
 from payment_core import accounts, audit, devices
 from payment_core.compensation import compensate
-from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.incident_report import build_report
 from payment_core.models import Account, Device
 from payment_core.server import ServerThread
-from payment_core.sources import current_source
-from payment_core.throttle import Throttled
 from payment_core.victims import find_victims
 from possim.world import add_terminal, new_core, serve
-from protocol import ErrorCode, ManualClock, ProtocolError
+from protocol import ManualClock
 from tests.conftest import Database
+from tests.signins import CHEAP_HASHING, from_address, try_new_phone
 from tests.support import PASSWORD, SignedCaller, assert_books_balance, fresh_otp, fund_wallet
 from wallet_app.minter import CodeMinter
 
-CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=8192, parallelism=1)
 DAY = 24 * 3600
 HOUR = 3600
 STORE_A, STORE_B = "Ikebukuro", "Akihabara"
@@ -61,29 +57,12 @@ def incident_server(incident_core: Core) -> Iterator[ServerThread]:
         yield running
 
 
-@contextmanager
-def from_address(address: str) -> Iterator[None]:
-    token = current_source.set(address)
-    try:
-        yield
-    finally:
-        current_source.reset(token)
-
-
 def home(number: int) -> str:
     return f"127.200.{number}.10"
 
 
 def attempt(core: Core, address: str, email: str, password: str, factor: str = "000000") -> str:
-    with from_address(address):
-        try:
-            devices.enroll_device(core, email, password, factor, "attacker")
-        except Throttled:
-            return "held"
-        except ProtocolError as error:
-            assert error.code == ErrorCode.CREDENTIALS_INVALID
-            return "refused"
-    return "enrolled"
+    return try_new_phone(core, address, email, password, factor)
 
 
 def pay(register: SignedCaller, phone: CodeMinter, amount: int, categories: list[str] | None = None) -> dict[str, Any]:

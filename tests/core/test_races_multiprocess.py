@@ -23,13 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.db import drop_schema
 from payment_core.risk import BURST_FILE
 from possim.world import RegisteredTerminal, add_terminal, new_core, serve
 from protocol import ManualClock, PaymentCode, TopupStatus, epoch_seconds, from_epoch, system_clock
 from tests.conftest import POSTGRES_URL
+from tests.signins import CHEAP_HASHING
 from tests.support import SignedCaller, assert_books_balance, balance, enroll_wallet, error_code
 from wallet_app.minter import CodeMinter, CodesExhausted
 from wallet_app.state import WalletState
@@ -43,7 +43,6 @@ PIN_TRIES = 200  # new connections tried to reach one given worker
 ANSWER_SECONDS = 60.0
 ROOT = Path(__file__).resolve().parents[2]
 # The phones enroll through the test's own core: the races are about money, not argon2's cost.
-CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 class RecentCodes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
@@ -15,19 +14,16 @@ import pytest
 from sqlalchemy import select, update
 
 from payment_core import accounts, devices
-from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.models import Account, AuditEvent, RiskAlert
 from payment_core.risk import Verdict
 from payment_core.risk.signin_attack import place_of
-from payment_core.sources import current_source
-from payment_core.throttle import Throttled
 from possim.world import new_core
-from protocol import ErrorCode, ManualClock, ProtocolError
+from protocol import ManualClock
 from tests.conftest import Database
+from tests.signins import CHEAP_HASHING, from_address, try_new_phone
 from tests.support import PASSWORD, fresh_otp, mailbox
 
-CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=8192, parallelism=1)
 OWNERS = 6
 
 
@@ -36,15 +32,6 @@ def attacked(database: Database, clock: ManualClock) -> Iterator[Core]:
     core = new_core(database.url, db_schema=database.schema, clock=clock, passwords=CHEAP_HASHING)
     yield core
     core.close()
-
-
-@contextmanager
-def from_address(address: str) -> Iterator[None]:
-    token = current_source.set(address)
-    try:
-        yield
-    finally:
-        current_source.reset(token)
 
 
 def owner_place(number: int) -> str:
@@ -65,16 +52,7 @@ def open_accounts(core: Core, clock: ManualClock) -> list[Account]:
 
 
 def attempt(core: Core, address: str, email: str, password: str, factor: str | None = "000000") -> str:
-    """One sign-in on a new phone: "enrolled", "refused" (401) or "held" (429 before any password work)."""
-    with from_address(address):
-        try:
-            devices.enroll_device(core, email, password, factor, "attacker")
-        except Throttled:
-            return "held"
-        except ProtocolError as error:
-            assert error.code == ErrorCode.CREDENTIALS_INVALID
-            return "refused"
-    return "enrolled"
+    return try_new_phone(core, address, email, password, factor)
 
 
 def leaked_list(owners: list[Account], size: int) -> list[tuple[str, str]]:

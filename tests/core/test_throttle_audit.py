@@ -7,25 +7,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from payment_core import accounts, devices, incident
-from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.incident_report import build_report
 from payment_core.models import Account, AddressBlock, AuditEvent
-from payment_core.sources import current_source
-from payment_core.throttle import Throttled
 from possim.world import new_core
-from protocol import ErrorCode, ManualClock, ProtocolError
+from protocol import ManualClock
 from tests.conftest import Database
+from tests.signins import CHEAP_HASHING, from_address, try_new_phone
 from tests.support import PASSWORD, fresh_otp
-
-CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 @pytest.fixture
@@ -35,25 +30,8 @@ def guarded(database: Database, clock: ManualClock) -> Iterator[Core]:
     core.close()
 
 
-@contextmanager
-def from_address(address: str) -> Iterator[None]:
-    token = current_source.set(address)
-    try:
-        yield
-    finally:
-        current_source.reset(token)
-
-
 def attempt(core: Core, address: str, email: str, password: str = "hunter2") -> str:
-    with from_address(address):
-        try:
-            devices.enroll_device(core, email, password, "000000", "attacker")
-        except Throttled:
-            return "held"
-        except ProtocolError as error:
-            assert error.code == ErrorCode.CREDENTIALS_INVALID
-            return "refused"
-    return "enrolled"
+    return try_new_phone(core, address, email, password)
 
 
 def held_events(core: Core) -> list[AuditEvent]:
