@@ -6,7 +6,9 @@ notifies every other device and the registered address (7pay let a new phone in 
 phone signs in again with its device key and the password. Every sign-in passes the throttles
 (``throttle.admit`` before, ``throttle.settle`` after) and every failure is the same
 ``CREDENTIALS_INVALID``. A sign-in with the right password but a wrong second factor also warns the
-owner: the password is known to someone else.
+owner: the password is known to someone else. Both kinds of sign-in are judged by the risk rule
+``new_place`` (a range or a country new to the account) once the credentials are right: a refusal is
+``RISK_DECLINED`` with words that say how to go on, and the attempt's audit events name the decision.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,6 +28,7 @@ from payment_core.core import Core
 from payment_core.db import insert_new
 from payment_core.keys import device_secret, new_salt
 from payment_core.models import Account, Device, OutboxMessage
+from payment_core.risk import new_place
 from payment_core.sources import current_source
 from protocol import ErrorCode, ProtocolError
 from protocol.payment_code import MAX_DEVICE_NUMBER
@@ -82,6 +86,7 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
     now = core.now()
     enrolled: Enrollment | None = None
     full = wrong_factor = False
+    place: new_place.PlaceDecision | None = None
     with core.transaction() as session:
         locked = session.get(Account, account.id, with_for_update=True) if account is not None else None
         actor = f"account:{locked.id}" if locked is not None else "anonymous"
@@ -107,6 +112,16 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
             )
             _warn_password_known(session, locked, now)
             wrong_factor = True
+        elif (place := new_place.judge(session, core.config.risk, new_place.ENROLLMENT, locked, source, now)).refused:
+            audit.record(
+                session,
+                at=now,
+                actor=actor,
+                action="device.enroll",
+                target=actor,
+                result=ErrorCode.RISK_DECLINED.value,
+                **place.audit_fields(),
+            )
         elif _active_devices(session, locked.id) >= core.config.limits.max_devices:
             audit.record(
                 session,
@@ -115,14 +130,21 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
                 action="device.enroll",
                 target=actor,
                 result=AuditOutcome.REFUSED_DEVICE_LIMIT,
+                **(place.audit_fields() if place is not None else {}),
             )
             full = True
         else:
-            enrolled = _add_device(session, core, locked, device_name, now)
+            risk = place.audit_fields() if place is not None else {}
+            enrolled = _add_device(session, core, locked, device_name, now, risk)
+    refused = place is not None and place.refused
     ok = enrolled is not None or full
-    throttle.settle(core, source, email, checked.account_id, ok, "signin.new_device", password_was_right=wrong_factor)
+    risk = place.audit_fields() if place is not None else {}
+    right = wrong_factor or refused  # a refused new place still had the right password: a leak's sign
+    throttle.settle(core, source, email, checked.account_id, ok, "signin.new_device", password_was_right=right, **risk)
     if full:
         raise ProtocolError(ErrorCode.DEVICE_LIMIT)
+    if place is not None and place.refused:
+        raise ProtocolError(ErrorCode.RISK_DECLINED, place.message())
     if enrolled is None:  # after the commit: a failed code still counts
         raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
     return enrolled
@@ -147,7 +169,9 @@ def _draw_device_number() -> int:
     return secrets.randbelow(MAX_DEVICE_NUMBER) + 1
 
 
-def _add_device(session: Session, core: Core, account: Account, name: str, now: datetime) -> Enrollment:
+def _add_device(
+    session: Session, core: Core, account: Account, name: str, now: datetime, risk: dict[str, Any]
+) -> Enrollment:
     salt = new_salt()
     row = {"account_id": account.id, "name": name[:100], "secret_salt": salt, "status": "active", "enrolled_at": now}
     number = next(n for n in _device_numbers() if insert_new(session, Device, id=n, **row))
@@ -159,6 +183,7 @@ def _add_device(session: Session, core: Core, account: Account, name: str, now: 
         action="device.enroll",
         target=f"device:{device.id}",
         result=AuditOutcome.SUCCEEDED,
+        **risk,  # the new_place rule's verdict and subject id, when it fired
     )
     notify.new_device(session, device, now)
     body = (
@@ -179,10 +204,22 @@ def sign_in(core: Core, device: Device, password: str) -> sessions.Tokens:
     throttle.admit(core, source, email)
     account = accounts.check_password(core, email, password).account
     tokens = None
+    place: new_place.PlaceDecision | None = None
     if account is not None and account.id == device.account_id:
         with core.transaction() as session:
-            tokens = sessions.start(session, core, account.id, device.id, core.now())
-    throttle.settle(core, source, email, device.account_id, tokens is not None, "signin.known_device")
+            now = core.now()
+            owner = session.get_one(Account, account.id)
+            place = new_place.judge(session, core.config.risk, new_place.SIGNIN, owner, source, now)
+            if not place.refused:
+                tokens = sessions.start(session, core, account.id, device.id, now)
+    refused = place is not None and place.refused
+    risk = place.audit_fields() if place is not None else {}
+    ok = tokens is not None
+    throttle.settle(
+        core, source, email, device.account_id, ok, "signin.known_device", password_was_right=refused, **risk
+    )
+    if place is not None and place.refused:
+        raise ProtocolError(ErrorCode.RISK_DECLINED, place.message())
     if tokens is None:
         raise ProtocolError(ErrorCode.CREDENTIALS_INVALID)
     return tokens

@@ -21,6 +21,7 @@ exactly like a wrong password, so a lock does not tell an attacker that the acco
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -195,9 +196,11 @@ def settle(
     what: str,
     *,
     password_was_right: bool = False,
+    **detail: Any,
 ) -> None:
     """Record the outcome of a sign-in (``what`` names it in the audit: ``device.enroll``, ``session.start``);
-    ``password_was_right`` for a failure at the second factor (a sign of a leaked password)."""
+    ``password_was_right`` for a failure at the second factor or a sign-in the risk rules refused (a sign of
+    a leaked password); ``detail`` goes into the audit event (the risk rules' verdict and subject id)."""
     key, now = throttle_key(source), core.now()
     outcome = SUCCEEDED if ok else SIGNIN_FACTOR_FAILED if password_was_right else FAILED
     with core.transaction() as session:
@@ -212,6 +215,7 @@ def settle(
             action=what,
             target=target,
             result=AuditOutcome.SUCCEEDED if ok else AuditOutcome.FAILED,
+            **detail,
         )
         account = session.get(Account, account_id, with_for_update=True) if account_id is not None else None
         if account is not None:

@@ -1,7 +1,8 @@
 """Run the rules on a transaction, combine what they ask for, and keep the reasons.
 
 Each rule (one module each: for payments ``topup_then_spend``, ``velocity``, ``high_risk_goods``,
-``store_cluster``; for top-ups ``cash_topup_spread``, ``topup_velocity``) reads what it needs and either
+``store_cluster``; for top-ups ``cash_topup_spread``, ``topup_velocity``; for sign-ins ``new_place``, which
+``devices`` asks through ``new_place.judge``) reads what it needs and either
 stays quiet or returns a :class:`Finding`. The strictest action among the findings is the verdict. When any rule fired, the findings are stored beside the transaction
 (``risk_decisions``) in the same database transaction as the decision itself, and ``explain`` reads
 them back: ``possim admin explain TXN_ID``.

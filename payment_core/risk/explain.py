@@ -11,8 +11,9 @@ from payment_core.risk.engine import explain
 
 
 def explain_transaction(session: Session, txn_id: str) -> dict[str, Any] | None:
-    """The payment or top-up ``txn_id`` with every risk decision kept for it (None when there is no such
-    transaction)."""
+    """The payment or top-up ``txn_id`` with every risk decision kept for it, or the decisions kept for a
+    sign-in or a phone's enrollment (``enroll_...``, ``signin_...``: the ``risk_subject`` of its audit
+    events); None when there is no such transaction or decision."""
     payment = session.get(Payment, txn_id)
     if payment is not None:
         merchant = session.get(Merchant, payment.merchant_id)
@@ -30,7 +31,7 @@ def explain_transaction(session: Session, txn_id: str) -> dict[str, Any] | None:
     else:
         topup = session.get(Topup, txn_id)
         if topup is None:
-            return None
+            return _explain_attempt(session, txn_id)
         facts = {
             "kind": "topup",
             "amount": topup.amount,
@@ -43,8 +44,20 @@ def explain_transaction(session: Session, txn_id: str) -> dict[str, Any] | None:
     return {"id": txn_id, **facts, "decisions": explain(session, txn_id)}
 
 
+def _explain_attempt(session: Session, subject_id: str) -> dict[str, Any] | None:
+    decisions = explain(session, subject_id)
+    if not decisions:
+        return None
+    first = decisions[0]
+    facts = {"kind": first["kind"], "account_id": first["account_id"], "created": first["at"]}
+    return {"id": subject_id, **facts, "decisions": decisions}
+
+
 def explain_lines(explained: dict[str, Any]) -> list[str]:
     """The explanation in words, for a terminal."""
+    if "amount" not in explained:  # a sign-in or an enrollment
+        lines = [f"{explained['id']}: {explained['kind']}, {explained['created']}: account {explained['account_id']}"]
+        return lines + _decision_lines(explained)
     where = f" at {explained['store']}" if explained.get("store") else ""
     outcome = explained["status"] + (f" ({explained['decline_code']})" if explained["decline_code"] else "")
     lines = [
@@ -52,6 +65,11 @@ def explain_lines(explained: dict[str, Any]) -> list[str]:
         f"  account {explained['account_id']}"
         + (f", device {explained['device_id']}" if explained.get("device_id") else ""),
     ]
+    return lines + _decision_lines(explained)
+
+
+def _decision_lines(explained: dict[str, Any]) -> list[str]:
+    lines = []
     if not explained["decisions"]:
         lines.append("  no risk rule fired on it")
     for decision in explained["decisions"]:

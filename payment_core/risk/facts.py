@@ -56,6 +56,20 @@ class TopupFacts:
 
 
 @dataclass(frozen=True)
+class PlaceFacts:
+    """A sign-in about to be let in, the password (and, for a new phone, the second factor) right.
+
+    ``kind`` is ``enrollment`` (a new phone) or ``signin`` (a phone already enrolled); ``subject_id`` names
+    the decision (``possim admin explain``); ``source`` is the client address."""
+
+    kind: str
+    subject_id: str
+    account_id: int
+    source: str
+    now: datetime
+
+
+@dataclass(frozen=True)
 class Finding:
     """One rule that fired: what it asks for, why (in words an operator reads), and what it read."""
 

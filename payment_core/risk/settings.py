@@ -108,6 +108,15 @@ class SigninListAttack(RuleSettings):
 
 
 @dataclass(frozen=True)
+class NewPlace(RuleSettings):
+    """``action``: a phone enrolled from a country new to the account; the others as named."""
+
+    enrollment_range_action: Verdict
+    signin_country_action: Verdict
+    signin_range_action: Verdict
+
+
+@dataclass(frozen=True)
 class RiskSettings:
     new_device: NewDevice
     topup_then_spend: TopupThenSpend
@@ -117,6 +126,7 @@ class RiskSettings:
     signin_list_attack: SigninListAttack
     cash_topup_spread: CashTopupSpread
     topup_velocity: TopupVelocity
+    new_place: NewPlace
 
 
 R = TypeVar("R", bound=RuleSettings | NewDevice)
@@ -133,9 +143,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _value(rule: str, name: str, wanted: Any, value: Any) -> Any:
-    if name == "action":
+    if name == "action" or name.endswith("_action"):
         if not isinstance(value, str):
-            raise RiskSettingsError(f"[{rule}] action must be a word, not {value!r}")
+            raise RiskSettingsError(f"[{rule}] {name} must be a word, not {value!r}")
         return Verdict.from_word(value)
     if wanted == "bool":
         ok = isinstance(value, bool)
@@ -179,4 +189,5 @@ def load_settings(path: Path | None = None) -> RiskSettings:
         signin_list_attack=_rule(SigninListAttack, "signin_list_attack", tables["signin_list_attack"]),
         cash_topup_spread=_rule(CashTopupSpread, "cash_topup_spread", tables["cash_topup_spread"]),
         topup_velocity=_rule(TopupVelocity, "topup_velocity", tables["topup_velocity"]),
+        new_place=_rule(NewPlace, "new_place", tables["new_place"]),
     )
