@@ -8,27 +8,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
 from payment_core import accounts, devices, outbox
-from payment_core.config import PasswordPolicy
 from payment_core.core import Core
 from payment_core.models import Account, AccountPlace, AuditEvent, Device, Notification, RiskDecision
 from payment_core.risk import RiskSettingsError, Verdict, explain, load_settings
 from payment_core.risk.explain import explain_lines, explain_transaction
 from payment_core.risk.new_place import ENROLL_DECLINED, OWNER_SUBJECTS, SIGNIN_DECLINED
-from payment_core.sources import current_source
+from payment_core.server import ServerThread
 from possim.world import new_core
 from protocol import ErrorCode, ManualClock, ProtocolError
 from tests.conftest import Database
+from tests.signins import CHEAP_HASHING, from_address
 from tests.support import PASSWORD, fresh_otp
+from wallet_app.state import WalletState
 
-CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=8192, parallelism=1)
 HOME = "127.200.0.10"  # JP
 NEAR_HOME = "127.90.0.5"  # JP, another range
 ABROAD = "127.130.0.5"  # US
@@ -39,15 +39,6 @@ def placed(database: Database, clock: ManualClock) -> Iterator[Core]:
     core = new_core(database.url, db_schema=database.schema, clock=clock, passwords=CHEAP_HASHING)
     yield core
     core.close()
-
-
-@contextmanager
-def from_address(address: str) -> Iterator[None]:
-    token = current_source.set(address)
-    try:
-        yield
-    finally:
-        current_source.reset(token)
 
 
 def new_account(core: Core, clock: ManualClock) -> Account:
@@ -237,3 +228,23 @@ def test_the_settings_are_read_and_checked(tmp_path: Path) -> None:
     path.write_text("[new_place]\nrange_action = 1\n", encoding="utf-8")
     with pytest.raises(RiskSettingsError, match=r"\[new_place\] has no setting 'range_action'"):
         load_settings(path)
+
+
+def test_over_http_a_phone_from_abroad_gets_clear_words_and_one_from_home_is_added(
+    core: Core, server: ServerThread, wallet: WalletState, clock: ManualClock
+) -> None:
+    """The wallet's phone was enrolled over HTTP from 127.0.0.1 (Japan); a new phone is asked for from
+    127.130.0.9 (the map's United States) and from 127.0.0.9, both real connections from those addresses."""
+    abroad = httpx.Client(base_url=server.url, timeout=30, transport=httpx.HTTPTransport(local_address=ABROAD))
+    home = httpx.Client(base_url=server.url, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.9"))
+    with abroad, home:
+        body = {"email": wallet.email, "password": PASSWORD, "device_name": "second"}
+        refused = abroad.post("/v1/devices", json=body | {"otp": fresh_otp(core, clock, wallet.account_id)})
+        assert refused.status_code == 402
+        assert refused.json()["error"]["code"] == "risk_declined"
+        assert refused.json()["error"]["message"] == ENROLL_DECLINED["country"]
+        assert "Traceback" not in refused.text
+        added = home.post("/v1/devices", json=body | {"otp": fresh_otp(core, clock, wallet.account_id)})
+        assert added.status_code == 201 and added.json()["account_id"] == wallet.account_id
+    (decision,) = decisions(core)
+    assert decision.verdict == "decline" and json.loads(decision.findings)[0]["inputs"]["country"] == "US"
