@@ -88,7 +88,10 @@ def _add_signup_routes(app: FastAPI, core: Core) -> None:
 
 
 def _add_session_routes(app: FastAPI, core: Core) -> None:
-    @app.post("/v1/devices", status_code=201, openapi_extra=operation(PUBLIC, (401, 409, 429), DeviceBody, ok=(201,)))
+    # 402 risk_declined: a new phone from a country new to the account (payment_core/risk/new_place.py)
+    @app.post(
+        "/v1/devices", status_code=201, openapi_extra=operation(PUBLIC, (401, 402, 409, 429), DeviceBody, ok=(201,))
+    )
     def enroll_device(call: CallData) -> JSONResponse:
         data = parse_body(DeviceBody, call.body)
         name = accounts.clean_name(data.device_name, "device_name", "A phone's name") or "phone"
@@ -101,7 +104,7 @@ def _add_session_routes(app: FastAPI, core: Core) -> None:
         } | enrolled.tokens.view()
         return JSONResponse(view, status_code=201)
 
-    @app.post("/v1/sessions", status_code=201, openapi_extra=operation(Auth.DEVICE, (429,), SignInBody, ok=(201,)))
+    @app.post("/v1/sessions", status_code=201, openapi_extra=operation(Auth.DEVICE, (402, 429), SignInBody, ok=(201,)))
     def sign_in(device: SignedDevice, call: CallData) -> JSONResponse:
         tokens = devices.sign_in(core, device, parse_body(SignInBody, call.body).password)
         return JSONResponse(tokens.view(), status_code=201)
