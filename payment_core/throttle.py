@@ -117,6 +117,11 @@ def _block_if_list_attack(session: Session, core: Core, key: str, now: datetime)
     return block
 
 
+def _held(session: Session, key: str, now: datetime, result: AuditOutcome, **why: str) -> None:
+    """Audit a try turned away before any password work (``why``: which block or alert, when one did)."""
+    audit.record(session, at=now, actor="core", action="signin.attempt", target=f"address:{key}", result=result, **why)
+
+
 def admit(core: Core, source: str, email: str) -> None:
     """Refuse (429) an address that is blocked or in backoff; let anyone else try the password."""
     key, now = throttle_key(source), core.now()
@@ -124,54 +129,23 @@ def admit(core: Core, source: str, email: str) -> None:
     with core.transaction() as session:
         block = session.get(AddressBlock, key, with_for_update=True)
         if (barred := incident.blocking(session, source)) is not None:  # an operator's block (range, country)
-            audit.record(
-                session,
-                at=now,
-                actor="core",
-                action="signin.attempt",
-                target=f"address:{key}",
-                result=AuditOutcome.BLOCKED,
-                by=barred.kind,
-            )
+            _held(session, key, now, AuditOutcome.BLOCKED, by=barred.kind)
             refusal = Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
         elif block is not None and now < block.blocked_until:
             block.refused += 1
-            audit.record(
-                session,
-                at=now,
-                actor="core",
-                action="signin.attempt",
-                target=f"address:{key}",
-                result=AuditOutcome.BLOCKED,
-                by=block.reason,
-            )
+            _held(session, key, now, AuditOutcome.BLOCKED, by=block.reason)
             wait = int((block.blocked_until - now).total_seconds()) + 1
             refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
         elif (held := signin_attack.refusal(session, core.config.risk, email, source, now)) is not None:
             session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
-            audit.record(
-                session,
-                at=now,
-                actor="core",
-                action="signin.attempt",
-                target=f"address:{key}",
-                result=AuditOutcome.THROTTLED,
-                by=signin_attack.KIND,
-            )
+            _held(session, key, now, AuditOutcome.THROTTLED, by=signin_attack.KIND)
             refusal = Throttled(60, held)
         else:
             count, last = _failures(session, key, _window_start(core, now))
             wait_until = last + timedelta(seconds=backoff_seconds(_settings(core), count)) if last else now
             if now < wait_until:
                 session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
-                audit.record(
-                    session,
-                    at=now,
-                    actor="core",
-                    action="signin.attempt",
-                    target=f"address:{key}",
-                    result=AuditOutcome.THROTTLED,
-                )
+                _held(session, key, now, AuditOutcome.THROTTLED)
                 wait = int((wait_until - now).total_seconds()) + 1
                 refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
                 if _block_if_list_attack(session, core, key, now) is not None:
