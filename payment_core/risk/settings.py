@@ -92,8 +92,13 @@ class CashTopupSpread(RuleSettings):
 
 @dataclass(frozen=True)
 class TopupVelocity(RuleSettings):
+    account_per_minute: int
     account_per_hour: int
     account_per_day: int
+    device_per_hour: int
+    terminal_per_minute: int
+    terminal_per_hour: int
+    store_per_hour: int
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def test_duplicate_cash_topups_racing_each_other_credit_once_and_all_succeed(
     assert balance(core, wallet) == 3_000
 
 
+@pytest.mark.load_risk  # eight top-ups at once into one wallet: a race, not a customer's pace
 def test_first_topups_on_a_new_database_do_not_collide(
     core: Core, terminal: SignedCaller, minter: CodeMinter, wallet: WalletState, clock: ManualClock
 ) -> None:

@@ -137,3 +137,28 @@ def test_an_operator_may_make_top_up_velocity_freeze(strict_core: Core, clock: M
     with strict_core.transaction() as session:
         assert session.get_one(Account, state.account_id).status == "frozen"
     assert balance(strict_core, state) == 2_000
+
+
+def test_top_ups_too_fast_for_one_account_or_one_register_send_cash_to_the_app(
+    core: Core, server: Any, terminal: SignedCaller, minter: CodeMinter, clock: ManualClock
+) -> None:
+    rule = core.config.risk.topup_velocity
+    answers = [_cash(terminal, f"burst-{n}", minter) for n in range(rule.account_per_minute + 1)]
+    assert [answer["http"] for answer in answers] == [200] * rule.account_per_minute + [402]
+    decision = _decision(core, _topup_id(core, terminal.key_id, f"burst-{rule.account_per_minute}"))
+    assert decision["findings"][0]["inputs"]["account_per_minute"]["seen"] == rule.account_per_minute + 1
+    clock.advance(3600)
+    wallets = _wallets(core, server.url, clock, rule.terminal_per_minute + 1 - rule.account_per_minute)
+    clock.advance(120)  # a minute on: only what this register takes from now counts per minute
+    spread = [_cash(terminal, f"till-{n}", phone) for n, (_state, phone) in enumerate(wallets)]
+    spread += [_cash(terminal, f"till-own-{n}", minter) for n in range(rule.account_per_minute)]
+    assert [answer["http"] for answer in spread[:-1]] == [200] * (len(spread) - 1)
+    assert spread[-1]["http"] == 402 and spread[-1]["code"] == "risk_declined"
+    (finding,) = _decision(core, _topup_id(core, terminal.key_id, f"till-own-{rule.account_per_minute - 1}"))[
+        "findings"
+    ]
+    assert finding["inputs"]["terminal_per_minute"] == {
+        "seen": rule.terminal_per_minute + 1,
+        "limit": rule.terminal_per_minute,
+    }
+    assert "at this register in a minute" in finding["reason"]
