@@ -14,6 +14,7 @@ from payment_core.config import Limits, SessionPolicy
 from payment_core.ledger import audit_books
 from possim.world import (
     DEMO_LIMITS,
+    DEMO_RISK,
     Customer,
     FundingFailed,
     World,
@@ -116,7 +117,7 @@ def test_the_kept_authenticator_key_and_recovery_codes_enroll_more_phones(world:
 
 
 def test_the_steps_compose_without_open_world(tmp_path: Path, clock: ManualClock) -> None:
-    core = new_core(tmp_path / "core.db", clock=clock, limits=DEMO_LIMITS)
+    core = new_core(tmp_path / "core.db", clock=clock, limits=DEMO_LIMITS, risk=DEMO_RISK)  # funds in quick top-ups
     try:
         first = add_terminal(core, "Shinjuku 3-chome", "register-1", "test")
         second = add_terminal(core, "Shinjuku 3-chome", "register-2", "test")
