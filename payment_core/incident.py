@@ -279,9 +279,21 @@ def list_address_blocks(core: Core) -> list[dict[str, Any]]:
         ]
 
 
+def _block_key(address: str) -> str:
+    """How ``address_blocks`` names what ``address`` means: an address's throttle key, or a range (an IPv6
+    /64 as the throttle keys it, a range's hold from ``risk.range_burst``) in its canonical form."""
+    if "/" in address:
+        try:
+            network = ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            return address[:64]
+        return str(network)
+    return throttle_key(address)
+
+
 def lift_address_block(core: Core, address: str, actor: str) -> bool:
     """Lift the throttle's block of ``address`` (as listed, or any address it covers); False when none."""
-    key, now = throttle_key(address.strip()), core.now()
+    key, now = _block_key(address.strip()), core.now()
     with core.transaction() as session:
         row = session.get(AddressBlock, key, with_for_update=True)
         lifted = row is not None and row.blocked_until > now

@@ -5,17 +5,21 @@ Every figure is a count of stored facts, so a test can count them again directly
 
 - **sign-in attempts**: audit events ``signin.new_device`` and ``signin.known_device`` (one per password
   check, result ``succeeded`` or ``failed``; a right password without the second factor is ``failed``);
-  **held before the password**: ``signin.attempt`` events with result ``throttled``. The
-  ``signin_attempts`` table is pruned after its window, so it is never read here.
+  **held before the password**: ``signin.attempt`` events, result ``throttled`` (backoff, or held while
+  the list-attack alert is up) or ``blocked`` (an operator's block, the throttle's block of an address,
+  a range's hold), counted together and apart. The ``signin_attempts`` table is pruned after its window,
+  so it is never read here.
 - **accounts attacked**: distinct existing accounts with a failed sign-in (target ``account:N``);
   failures for addresses with no account are counted apart.
 - **taken over**, **victims**, **yen lost**: as ``payment_core.victims`` defines them (a device enrolled
   from an address range new to an account that already had a phone, then used; money moved through it;
   what the ledger took from the wallet less what refunds put back), for payments within the window.
 - **yen compensated**: the wallet postings of ``compensation`` journals made within the window.
-- **blocks**: ``signin.list_attack`` events (an address blocked, or the service-wide alert raised);
-  **operator actions**: events whose action starts with ``admin.`` or ``incident.`` (kill switches,
-  blocks and keys an operator used), each with when and who.
+- **blocks**: ``signin.list_attack`` events (an address blocked, or the service-wide alert raised) and
+  ``signin.range_burst`` events (a range held); **operator actions**: events whose action starts with
+  ``admin.`` or ``incident.`` (kill switches, blocks and keys an operator used), each with when and who,
+  except looks that change nothing (``admin.read``) and refused admin credentials (``admin.auth``),
+  which are counted apart as ``admin_auth_refused``.
 - **by store**: the victims' payments and yen lost per store; **by hour** (UTC): attempts, failures,
   holds, blocks, operator actions and yen lost per hour (``possim admin report --plot`` draws them).
 """
@@ -35,8 +39,10 @@ from payment_core.victims import find_victims, takeover_devices
 
 SIGNIN_ACTIONS = ("signin.new_device", "signin.known_device")
 HELD_ACTION = "signin.attempt"
-BLOCK_ACTION = "signin.list_attack"
+BLOCK_ACTIONS = ("signin.list_attack", "signin.range_burst")
 OPERATOR_PREFIXES = ("admin.", "incident.")
+NOT_OPERATOR_ACTIONS = ("admin.read", "admin.auth")
+HELD_RESULTS = ("throttled", "blocked")
 UNKNOWN_ACCOUNT = "account:unknown"
 
 
@@ -46,7 +52,7 @@ def _hour(at: datetime) -> str:
 
 def _events(session: Session, since: datetime, until: datetime) -> list[AuditEvent]:
     wanted = or_(
-        AuditEvent.action.in_((*SIGNIN_ACTIONS, HELD_ACTION, BLOCK_ACTION)),
+        AuditEvent.action.in_((*SIGNIN_ACTIONS, HELD_ACTION, *BLOCK_ACTIONS)),
         *(AuditEvent.action.startswith(prefix, autoescape=True) for prefix in OPERATOR_PREFIXES),
     )
     query = (
@@ -79,13 +85,16 @@ def build_report(session: Session, since: datetime, until: datetime) -> dict[str
                 else:
                     attacked.add(event.target)
         elif event.action == HELD_ACTION:
-            if event.result == "throttled":
+            if event.result in HELD_RESULTS:
                 signins["held_before_password"] += 1
+                signins[f"held_{event.result}"] += 1
                 hour["held"] += 1
-        elif event.action == BLOCK_ACTION:
+        elif event.action in BLOCK_ACTIONS:
             blocks.append(_event_view(event))
             hour["blocks"] += 1
-        else:
+        elif event.action == "admin.auth":
+            signins["admin_auth_refused"] += 1
+        elif event.action not in NOT_OPERATOR_ACTIONS:
             operator.append(_event_view(event))
             hour["operator_actions"] += 1
     victims = find_victims(session, since, until)
@@ -105,7 +114,10 @@ def build_report(session: Session, since: datetime, until: datetime) -> dict[str
             "failed": signins["failed"],
             "failed_unknown_account": signins["failed_unknown_account"],
             "held_before_password": signins["held_before_password"],
+            "held_throttled": signins["held_throttled"],
+            "held_blocked": signins["held_blocked"],
         },
+        "admin_auth_refused": signins["admin_auth_refused"],
         "accounts_attacked": len(attacked),
         "accounts_taken_over": len(taken_over),
         "victims": len(victims),
@@ -156,7 +168,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         f"incident report {report['since']} to {report['until']}",
         f"sign-in attempts   {signins['attempts']:,} ({signins['failed']:,} failed, "
         f"{signins['failed_unknown_account']:,} of them for no account; "
-        f"{signins['held_before_password']:,} more held before the password)",
+        f"{signins['held_before_password']:,} more held before the password: "
+        f"{signins['held_throttled']:,} slowed, {signins['held_blocked']:,} blocked)",
         f"accounts attacked  {report['accounts_attacked']:,}",
         f"taken over         {report['accounts_taken_over']:,}",
         f"victims            {report['victims']:,}",

@@ -277,9 +277,13 @@ class SigninAttempt(Base):
     """
 
     __tablename__ = "signin_attempts"
-    __table_args__ = (Index("ix_signin_attempts_source_at", "source", "at"),)
+    __table_args__ = (
+        Index("ix_signin_attempts_source_at", "source", "at"),
+        Index("ix_signin_attempts_place_at", "place", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str | None] = mapped_column(String(64), nullable=True)  # its range: risk.signin_attack.place_of
     subject: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     outcome: Mapped[str] = mapped_column(String(20))  # failed | succeeded | throttled, or a request kind

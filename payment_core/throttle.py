@@ -41,7 +41,7 @@ from payment_core.models import (
     AddressBlock,
     SigninAttempt,
 )
-from payment_core.risk import signin_attack
+from payment_core.risk import range_burst, signin_attack
 from payment_core.sources import throttle_key
 from protocol import ErrorCode, ProtocolError
 
@@ -117,6 +117,19 @@ def _block_if_list_attack(session: Session, core: Core, key: str, now: datetime)
     return block
 
 
+def _attempt(
+    core: Core, source: str, email: str, outcome: str, now: datetime, account_id: int | None = None
+) -> SigninAttempt:
+    return SigninAttempt(
+        source=throttle_key(source),
+        place=signin_attack.place_of(source),
+        subject=subject_of(core, email),
+        account_id=account_id,
+        outcome=outcome,
+        at=now,
+    )
+
+
 def _held(session: Session, key: str, now: datetime, result: AuditOutcome, **why: str) -> None:
     """Audit a try turned away before any password work (``why``: which block or alert, when one did)."""
     audit.record(session, at=now, actor="core", action="signin.attempt", target=f"address:{key}", result=result, **why)
@@ -136,15 +149,19 @@ def admit(core: Core, source: str, email: str) -> None:
             _held(session, key, now, AuditOutcome.BLOCKED, by=block.reason)
             wait = int((block.blocked_until - now).total_seconds()) + 1
             refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
+        elif (hold := range_burst.holding(session, core.config.risk, email, source, now)) is not None:
+            hold.refused += 1
+            _held(session, key, now, AuditOutcome.BLOCKED, by=range_burst.REASON)
+            refusal = Throttled(int((hold.blocked_until - now).total_seconds()) + 1, range_burst.MESSAGE)
         elif (held := signin_attack.refusal(session, core.config.risk, email, source, now)) is not None:
-            session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
+            session.add(_attempt(core, source, email, THROTTLED, now))
             _held(session, key, now, AuditOutcome.THROTTLED, by=signin_attack.KIND)
             refusal = Throttled(60, held)
         else:
             count, last = _failures(session, key, _window_start(core, now))
             wait_until = last + timedelta(seconds=backoff_seconds(_settings(core), count)) if last else now
             if now < wait_until:
-                session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=THROTTLED, at=now))
+                session.add(_attempt(core, source, email, THROTTLED, now))
                 _held(session, key, now, AuditOutcome.THROTTLED)
                 wait = int((wait_until - now).total_seconds()) + 1
                 refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
@@ -178,9 +195,7 @@ def settle(
     key, now = throttle_key(source), core.now()
     outcome = SUCCEEDED if ok else SIGNIN_FACTOR_FAILED if password_was_right else FAILED
     with core.transaction() as session:
-        session.add(
-            SigninAttempt(source=key, subject=subject_of(core, email), account_id=account_id, outcome=outcome, at=now)
-        )
+        session.add(_attempt(core, source, email, outcome, now, account_id))
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
         audit.record(
             session,
@@ -200,6 +215,7 @@ def settle(
             _block_if_list_attack(session, core, key, now)
             session.flush()
             signin_attack.watch(session, core.config.risk, core.config.operator_email, now)
+            range_burst.watch(session, core.config.risk, core.config.operator_email, source, now)
         _maybe_prune(session, core, now)
 
 
@@ -238,11 +254,12 @@ def unlock(account: Account) -> None:
 
 
 def _maybe_prune(session: Session, core: Core, now: datetime) -> None:
-    """Forget attempts older than the window (each address's figures only ever read the window)."""
+    """Forget attempts older than every window that reads them (the throttle's, a range's burst)."""
     session.flush()
     last_id = session.execute(select(func.max(SigninAttempt.id))).scalar_one() or 0
     if last_id % _PRUNE_EVERY == 0:
-        session.execute(delete(SigninAttempt).where(SigninAttempt.at < _window_start(core, now)))
+        oldest = min(_window_start(core, now), now - range_burst.window(core.config.risk))
+        session.execute(delete(SigninAttempt).where(SigninAttempt.at < oldest))
 
 
 def limit_requests(core: Core, source: str, email: str, what: str) -> None:
@@ -259,6 +276,6 @@ def limit_requests(core: Core, source: str, email: str, what: str) -> None:
             raise Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
         blocked = block is not None and now < block.blocked_until
         if not blocked and sent < _settings(core).reset_requests_per_window:
-            session.add(SigninAttempt(source=key, subject=subject_of(core, email), outcome=what, at=now))
+            session.add(_attempt(core, source, email, what, now))
             return
     raise Throttled(_settings(core).window_seconds, "Too many requests from your network; try again later.")

@@ -113,6 +113,14 @@ class SigninListAttack(RuleSettings):
 
 
 @dataclass(frozen=True)
+class SigninRangeBurst(RuleSettings):
+    window_minutes: int
+    accounts: int
+    addresses: int
+    hold_minutes: int
+
+
+@dataclass(frozen=True)
 class NewPlace(RuleSettings):
     """``action``: a phone enrolled from a country new to the account; the others as named."""
 
@@ -129,6 +137,7 @@ class RiskSettings:
     high_risk_goods: HighRiskGoods
     store_cluster: StoreCluster
     signin_list_attack: SigninListAttack
+    signin_range_burst: SigninRangeBurst
     cash_topup_spread: CashTopupSpread
     topup_velocity: TopupVelocity
     new_place: NewPlace
@@ -192,6 +201,7 @@ def load_settings(path: Path | None = None) -> RiskSettings:
         high_risk_goods=_rule(HighRiskGoods, "high_risk_goods", tables["high_risk_goods"]),
         store_cluster=_rule(StoreCluster, "store_cluster", tables["store_cluster"]),
         signin_list_attack=_rule(SigninListAttack, "signin_list_attack", tables["signin_list_attack"]),
+        signin_range_burst=_rule(SigninRangeBurst, "signin_range_burst", tables["signin_range_burst"]),
         cash_topup_spread=_rule(CashTopupSpread, "cash_topup_spread", tables["cash_topup_spread"]),
         topup_velocity=_rule(TopupVelocity, "topup_velocity", tables["topup_velocity"]),
         new_place=_rule(NewPlace, "new_place", tables["new_place"]),

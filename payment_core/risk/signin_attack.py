@@ -78,6 +78,12 @@ def remember_place(session: Session, account_id: int, source: str, now: datetime
         place.last_seen = now
 
 
+def familiar_place(session: Session, email: str, source: str) -> bool:
+    """Whether the account named ``email`` (if there is one) has signed in from ``source``'s range before."""
+    account_id = session.scalars(select(Account.id).where(Account.email == email.strip().lower())).first()
+    return account_id is not None and session.get(AccountPlace, (account_id, place_of(source))) is not None
+
+
 def active_alert(session: Session, now: datetime) -> RiskAlert | None:
     return session.scalars(_ACTIVE, {"now": now}).first()
 
@@ -87,8 +93,7 @@ def refusal(session: Session, settings: RiskSettings, email: str, source: str, n
     rule = settings.signin_list_attack
     if not rule.enabled or rule.action == Verdict.ALLOW or active_alert(session, now) is None:
         return None
-    account_id = session.scalars(select(Account.id).where(Account.email == email.strip().lower())).first()
-    if account_id is not None and session.get(AccountPlace, (account_id, place_of(source))) is not None:
+    if familiar_place(session, email, source):
         return None  # the owner's usual place
     if rule.action == Verdict.STEP_UP:
         failures = session.execute(_FAILURES_SINCE, {"since": now - timedelta(minutes=1)}).scalar_one()

@@ -283,5 +283,5 @@ def check_victims_and_report(core: Core, incident: Incident, watcher: httpx.Clie
         assert (bad.status_code, error_code(bad)) == (422, "parameter_invalid")
         if param is not None:
             assert bad.json()["error"]["param"] == param
-    reads = [(e["actor"], e["target"]) for e in audited(core, "admin.read")]
-    assert reads == [("admin:watcher", "victims")] * 3 + [("admin:watcher", "report")]
+    reads = [e["target"] for e in audited(core, "admin.read") if e["actor"] == "admin:watcher"]
+    assert reads == ["victims"] * 3 + ["report"]  # (build_incident has a read of its own, by admin:test)

@@ -112,7 +112,16 @@ def build_incident(core: Core, clock: ManualClock, url: str) -> Incident:
             email, password = (owners[1].email, PASSWORD) if n == 2 else (f"spread{n}@example.com", "hunter2")
             attempt(core, f"127.{60 + n}.0.7", email, password)
             clock.advance(1)
+        attempt(core, "127.50.0.7", "list99@example.com", "hunter2")  # held: the address is blocked
         clock.advance(HOUR)  # the alert has lapsed
+        # Then a slow burst from one range: six addresses in 127.40.5.0/24 name two accounts each, four
+        # minutes apart (under the address throttle and the alert): the range is held, and a seventh
+        # address in it is refused before its password.
+        for n in range(12):
+            attempt(core, f"127.40.5.{1 + n // 2}", f"slow{n}@example.com", "hunter2")
+            clock.advance(4 * 60)
+        assert attempt(core, "127.40.5.99", "slow99@example.com", "hunter2") == "held"
+        clock.advance(20 * 60)
         # Hour 1: owners 0 and 1 taken over from new places, with the password and a phished code.
         attackers = []
         for owner, address in ((owners[0], "127.90.0.5"), (owners[1], "127.91.0.5")):
@@ -145,6 +154,9 @@ def build_incident(core: Core, clock: ManualClock, url: str) -> Incident:
         compensate(core, owners[0].id, 5_000, "inc-owner0", "admin:test", "takeover on 127.90.0.5")
         with core.transaction() as session:
             audit.record(session, at=clock(), actor="admin:test", action="admin.pause", target="payments", result="ok")
+            # a look that changes nothing and a refused admin key: not operator actions
+            audit.record(session, at=clock(), actor="admin:test", action="admin.read", target="alerts", result="ok")
+            audit.record(session, at=clock(), actor="anonymous", action="admin.auth", target="k", result="refused")
         clock.advance(60)
     ids = {name: answer.get("id") or answer["payment_id"] for name, answer in paid.items()}
     return Incident(started, clock(), [o.id for o in owners], [m.device_id for m in attackers], ids, own_new.device.id)
@@ -214,18 +226,34 @@ def test_the_report_equals_direct_counts_of_the_audit_and_the_ledger(
         **window,
     )
     assert report["accounts_attacked"] == attacked == 2  # owner 0 on the list, owner 1 without the factor
-    held = count(
+    held = {
+        result: count(
+            core,
+            f"SELECT count(*) FROM audit_events WHERE action = 'signin.attempt' AND result = :r AND {in_window}",
+            r=result,
+            **window,
+        )
+        for result in ("throttled", "blocked")
+    }
+    assert report["signins"]["held_throttled"] == held["throttled"]
+    assert report["signins"]["held_blocked"] == held["blocked"] >= 2  # the blocked address, the held range
+    assert report["signins"]["held_before_password"] == held["throttled"] + held["blocked"]
+    blocks = count(
         core,
-        f"SELECT count(*) FROM audit_events WHERE action = 'signin.attempt' AND result = 'throttled' AND {in_window}",
+        "SELECT count(*) FROM audit_events WHERE action IN ('signin.list_attack', 'signin.range_burst')"
+        f" AND {in_window}",
         **window,
     )
-    assert report["signins"]["held_before_password"] == held > 0
-    blocks = count(
-        core, f"SELECT count(*) FROM audit_events WHERE action = 'signin.list_attack' AND {in_window}", **window
+    assert len(report["blocks"]) == blocks >= 3 and set(report["blocks_by_result"]) == {"blocked", "alerted"}
+    assert [b["target"] for b in report["blocks"] if b["action"] == "signin.range_burst"] == ["range:127.40.5.0/24"]
+    admin = count(
+        core,
+        "SELECT count(*) FROM audit_events WHERE action LIKE 'admin.%' AND action NOT IN ('admin.read', 'admin.auth')"
+        f" AND {in_window}",
+        **window,
     )
-    assert len(report["blocks"]) == blocks >= 2 and set(report["blocks_by_result"]) == {"blocked", "alerted"}
-    admin = count(core, f"SELECT count(*) FROM audit_events WHERE action LIKE 'admin.%' AND {in_window}", **window)
     assert len(report["operator_actions"]) == admin == 1
+    assert report["admin_auth_refused"] == 1
     # the ledger: what the attackers' payments took from the wallets, less what refunds put back
     attackers = {"d0": incident.attacker_devices[0], "d1": incident.attacker_devices[1]}
     taken = count(
