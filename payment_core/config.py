@@ -67,6 +67,10 @@ class PasswordPolicy:
     salt_len: int = 16  # bytes of random salt per hash
     min_length: int = 12
     max_length: int = 1024
+    # "argon2id", or "salted-sha256": one SHA-256 over a random salt and the password, as many 2019 systems
+    # stored them. Only `possim attack --defenses 7pay` chooses it, to show what a fast hash lets a list
+    # attack do; a core on argon2id never accepts such a hash (passwords.PasswordHasher).
+    scheme: str = "argon2id"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Throttling:
     window_seconds: int = 900
     free_failures: int = 5
     backoff_max_seconds: int = 900
+    enabled: bool = True  # False only for `possim attack --defenses 7pay`: no backoff, no blocks, no locks
     list_attack_accounts: int = 20
     list_attack_block_minutes: int = 60
     reset_requests_per_window: int = 10  # password-reset and sign-up requests per address per window
@@ -105,6 +110,20 @@ class SessionPolicy:
 
 
 @dataclass(frozen=True)
+class Defences:
+    """Doors 7pay left open, each shut by default. Only ``possim attack --defenses 7pay`` opens them (with
+    the throttle and the risk rules off, ``possim.attack.defences``), to replay what they cost; nothing
+    else may, and a core that runs with one open says so when it starts."""
+
+    second_factor_for_new_phones: bool = True  # a new phone needs the password and a TOTP or recovery code
+    code_for_owner_topups: bool = True  # a card or bank top-up needs a fresh TOTP code
+
+    @property
+    def weakened(self) -> bool:
+        return not (self.second_factor_for_new_phones and self.code_for_owner_topups)
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     db_url: str
     server_key: bytes = field(repr=False)
@@ -115,6 +134,7 @@ class CoreConfig:
     limits: Limits = field(default_factory=Limits)
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
     throttling: Throttling = field(default_factory=Throttling)
+    defences: Defences = field(default_factory=Defences)
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
     # The risk rules' thresholds and actions (payment_core/risk/rules.toml, or an operator's file over it)
     risk: RiskSettings = field(default_factory=load_settings)

@@ -101,7 +101,9 @@ def enroll_device(core: Core, email: str, password: str, second_factor: str | No
                 target=actor,
                 result=AuditOutcome.REFUSED_UNVERIFIED,
             )
-        elif not otp.accept_second_factor(session, core, locked, second_factor, now):
+        elif core.config.defences.second_factor_for_new_phones and not otp.accept_second_factor(
+            session, core, locked, second_factor, now
+        ):
             audit.record(
                 session,
                 at=now,

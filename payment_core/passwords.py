@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import re
+import secrets
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -232,10 +234,19 @@ def check_new_password(
         )
 
 
+SALTED_SHA256 = "salted-sha256"
+_SHA256_PREFIX = "$possim-sha256$"
+
+
 class PasswordHasher:
-    """argon2id with the policy's parameters, over the NFKC-normalised password."""
+    """argon2id with the policy's parameters, over the NFKC-normalised password; or, for the 7pay replay
+    only (``PasswordPolicy.scheme``), one salted SHA-256, which a core on argon2id never accepts."""
 
     def __init__(self, policy: PasswordPolicy) -> None:
+        self._fast = policy.scheme == SALTED_SHA256
+        if not self._fast and policy.scheme != "argon2id":
+            raise ValueError(f"unknown password scheme {policy.scheme!r}: argon2id or {SALTED_SHA256}")
+        self._salt_len = policy.salt_len
         self._argon2 = Argon2Hasher(
             time_cost=policy.time_cost,
             memory_cost=policy.memory_cost,
@@ -247,10 +258,16 @@ class PasswordHasher:
 
     def hash(self, password: str) -> str:
         """The PHC-encoded hash (``$argon2id$v=19$m=…,t=…,p=…$salt$tag``), with a fresh random salt."""
+        if self._fast:
+            salt = secrets.token_hex(self._salt_len)
+            return f"{_SHA256_PREFIX}{salt}${_sha256(salt, password)}"
         return self._argon2.hash(_normalise(password))
 
     def verify(self, stored: str, password: str) -> bool:
         """Whether ``password`` matches ``stored``; False, never an exception, for a malformed ``stored``."""
+        if stored.startswith(_SHA256_PREFIX):
+            salt, _, digest = stored.removeprefix(_SHA256_PREFIX).partition("$")
+            return self._fast and hmac.compare_digest(digest, _sha256(salt, password))
         try:
             return self._argon2.verify(stored, _normalise(password))
         except (VerificationError, InvalidHashError):
@@ -258,7 +275,13 @@ class PasswordHasher:
 
     def needs_rehash(self, stored: str) -> bool:
         """Whether ``stored`` was made with other parameters than the policy's (True if it is malformed)."""
+        if self._fast or stored.startswith(_SHA256_PREFIX):
+            return self._fast != stored.startswith(_SHA256_PREFIX)
         try:
             return self._argon2.check_needs_rehash(stored)
         except InvalidHashError:
             return True
+
+
+def _sha256(salt: str, password: str) -> str:
+    return hashlib.sha256(f"{salt}${_normalise(password)}".encode()).hexdigest()

@@ -137,6 +137,8 @@ def _held(session: Session, key: str, now: datetime, result: AuditOutcome, **why
 
 def admit(core: Core, source: str, email: str) -> None:
     """Refuse (429) an address that is blocked or in backoff; let anyone else try the password."""
+    if not _settings(core).enabled:
+        return  # the 7pay replay: every try goes to the password
     key, now = throttle_key(source), core.now()
     refusal: Throttled | None = None
     with core.transaction() as session:
@@ -195,7 +197,8 @@ def settle(
     key, now = throttle_key(source), core.now()
     outcome = SUCCEEDED if ok else SIGNIN_FACTOR_FAILED if password_was_right else FAILED
     with core.transaction() as session:
-        session.add(_attempt(core, source, email, outcome, now, account_id))
+        if _settings(core).enabled:
+            session.add(_attempt(core, source, email, outcome, now, account_id))
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
         audit.record(
             session,
@@ -206,6 +209,8 @@ def settle(
             result=AuditOutcome.SUCCEEDED if ok else AuditOutcome.FAILED,
             **detail,
         )
+        if not _settings(core).enabled:
+            return  # the 7pay replay: no lock, no block, no watching
         account = session.get(Account, account_id, with_for_update=True) if account_id is not None else None
         if account is not None:
             _count_on_account(session, core, account, ok, now)

@@ -230,7 +230,8 @@ def _from_device(core: Core, device: Device, request: TopupRequest, code: str | 
     _check_limits(core, request)
     with core.transaction() as session:  # before the code is spent: a top-up over a limit burns no TOTP step
         check_daily_limits(session, core, device.account_id, device, request.amount, core.now(), request.method)
-    otp.require_totp(core, device.account_id, code)
+    if core.config.defences.code_for_owner_topups:
+        otp.require_totp(core, device.account_id, code)
 
     def decide(session: Session, topup: Topup) -> None:
         session.get(Account, device.account_id, with_for_update=True)

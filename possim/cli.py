@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("scan", "core", "admin", "demo", "register", "wallet", "outbox", "bench")
+COMMAND_MODULES = ("scan", "core", "admin", "demo", "register", "wallet", "outbox", "bench", "attack")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,6 +43,7 @@ from payment_core.db import (
 )
 from payment_core.risk import RiskSettings, load_settings
 from possim import home
+from possim.attack.defences import DefenceProfile
 
 MAKERS = "possim core serve, possim admin terminal-add or possim admin account-add makes one"
 
@@ -100,6 +101,16 @@ def sqlite_file(db: str) -> Path | None:
     return None
 
 
+def _profile_settings(profile: DefenceProfile) -> dict[str, Any]:
+    """What a defence profile (``possim core serve --defenses``) sets in the core's config."""
+    return {
+        "passwords": profile.passwords,
+        "throttling": profile.throttling,
+        "defences": profile.defences,
+        "limits": profile.limits,
+    }
+
+
 def open_core(
     args: argparse.Namespace,
     trusted_proxies: tuple[str, ...] = (),
@@ -109,6 +120,7 @@ def open_core(
     sqlite_synchronous: str = "FULL",
     proxy_secret: str | None = None,
     risk: RiskSettings | None = None,
+    profile: DefenceProfile | None = None,
 ) -> Core:
     """The core on ``args.db`` with its server key; a missing database is made only when ``create``."""
     for proxy in trusted_proxies:
@@ -132,8 +144,9 @@ def open_core(
             db_schema=args.db_schema,
             trusted_proxies=trusted_proxies,
             proxy_secret=proxy_secret,
-            risk=risk or load_settings(),
+            risk=risk or (profile.risk if profile is not None else load_settings()),
             breached_passwords=breached_passwords,
+            **(_profile_settings(profile) if profile is not None else {}),
         )
     except BaseException:
         engine.dispose()

@@ -1,0 +1,99 @@
+"""What an attack replay cost, counted directly from the core's database once its server has stopped: the
+ledger for money, the devices for takeovers, the audit for when the core first saw the attack. The
+incident report (``payment_core.incident_report``) over the same window must say the same
+(``tests/test_attack.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, create_engine, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from payment_core.incident_report import build_report
+
+_STAMP = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime on SQLite
+_LOOT = (
+    " FROM payments p JOIN journals j ON j.kind = 'payment' AND j.reference = p.id"
+    " JOIN postings po ON po.journal_id = j.id JOIN ledger_accounts l ON l.id = po.ledger_account_id"
+    " WHERE l.kind = 'wallet' AND p.device_id IN :devices AND p.created_at >= :s AND p.created_at < :u"
+)
+_QUERIES = {
+    "accounts_taken_over": "SELECT count(DISTINCT account_id) FROM devices WHERE id IN :devices",
+    "victims": "SELECT count(DISTINCT p.account_id)" + _LOOT,
+    "taken": "SELECT coalesce(-sum(po.amount), 0)" + _LOOT,
+    "refunded": "SELECT coalesce(sum(po.amount), 0) FROM refunds r JOIN journals j ON j.kind = 'refund'"
+    " AND j.reference = r.id JOIN postings po ON po.journal_id = j.id JOIN ledger_accounts l"
+    " ON l.id = po.ledger_account_id JOIN payments p ON p.id = r.payment_id"
+    " WHERE l.kind = 'wallet' AND p.device_id IN :devices AND p.created_at >= :s AND p.created_at < :u",
+    "last_loss": "SELECT max(p.created_at)" + _LOOT,
+    "thieves_topped_up_yen": "SELECT coalesce(sum(amount), 0) FROM topups WHERE status = 'succeeded'"
+    " AND source IN :sources AND created_at >= :s AND created_at < :u",
+    "payments_declined_by_risk": "SELECT count(*) FROM payments WHERE decline_code = 'risk_declined'"
+    " AND created_at >= :s AND created_at < :u",
+    "legit_payments_in_ledger": "SELECT count(*) FROM payments WHERE status = 'succeeded'"
+    " AND device_id IN :shoppers AND created_at >= :s AND created_at < :u",
+    "sign_ins_reaching_a_password": "SELECT count(*) FROM audit_events"
+    " WHERE action IN ('signin.new_device', 'signin.known_device') AND at >= :s AND at < :u",
+    "card_topups_after_pause": "SELECT count(*) FROM topups WHERE method = 'card' AND status = 'succeeded'"
+    " AND created_at >= (SELECT min(at) FROM audit_events WHERE action = 'incident.pause' AND at >= :s)"
+    " AND created_at < :u",
+    "first_seen": "SELECT min(at) FROM audit_events"
+    " WHERE action IN ('signin.list_attack', 'signin.range_burst') AND at >= :s AND at < :u",
+}
+
+
+def _one(conn: Connection, name: str, params: dict[str, Any]) -> Any:
+    statement = text(_QUERIES[name])
+    for listed in ("devices", "sources", "shoppers"):
+        if f":{listed}" in _QUERIES[name]:
+            statement = statement.bindparams(bindparam(listed, expanding=True))
+    return conn.execute(statement, params).scalar()
+
+
+def count(
+    db: Path, attacker_devices: list[int], shopper_devices: list[int], since: datetime, until: datetime
+) -> dict[str, Any]:
+    """Direct counts over [since, until) for the attacker's devices and the shoppers' (aware UTC times)."""
+    params = {
+        "s": since.replace(tzinfo=None).strftime(_STAMP),
+        "u": until.replace(tzinfo=None).strftime(_STAMP),
+        "devices": attacker_devices,
+        "sources": [f"dev_{device}" for device in attacker_devices],
+        "shoppers": shopper_devices,
+    }
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            found = {name: _one(conn, name, params) for name in _QUERIES}
+        with Session(engine) as session:
+            report = build_report(session, since, until)
+    finally:
+        engine.dispose()
+    figures: dict[str, Any] = {
+        name: int(found[name] or 0)
+        for name in (
+            "accounts_taken_over",
+            "victims",
+            "thieves_topped_up_yen",
+            "payments_declined_by_risk",
+            "legit_payments_in_ledger",
+            "sign_ins_reaching_a_password",
+            "card_topups_after_pause",
+        )
+    }
+    figures["yen_lost"] = int(found["taken"] or 0) - int(found["refunded"] or 0)
+    figures["detected_at_s"] = _seconds(found["first_seen"], since)
+    figures["contained_at_s"] = _seconds(found["last_loss"], since) if found["last_loss"] is not None else 0.0
+    figures["report"] = report
+    return figures
+
+
+def _seconds(stamp: Any, since: datetime) -> float | None:
+    if stamp is None:
+        return None
+    moment = stamp if isinstance(stamp, datetime) else datetime.strptime(str(stamp), _STAMP)
+    return round((moment - since.replace(tzinfo=None)).total_seconds(), 1)

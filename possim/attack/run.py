@@ -1,0 +1,151 @@
+"""One attack replay: a fresh core seeded with the scenario's customers (``seeding``), served by
+``possim core serve --defenses NAME`` as a subprocess on 127.0.0.1; the attacker's sign-in workers and
+cash-out workers, the shoppers and (with ``operator``) the operator, all on threads, all bounded by the
+scenario's deadline; then the figures, counted from the database after the server stopped (``outcome``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from possim.attack import outcome
+from possim.attack.attacker import Attacker
+from possim.attack.defences import profile
+from possim.attack.operator import Operator
+from possim.attack.scenario import Scenario, build_world
+from possim.attack.seeding import seed
+from possim.attack.shoppers import Shoppers
+from possim.bench.served import cpu_seconds, served
+
+CASH_OUT_WORKERS = 2
+JOIN_GRACE_SECONDS = 60.0
+
+Progress = Callable[[int, int], None]  # (attempts so far, attempts in all)
+
+
+def run_attack(
+    scenario: Scenario,
+    defences: str,
+    *,
+    operator: bool = False,
+    folder: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the scenario against a core with ``defences`` (``7pay`` or ``hardened``); the figures."""
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="possim-attack-") as scratch:
+            return run_attack(scenario, defences, operator=operator, folder=Path(scratch), progress=progress)
+    chosen = profile(defences)
+    world = build_world(scenario)
+    setup_started = time.monotonic()
+    seeded = seed(world, chosen, folder)
+    command = [sys.executable, "-m", "possim", "core", "serve", "--db", f"sqlite:///{seeded.db}"]
+    command += ["--key-file", str(seeded.key_file), "--host", "127.0.0.1", "--defenses", defences]
+    with served(command, folder / "core.log") as (url, pid):
+        server_cpu_before, client_cpu_before = cpu_seconds(pid) or 0.0, time.process_time()
+        setup_s = time.monotonic() - setup_started
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        started = time.monotonic()
+        deadline = started + scenario.max_seconds
+        attacker = Attacker(
+            url,
+            world,
+            seeded.colluding_registers,
+            chosen.limits.topup_max_yen,
+            chosen.limits.topup_daily_count,
+            deadline,
+        )
+        attacker.tally.started = started
+        shoppers = Shoppers(url, seeded.shoppers, seeded.legit_registers, scenario.seed)
+        watcher = Operator(url, seeded.admin_token, world.attacker_addresses, started) if operator else None
+        signing = [_thread(attacker.sign_in_worker, n) for n in range(scenario.sign_in_workers)]
+        cashing = [_thread(attacker.cash_out_worker, n) for n in range(CASH_OUT_WORKERS)]
+        shopping = _thread(shoppers.run, deadline)
+        operating = _thread(watcher.run, deadline) if watcher is not None else None
+        while any(t.is_alive() for t in signing) and time.monotonic() < deadline + JOIN_GRACE_SECONDS:
+            if progress is not None:
+                progress(attacker.tally.attempts, len(world.leaked))
+            signing[0].join(timeout=0.5)
+        for _ in cashing:
+            attacker.stolen.put(None)
+        for thread in cashing:
+            thread.join(timeout=max(1.0, deadline + JOIN_GRACE_SECONDS - time.monotonic()))
+        shoppers.stop.set()
+        shopping.join(timeout=JOIN_GRACE_SECONDS)
+        if watcher is not None and operating is not None:
+            watcher.stop.set()
+            operating.join(timeout=JOIN_GRACE_SECONDS)
+        duration = time.monotonic() - started
+        until = datetime.now(UTC) + timedelta(seconds=1)
+        server_cpu = (cpu_seconds(pid) or 0.0) - server_cpu_before
+        client_cpu = time.process_time() - client_cpu_before
+        if progress is not None:
+            progress(attacker.tally.attempts, len(world.leaked))
+    devices = [state.device_id for state in attacker.tally.takeovers]
+    counted = outcome.count(seeded.db, devices, [p.device_id for p in seeded.shoppers], since, until)
+    tally, shopped = attacker.tally, shoppers.tally
+    legit_total = shopped.approved + shopped.declined
+    result: dict[str, Any] = {
+        "scenario": "credential-stuffing",
+        "defenses": defences,
+        "seed": scenario.seed,
+        "accounts": scenario.accounts,
+        "attempts_planned": len(world.leaked),
+        "list_hits": world.hits,
+        "login_attempts": tally.attempts,
+        "sign_in_outcomes": dict(sorted(tally.sign_ins.items())),
+        "accounts_taken_over": counted["accounts_taken_over"],
+        "victims": counted["victims"],
+        "yen_lost": counted["yen_lost"],
+        "yen_taken_seen_by_attacker": tally.yen_taken,
+        "topups_blocked": sum(n for outcome_, n in tally.topups.items() if outcome_ != "succeeded"),
+        "topups_credited": tally.topups["succeeded"],
+        "payments_declined_by_risk": counted["payments_declined_by_risk"],
+        "legit_payments": shopped.approved,
+        "legit_payments_declined": shopped.declined,
+        "legit_decline_rate": round(shopped.declined / legit_total, 4) if legit_total else 0.0,
+        "legit_stepped_up": shopped.stepped_up,
+        "legit_outcomes": dict(sorted(shopped.outcomes.items())),
+        "detected_at_s": counted["detected_at_s"],
+        "contained_at_s": counted["contained_at_s"],
+        "duration_s": round(duration, 1),
+        "setup_s": round(setup_s, 1),
+        "cpu_s": {"core": round(server_cpu, 1), "attack_and_shoppers": round(client_cpu, 1)},
+        "cut_short": tally.attempts < len(world.leaked),
+        "sign_ins_reaching_a_password": counted["sign_ins_reaching_a_password"],
+        "core": list(chosen.notes),
+        "timeline": _timeline(tally.attempts_by_second, tally.yen_by_second, duration),
+        "report": counted["report"],
+    }
+    if watcher is not None:
+        result["operator"] = {
+            "noticed_at_s": watcher.log.noticed_at_s,
+            "actions": watcher.log.actions,
+            "card_topups_after_pause": counted["card_topups_after_pause"],
+        }
+    return result
+
+
+def _thread(target: Callable[..., None], *args: Any) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def _timeline(attempts: dict[int, int], yen: dict[int, int], duration: float) -> dict[str, list[int]]:
+    """Cumulative sign-in attempts and yen lost at the end of each second (as the attacker saw them)."""
+    seconds = int(duration) + 1
+    tried, lost, cumulative_tried, cumulative_lost = 0, 0, [], []
+    for second in range(seconds):
+        tried += attempts.get(second, 0)
+        lost += yen.get(second, 0)
+        cumulative_tried.append(tried)
+        cumulative_lost.append(lost)
+    return {"attempts": cumulative_tried, "yen_lost": cumulative_lost}
