@@ -1,5 +1,5 @@
 """The wallet's device-signed routes (docs/WALLET_API.md): wallet, history, notifications, devices,
-confirmations, card and bank top-ups, sign-out everywhere. Sign-up, sign-in, sessions and password
+confirmations, linked cards, card and bank top-ups, sign-out everywhere. Sign-up, sign-in, sessions and password
 reset are in ``payment_core.api_account``."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from payment_core import confirmations, devices, notify, payments, topups, wallet_views
+from payment_core import cards, confirmations, devices, notify, payments, topups, wallet_views
 from payment_core.api_openapi import Auth, operation
 from payment_core.api_request import (
     DEVICE_ID_PATH,
@@ -21,6 +21,7 @@ from payment_core.api_views import listing, payment_view_response, topup_respons
 from payment_core.core import Core
 from payment_core.schemas import (
     BankTopupBody,
+    CardLinkBody,
     CardTopupBody,
     ConfirmBody,
     EmptyBody,
@@ -33,6 +34,18 @@ def add_routes(app: FastAPI, core: Core) -> None:
         data = parse_body(CardTopupBody, call.body)
         wanted = topups.TopupRequest(data.topup_id, data.amount, "card", digits_only(data.card_number))
         return topup_response(core, topups.topup_card(core, device, wanted, data.otp))
+
+    # 402 card_declined: a wrong security code; 402 risk_declined: the holder refused the issuer's prompt;
+    # 429: too many wrong codes for the card, the phone or the address (payment_core/cards.py)
+    @app.post(
+        "/v1/wallet/cards",
+        status_code=201,
+        openapi_extra=operation(Auth.DEVICE, (401, 402, 429), CardLinkBody, ok=(201,)),
+    )
+    def link_card(device: SignedDevice, call: CallData) -> JSONResponse:
+        data = parse_body(CardLinkBody, call.body)
+        linked = cards.link_card(core, device, digits_only(data.card_number), data.security_code, data.otp)
+        return JSONResponse(linked.view(), status_code=201)
 
     @app.post("/v1/topups/bank", openapi_extra=operation(Auth.DEVICE, (400, 402, 409), BankTopupBody))
     def topup_bank(device: SignedDevice, call: CallData) -> JSONResponse:

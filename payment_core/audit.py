@@ -22,7 +22,7 @@ class AuditOutcome(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # a wrong password
-    REJECTED = "rejected"  # a wrong TOTP or recovery code
+    REJECTED = "rejected"  # a wrong TOTP, recovery or card security code
     REPLAYED = "replayed"  # a TOTP code used before
     LOCKED = "locked"
     THROTTLED = "throttled"
@@ -35,6 +35,7 @@ class AuditOutcome(StrEnum):
     REFUSED_UNVERIFIED = "refused_unverified"
     REFUSED_SECOND_FACTOR = "refused_second_factor"
     REFUSED_DEVICE_LIMIT = "refused_device_limit"
+    REFUSED_BY_ISSUER = "refused_by_issuer"  # a card's holder refused the issuer's prompt (3-D Secure)
     REFUSED_TOKEN = "refused_token"  # noqa: S105 (an audit word, not a secret)
     REFUSED_EXPIRED = "refused_expired"
     REFUSED_REVOKED = "refused_revoked"

@@ -41,6 +41,13 @@ class Limits:
     code_failure_window_seconds: int = 600
     device_numeric_failures: int = 100  # 100 guesses a day at 1 in 10^7: about 1 in 270 over a year
     device_numeric_window_seconds: int = 86_400
+    # Linking a card (payment_core.cards): wrong security codes allowed per card (tried from any account),
+    # per device and per address in any ``card_code_window_seconds``; 0 turns one off (the 7pay replay).
+    card_code_failures_per_card: int = 3
+    card_code_failures_per_device: int = 5
+    card_code_failures_per_address: int = 10
+    card_code_window_seconds: int = 86_400
+    card_wrong_codes_remembered_days: int = 30  # wrong codes on a card this recent call for the issuer's check
     confirm_above_yen: int = 10_000  # larger payments wait for the customer to approve them on the phone
     confirm_window_seconds: int = 35  # the register reverses after 30 s; unanswered ones expire after this
 
@@ -117,10 +124,15 @@ class Defences:
 
     second_factor_for_new_phones: bool = True  # a new phone needs the password and a TOTP or recovery code
     code_for_owner_topups: bool = True  # a card or bank top-up needs a fresh TOTP code
+    # a card that had wrong security codes tried on it lately is linked only after its holder confirms at the
+    # issuer (3-D Secure); the holder refuses a prompt they did not start (payment_core.cards)
+    issuer_check_after_wrong_codes: bool = True
 
     @property
     def weakened(self) -> bool:
-        return not (self.second_factor_for_new_phones and self.code_for_owner_topups)
+        return not (
+            self.second_factor_for_new_phones and self.code_for_owner_topups and self.issuer_check_after_wrong_codes
+        )
 
 
 @dataclass(frozen=True)

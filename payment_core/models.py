@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -438,3 +439,34 @@ class AdminKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(60))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class LinkedCard(Base):
+    """A card an account linked (``payment_core.cards``): only a keyed hash of its number and the last four."""
+
+    __tablename__ = "linked_cards"
+    __table_args__ = (UniqueConstraint("account_id", "card_key", name="uq_linked_cards_account_card"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    card_key: Mapped[str] = mapped_column(String(64))
+    last4: Mapped[str] = mapped_column(String(4))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CardCodeTry(Base):
+    """One security code tried while linking a card: the card (keyed hash), who, from where, and whether it
+    was right; the limits per card, device and address read these."""
+
+    __tablename__ = "card_code_tries"
+    __table_args__ = (
+        Index("ix_card_code_tries_card_at", "card_key", "at"),
+        Index("ix_card_code_tries_device_at", "device_id", "at"),
+        Index("ix_card_code_tries_source_at", "source", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_key: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(64))
+    right: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

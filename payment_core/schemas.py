@@ -92,6 +92,12 @@ class CardTopupBody(_Body):
     otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: 401, not 422
 
 
+class CardLinkBody(_Body):
+    card_number: StrictStr = Field(max_length=30)
+    security_code: StrictStr = Field(pattern=r"^[0-9]{3,4}$")
+    otp: StrictStr | None = Field(default=None, max_length=1024)  # missing or wrong: 401, not 422
+
+
 class BankTopupBody(_Body):
     topup_id: StrictStr = Field(pattern=_KEY)
     amount: StrictInt = Field(json_schema_extra=_AMOUNT)

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from payment_core import audit, incident, notify, otp
+from payment_core import audit, cards, incident, notify, otp
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
@@ -237,7 +237,8 @@ def _from_device(core: Core, device: Device, request: TopupRequest, code: str | 
         session.get(Account, device.account_id, with_for_update=True)
         check_daily_limits(session, core, device.account_id, device, request.amount, topup.created_at, request.method)
         judge_topup(session, core, topup, device, None)  # the risk rules; a step-up is the TOTP code given
-        if request.detail != ok:
+        linked = request.method == "card" and cards.is_linked(session, core, device.account_id, request.detail)
+        if request.detail != ok and not linked:
             raise ProtocolError(ErrorCode.CARD_DECLINED)
         _credit(session, topup, clearing)
 

@@ -160,6 +160,11 @@ class WalletClient:
         }
         return self.signed(state, "POST", "/v1/topups/card", body)
 
+    def link_card(self, state: WalletState, card_number: str, security_code: str, otp: str | None) -> dict[str, Any]:
+        """Link a card to the wallet (its security code and the authenticator's code): ``{"id", "last4"}``."""
+        body = {"card_number": card_number, "security_code": security_code, "otp": otp}
+        return self.signed(state, "POST", "/v1/wallet/cards", body)
+
     def topup_bank(
         self, state: WalletState, amount: int, bank_account: str, otp: str, topup_id: str | None = None
     ) -> dict[str, Any]:
