@@ -57,7 +57,8 @@ def profile(name: str) -> DefenceProfile:
             load_settings(),
             (
                 "possim as shipped: argon2id (t=3, m=64 MiB, p=4), per-address throttle, list-attack alert, "
-                "range holds, second factor for a new phone and for card top-ups, risk rules on",
+                "range holds, second factor for a new phone and for card top-ups and links, card codes limited "
+                "per card, phone and address with the issuer's check, risk rules on",
             ),
         )
     if name == SEVEN_PAY:
@@ -65,7 +66,9 @@ def profile(name: str) -> DefenceProfile:
             SEVEN_PAY,
             PasswordPolicy(scheme=SALTED_SHA256),
             Throttling(enabled=False),
-            Defences(second_factor_for_new_phones=False, code_for_owner_topups=False),
+            Defences(
+                second_factor_for_new_phones=False, code_for_owner_topups=False, issuer_check_after_wrong_codes=False
+            ),
             Limits(
                 topup_max_yen=100_000,
                 topup_daily_count=3,
@@ -73,11 +76,15 @@ def profile(name: str) -> DefenceProfile:
                 new_device_topup_max_yen=100_000,
                 new_device_daily_sum_yen=300_000,
                 confirm_above_yen=10**9,
+                card_code_failures_per_card=0,
+                card_code_failures_per_device=0,
+                card_code_failures_per_address=0,
             ),
             risk_off(load_settings()),
             (
                 "as 7pay was in July 2019: no second factor, no throttling, no risk rules, 100,000 yen x 3 "
-                "top-ups a day from a new phone, no confirmation of large payments",
+                "top-ups a day from a new phone, no confirmation of large payments, card security codes "
+                "guessed without limit (as PayPay in December 2018)",
                 "passwords stored as one salted SHA-256 (a fast hash, as many 2019 systems had)",
                 "not replayed: the password reset to another address (the takeovers here need only the list)",
             ),

@@ -97,3 +97,54 @@ def _seconds(stamp: Any, since: datetime) -> float | None:
         return None
     moment = stamp if isinstance(stamp, datetime) else datetime.strptime(str(stamp), _STAMP)
     return round((moment - since.replace(tzinfo=None)).total_seconds(), 1)
+
+
+_CARD_QUERIES = {
+    "cards_linked": "SELECT count(*) FROM linked_cards WHERE account_id IN :mules",
+    "yen_lost": "SELECT coalesce(sum(amount), 0) FROM topups WHERE method = 'card' AND status = 'succeeded'"
+    " AND account_id IN :mules AND created_at >= :s AND created_at < :u",
+    "last_loss": "SELECT max(created_at) FROM topups WHERE method = 'card' AND status = 'succeeded'"
+    " AND account_id IN :mules AND created_at >= :s AND created_at < :u",
+    "payments_declined_by_risk": _QUERIES["payments_declined_by_risk"],
+    "legit_payments_in_ledger": _QUERIES["legit_payments_in_ledger"],
+    "cards_blocked": "SELECT count(*) FROM audit_events WHERE action = 'card.testing' AND at >= :s AND at < :u",
+    "first_seen": "SELECT min(at) FROM audit_events WHERE action = 'card.testing' AND at >= :s AND at < :u",
+}
+
+
+def count_card_testing(
+    db: Path, mule_accounts: list[int], shopper_devices: list[int], since: datetime, until: datetime
+) -> dict[str, Any]:
+    """Direct counts of a card-testing run: the cards the attacker's own accounts linked, the money their
+    top-ups took from those cards, when the core first saw a card being tested."""
+    params = {
+        "s": since.replace(tzinfo=None).strftime(_STAMP),
+        "u": until.replace(tzinfo=None).strftime(_STAMP),
+        "mules": mule_accounts,
+        "shoppers": shopper_devices,
+    }
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            found = {}
+            for name, sql in _CARD_QUERIES.items():
+                statement = text(sql)
+                for listed in ("mules", "shoppers"):
+                    if f":{listed}" in sql:
+                        statement = statement.bindparams(bindparam(listed, expanding=True))
+                found[name] = conn.execute(statement, params).scalar()
+    finally:
+        engine.dispose()
+    figures: dict[str, Any] = {
+        name: int(found[name] or 0)
+        for name in (
+            "cards_linked",
+            "yen_lost",
+            "payments_declined_by_risk",
+            "legit_payments_in_ledger",
+            "cards_blocked",
+        )
+    }
+    figures["detected_at_s"] = _seconds(found["first_seen"], since)
+    figures["contained_at_s"] = _seconds(found["last_loss"], since) if found["last_loss"] is not None else 0.0
+    return figures

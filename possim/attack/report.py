@@ -9,6 +9,22 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+CARD_ROWS = (
+    ("security codes tried", "card_code_attempts"),
+    ("cards tried", "cards_tried"),
+    ("cards linked by the thief", "cards_linked"),
+    ("cards blocked for testing", "cards_blocked"),
+    ("yen lost", "yen_lost"),
+    ("top-ups credited to thieves", "topups_credited"),
+    ("top-ups blocked", "topups_blocked"),
+    ("payments declined by risk", "payments_declined_by_risk"),
+    ("legit payments", "legit_payments"),
+    ("legit payments declined", "legit_payments_declined"),
+    ("legit decline rate", "legit_decline_rate"),
+    ("detected at (s)", "detected_at_s"),
+    ("contained at (s)", "contained_at_s"),
+    ("duration (s)", "duration_s"),
+)
 ROWS = (
     ("login attempts", "login_attempts"),
     ("of them reaching a password", "sign_ins_reaching_a_password"),
@@ -41,14 +57,19 @@ def _cell(value: Any) -> str:
 
 def side_by_side(runs: list[dict[str, Any]]) -> list[str]:
     """The runs' figures in columns, then what each core was."""
-    width = max(len(label) for label, _ in ROWS) + 2
+    first = runs[0]
+    rows = CARD_ROWS if first["scenario"] == "card-testing" else ROWS
+    width = max(len(label) for label, _ in rows) + 2
     columns = [f"{run['defenses']}{' + operator' if 'operator' in run else ''}" for run in runs]
-    lines = [
-        f"credential stuffing, seed {runs[0]['seed']}: {runs[0]['accounts']:,} accounts, "
-        f"{runs[0]['attempts_planned']:,} list entries ({runs[0]['list_hits']:,} right passwords)",
-        "".ljust(width) + "".join(name.rjust(18) for name in columns),
-    ]
-    for label, key in ROWS:
+    if first["scenario"] == "card-testing":
+        title = f"card testing, seed {first['seed']}: up to {first['attempts_planned']:,} security codes"
+    else:
+        title = (
+            f"credential stuffing, seed {first['seed']}: {first['accounts']:,} accounts, "
+            f"{first['attempts_planned']:,} list entries ({first['list_hits']:,} right passwords)"
+        )
+    lines = [title, "".ljust(width) + "".join(name.rjust(18) for name in columns)]
+    for label, key in rows:
         cells = [_cell(run.get(key)) if key != "legit_decline_rate" else f"{run[key]:.2%}" for run in runs]
         lines.append(label.ljust(width) + "".join(cell.rjust(18) for cell in cells))
     for run, name in zip(runs, columns, strict=True):
@@ -71,7 +92,8 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
         lost.plot(range(len(timeline["yen_lost"])), timeline["yen_lost"], label=label)
         tried.plot(range(len(timeline["attempts"])), timeline["attempts"], label=label)
     lost.set(title="yen lost (cumulative)", xlabel="seconds into the attack", ylabel="yen")
-    tried.set(title="sign-in attempts (cumulative)", xlabel="seconds into the attack", ylabel="attempts")
+    what = "security codes tried" if runs[0]["scenario"] == "card-testing" else "sign-in attempts"
+    tried.set(title=f"{what} (cumulative)", xlabel="seconds into the attack", ylabel="attempts")
     for axes in (lost, tried):
         axes.legend()
         axes.grid(alpha=0.3)

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from possim.attack import outcome
+from possim.attack import card_testing, outcome
 from possim.attack.attacker import Attacker
 from possim.attack.defences import profile
 from possim.attack.operator import Operator
 from possim.attack.scenario import Scenario, build_world
-from possim.attack.seeding import seed
+from possim.attack.seeding import add_mules, seed
 from possim.attack.shoppers import Shoppers
 from possim.bench.served import cpu_seconds, served
 
@@ -149,3 +149,82 @@ def _timeline(attempts: dict[int, int], yen: dict[int, int], duration: float) ->
         cumulative_tried.append(tried)
         cumulative_lost.append(lost)
     return {"attempts": cumulative_tried, "yen_lost": cumulative_lost}
+
+
+def run_card_testing(
+    scenario: Scenario, defences: str, *, folder: Path | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """PayPay's card testing (``possim.attack.card_testing``) against a core with ``defences``; the figures."""
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="possim-attack-") as scratch:
+            return run_card_testing(scenario, defences, folder=Path(scratch), progress=progress)
+    chosen = profile(defences)
+    world = build_world(scenario)
+    setup_started = time.monotonic()
+    seeded = seed(world, chosen, folder)
+    mules = add_mules(seeded, [f"mule{n}@example.org" for n in range(card_testing.MULES)], "!")
+    needs_authenticator = chosen.defences.code_for_owner_topups
+    command = [sys.executable, "-m", "possim", "core", "serve", "--db", f"sqlite:///{seeded.db}"]
+    command += ["--key-file", str(seeded.key_file), "--host", "127.0.0.1", "--defenses", defences]
+    with served(command, folder / "core.log") as (url, _pid):
+        setup_s = time.monotonic() - setup_started
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        started = time.monotonic()
+        deadline = started + scenario.max_seconds
+        own_cards = card_testing.link_own_cards(url, seeded.shoppers, world.shoppers, needs_authenticator)
+        limits = chosen.limits
+        tester = card_testing.CardTester(
+            url,
+            scenario,
+            mules,
+            seeded.colluding_registers,
+            (min(limits.topup_max_yen, limits.new_device_topup_max_yen), limits.topup_daily_count),
+            needs_authenticator,
+            deadline,
+        )
+        tester.tally.started = started
+        shoppers = Shoppers(url, seeded.shoppers, seeded.legit_registers, scenario.seed)
+        testing = [_thread(tester.worker, n) for n in range(scenario.sign_in_workers)]
+        shopping = _thread(shoppers.run, deadline)
+        while any(t.is_alive() for t in testing) and time.monotonic() < deadline + JOIN_GRACE_SECONDS:
+            if progress is not None:
+                progress(tester.tally.attempts, scenario.attempts)
+            testing[0].join(timeout=0.5)
+        for thread in testing:
+            thread.join(timeout=max(1.0, deadline + JOIN_GRACE_SECONDS - time.monotonic()))
+        shoppers.stop.set()
+        shopping.join(timeout=JOIN_GRACE_SECONDS)
+        tester.close()
+        duration = time.monotonic() - started
+        until = datetime.now(UTC) + timedelta(seconds=1)
+    counted = outcome.count_card_testing(
+        seeded.db, [m.account_id for m in mules], [p.device_id for p in seeded.shoppers], since, until
+    )
+    tally, shopped = tester.tally, shoppers.tally
+    legit_total = shopped.approved + shopped.declined
+    return {
+        "scenario": "card-testing",
+        "defenses": defences,
+        "seed": scenario.seed,
+        "accounts": scenario.accounts,
+        "attempts_planned": scenario.attempts,
+        **card_testing.summary(tally),
+        "cards_linked": counted["cards_linked"],
+        "victims": counted["cards_linked"],
+        "yen_lost": counted["yen_lost"],
+        "topups_blocked": sum(n for outcome_, n in tally.topups.items() if outcome_ != "succeeded"),
+        "topups_credited": tally.topups["succeeded"],
+        "payments_declined_by_risk": counted["payments_declined_by_risk"],
+        "cards_blocked": counted["cards_blocked"],
+        "legit_cards": dict(sorted(own_cards.items())),
+        "legit_payments": shopped.approved,
+        "legit_payments_declined": shopped.declined,
+        "legit_decline_rate": round(shopped.declined / legit_total, 4) if legit_total else 0.0,
+        "legit_outcomes": dict(sorted(shopped.outcomes.items())),
+        "detected_at_s": counted["detected_at_s"],
+        "contained_at_s": counted["contained_at_s"],
+        "duration_s": round(duration, 1),
+        "setup_s": round(setup_s, 1),
+        "core": list(chosen.notes),
+        "timeline": _timeline(tally.attempts_by_second, tally.yen_by_second, duration),
+    }

@@ -17,7 +17,7 @@ from typing import Any
 
 from payment_core import admin_keys
 from payment_core.accounts import hasher_for
-from payment_core.keys import device_secret
+from payment_core.keys import device_secret, totp_secret
 from payment_core.ledger import CASH_CLEARING, wallet_book_name
 from payment_core.risk.signin_attack import place_of
 from possim.attack.defences import DefenceProfile
@@ -35,6 +35,7 @@ class Phone:
     account_id: int
     device_id: int
     secret: bytes = field(repr=False)
+    totp: str = field(default="", repr=False)  # the authenticator's secret (base32)
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,37 @@ def seed(world: World, profile: DefenceProfile, folder: Path) -> Seeded:
             conn.execute("ROLLBACK")
             raise
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    account_ids = [account for account, _, _ in ids]
-    shoppers = [Phone(ids[i][0], ids[i][1], device_secret(key, ids[i][1], ids[i][2])) for i in world.shoppers]
+    account_ids = [account for account, _, _, _ in ids]
+    shoppers = [_phone(key, *ids[i]) for i in world.shoppers]
     key_file = write_key(folder / "server.key", key)
     return Seeded(db, key_file, token, legit, colluding, shoppers, account_ids, now)
+
+
+def _phone(key: bytes, account_id: int, device_id: int, device_salt: bytes, totp_salt: bytes) -> Phone:
+    return Phone(
+        account_id, device_id, device_secret(key, device_id, device_salt), totp_secret(key, account_id, totp_salt)
+    )
+
+
+def add_mules(seeded: Seeded, emails: list[str], password_hash: str) -> list[Phone]:
+    """The attacker's own accounts, opened two hours ago, each with a phone enrolled an hour ago."""
+    key = bytes.fromhex(seeded.key_file.read_text().strip())
+    now = datetime.now(UTC)
+    with contextlib.closing(sqlite3.connect(seeded.db, isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            made = _accounts(
+                conn,
+                [(email, password_hash, "127.90.0.1", 0) for email in emails],
+                now - timedelta(hours=2),
+                now - timedelta(hours=1),
+                now - timedelta(hours=1),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return [_phone(key, *row) for row in made]
 
 
 def _hash_once(passwords: list[str], profile: DefenceProfile) -> dict[str, str]:
@@ -103,35 +131,45 @@ def _next_id(conn: sqlite3.Connection, table: str) -> int:
 
 def _customers(
     conn: sqlite3.Connection, world: World, hashes: dict[str, str], now: datetime
-) -> list[tuple[int, int, bytes]]:
-    """Insert every customer; their (account id, device id, device salt) by index."""
-    opened = (now - timedelta(days=90)).strftime(_STAMP)
-    enrolled = (now - timedelta(days=60)).strftime(_STAMP)
-    funded = (now - timedelta(days=30)).strftime(_STAMP)
+) -> list[tuple[int, int, bytes, bytes]]:
+    """Insert every customer; their (account id, device id, device salt, authenticator salt) by index."""
+    rows = [(c.email, hashes[c.password], c.home, c.balance) for c in world.customers]
+    return _accounts(conn, rows, now - timedelta(days=90), now - timedelta(days=60), now - timedelta(days=30))
+
+
+def _accounts(
+    conn: sqlite3.Connection,
+    people: list[tuple[str, str, str, int]],
+    opened_at: datetime,
+    enrolled_at: datetime,
+    funded_at: datetime,
+) -> list[tuple[int, int, bytes, bytes]]:
+    """(e-mail, password hash, home address, balance) each as an account with a phone and a funded wallet."""
+    opened, enrolled, funded = (moment.strftime(_STAMP) for moment in (opened_at, enrolled_at, funded_at))
     cash = int(conn.execute("SELECT id FROM ledger_accounts WHERE name = ?", (CASH_CLEARING,)).fetchone()[0])
     account_id, device_id = _next_id(conn, "accounts"), _next_id(conn, "devices")
     book_id, journal_id = _next_id(conn, "ledger_accounts"), _next_id(conn, "journals")
     rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _INSERTS}
-    made: list[tuple[int, int, bytes]] = []
+    made: list[tuple[int, int, bytes, bytes]] = []
     total = 0
-    for customer in world.customers:
-        salt = secrets.token_bytes(32)
-        rows["accounts"].append(
-            (account_id, customer.email, f"Customer {customer.index}", hashes[customer.password], opened, opened)
-        )
-        rows["accounts_totp"].append((secrets.token_bytes(32), account_id))
+    for email, password_hash, home, balance in people:
+        salt, totp_salt = secrets.token_bytes(32), secrets.token_bytes(32)
+        rows["accounts"].append((account_id, email, email.partition("@")[0], password_hash, opened, opened))
+        rows["accounts_totp"].append((totp_salt, account_id))
         rows["devices"].append((device_id, account_id, salt, enrolled))
-        rows["ledger_accounts"].append((book_id, account_id, wallet_book_name(account_id), customer.balance))
-        rows["account_places"].append((account_id, place_of(customer.home), enrolled, funded))
-        topup = f"top_seed{journal_id:016d}"
-        rows["topups"].append(
-            (topup, "seed", f"seed-{journal_id}", _NO_REQUEST, account_id, customer.balance, customer.balance, funded)
-        )
-        rows["journals"].append((journal_id, topup, funded))
-        rows["postings"] += [(journal_id, cash, -customer.balance), (journal_id, book_id, customer.balance)]
-        made.append((account_id, device_id, salt))
-        total += customer.balance
-        account_id, device_id, book_id, journal_id = account_id + 1, device_id + 1, book_id + 1, journal_id + 1
+        rows["ledger_accounts"].append((book_id, account_id, wallet_book_name(account_id), balance))
+        rows["account_places"].append((account_id, place_of(home), enrolled, funded))
+        if balance:
+            topup = f"top_seed{journal_id:016d}"
+            rows["topups"].append(
+                (topup, "seed", f"seed-{journal_id}", _NO_REQUEST, account_id, balance, balance, funded)
+            )
+            rows["journals"].append((journal_id, topup, funded))
+            rows["postings"] += [(journal_id, cash, -balance), (journal_id, book_id, balance)]
+            journal_id += 1
+        made.append((account_id, device_id, salt, totp_salt))
+        total += balance
+        account_id, device_id, book_id = account_id + 1, device_id + 1, book_id + 1
         if len(rows["accounts"]) >= _BATCH:
             _flush(conn, rows)
     _flush(conn, rows)
