@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; writers then queue within one process only
+    fcntl = None  # type: ignore[assignment]
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -77,12 +86,15 @@ def drop_schema(url: str, schema: str) -> None:
         engine.dispose()
 
 
-# How long a writer waits for SQLite's one write lock, in the process and then in SQLite's busy handler.
+# How long a writer waits for SQLite's one write lock: in the process, then for the other processes, then in
+# SQLite's busy handler.
 SQLITE_LOCK_SECONDS = 30
+# Beside a database file, the file whose flock its writers in every process queue on (not for :memory:).
+WRITER_LOCK_SUFFIX = ".writer-lock"
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    connection_class = _writer_queued_connection(threading.Lock())
+    connection_class = _writer_queued_connection(threading.Lock(), writer_lock_file(url))
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_SECONDS, "factory": connection_class},
@@ -109,26 +121,153 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     return engine
 
 
-def _writer_queued_connection(writer: threading.Lock) -> type[sqlite3.Connection]:
-    """A sqlite3 connection class whose transactions queue for ``writer``, one lock per database.
+def writer_lock_file(url: str) -> Path | None:
+    """The file beside a SQLite database whose flock its writers in every process queue on; None for a
+    database in memory (one process only) or where there is no flock (Windows)."""
+    if fcntl is None:
+        return None
+    database = make_url(normalise_url(url)).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None  # in memory, or a URI filename (not used here): the busy handler alone, as before
+    path = Path(database).absolute()
+    return path.with_name(path.name + WRITER_LOCK_SUFFIX)
+
+
+@dataclass
+class _Handover:
+    """A helper's outcome: ``done`` once it has taken the lock for a waiting writer (``took``) or failed."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    took: bool = False
+
+
+class _ProcessWriterLock:
+    """An exclusive ``flock`` on ``path``, held by one process at a time while it writes.
+
+    flock belongs to an open file description, not to a thread: every thread of a process shares this
+    descriptor, so only the thread holding the process's thread lock may take or drop it (see
+    :func:`_writer_queued_connection`). Each process opens the file itself, the first time it writes (a
+    forked child does not share its parent's description, which would make them one holder). The kernel
+    drops the lock when its holder exits, however it ends (SIGKILL included).
+
+    The wait is a blocking ``flock``, so the kernel hands the lock over the moment its holder lets go, but
+    bounded: a blocking call cannot be given a timeout, so it runs in a helper thread (one at a time per
+    process) and the writer waits for it up to its deadline. If the helper gets the lock while the writer
+    still waits, the writer holds it; if the writer has given up meanwhile, the helper lets go at once, or
+    hands it to the next writer of the process already waiting. (Tries of ``LOCK_NB`` with a backoff were
+    bounded too, but a process whose next transaction came soon after its last one took the lock again
+    before the other process's next try: measured, twice the p99 wait of the blocking call.) The flock only
+    queues writers; what keeps two of them apart is still SQLite's own lock (BEGIN IMMEDIATE), so a writer
+    that cannot get the flock (past its deadline, or the file cannot be opened) goes on to SQLite's busy
+    handler, as before."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._descriptor = -1
+        self._pid = 0  # the process that opened the descriptor (0: none yet)
+        self._guard = threading.Lock()  # over the hand-over below
+        self._helper: _Handover | None = None  # a helper blocked in flock for this process, if any
+        self._waiting = False  # a writer waits for that helper
+
+    def _opened(self) -> int:
+        """This process's descriptor of the lock file (-1 if it cannot be opened: no flock then)."""
+        pid = os.getpid()
+        if self._pid != pid:  # the first write here, or a forked child: none of its parent's threads
+            self._pid, self._guard, self._helper, self._waiting = pid, threading.Lock(), None, False
+            try:
+                self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._descriptor = -1
+            else:
+                weakref.finalize(self, os.close, self._descriptor)
+        return self._descriptor
+
+    def acquire(self, deadline: float) -> bool:
+        """Take the lock by ``deadline`` (``time.monotonic()``); False if it was not this process's by then."""
+        assert fcntl is not None
+        descriptor = self._opened()
+        if descriptor < 0:
+            return False
+        with self._guard:
+            if self._helper is None:  # else it blocks on this description: no second call beside it
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return False  # no locks on this file system, say: SQLite's busy handler alone, as before
+                self._helper = _Handover()
+                threading.Thread(target=self._take, args=(descriptor, self._helper), daemon=True).start()
+            self._waiting = True
+            helper = self._helper
+        helper.done.wait(max(0.0, deadline - time.monotonic()))
+        with self._guard:
+            self._waiting = False
+            return helper.done.is_set() and helper.took
+
+    def _take(self, descriptor: int, helper: _Handover) -> None:
+        """The helper: block until the lock is this process's, then hand it to the writer waiting, if any."""
+        assert fcntl is not None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            took = True
+        except OSError:
+            took = False
+        with self._guard:
+            if self._helper is helper:
+                self._helper = None
+            if self._waiting:
+                helper.took = took
+                helper.done.set()
+            elif took:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)  # its writer gave up meanwhile, and no other waits
+
+    def release(self) -> None:
+        assert fcntl is not None
+        fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+
+
+def _writer_queued_connection(writer: threading.Lock, lock_file: Path | None = None) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose transactions queue for ``writer``, one lock per database, and then
+    for the flock on ``lock_file`` (one per database file, shared by every process: :class:`_ProcessWriterLock`).
 
     SQLite has one writer; a second one waits in SQLite's busy handler, which sleeps between tries (up to
     100 ms a sleep), so under contention (payments beside a flood of sign-ins, each with short
     transactions of its own) a payment could wait seconds for a lock freed long before. Waiting on a
-    Python lock instead hands the database over the moment the last writer's COMMIT or ROLLBACK returns.
-    A writer that waits longer than ``SQLITE_LOCK_SECONDS`` goes on to SQLite's busy handler as before."""
+    Python lock instead hands the database over the moment the last writer's COMMIT or ROLLBACK returns;
+    the flock does the same between processes (``possim core serve --workers N``). The thread lock comes
+    first: the threads of a process share one flock. Both are dropped once COMMIT, ROLLBACK or close has
+    returned, the flock first. A writer that waits longer than ``SQLITE_LOCK_SECONDS`` in all goes on to
+    SQLite's busy handler as before (holding the thread lock, if it got that)."""
+    process_lock = _ProcessWriterLock(lock_file) if lock_file is not None else None
 
     class WriterQueuedConnection(sqlite3.Connection):
         _holds_writer = False
+        _holds_file = False
 
         def queue_for_writing(self) -> None:
-            if not self._holds_writer:
-                self._holds_writer = writer.acquire(timeout=SQLITE_LOCK_SECONDS)
+            if self._holds_writer:
+                return
+            deadline = time.monotonic() + SQLITE_LOCK_SECONDS
+            self._holds_writer = writer.acquire(timeout=SQLITE_LOCK_SECONDS)
+            if self._holds_writer and process_lock is not None:  # never without the thread lock: one flock a process
+                try:
+                    self._holds_file = process_lock.acquire(deadline)
+                except BaseException:
+                    self._leave()
+                    raise
 
         def _leave(self) -> None:
-            if self._holds_writer:
-                self._holds_writer = False
-                writer.release()
+            try:
+                if self._holds_file:
+                    self._holds_file = False
+                    assert process_lock is not None
+                    process_lock.release()
+            finally:
+                if self._holds_writer:
+                    self._holds_writer = False
+                    writer.release()
 
         def commit(self) -> None:
             try:

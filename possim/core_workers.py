@@ -15,9 +15,12 @@ crash, a lost database at start) is reported on stderr with its pid and exit cod
 stopped, and the command exits 1: a service manager restarts the whole, rather than the parent
 restarting one child in a loop. A child whose parent is gone stops too.
 
-Only PostgreSQL is served this way (``possim.commands.core`` refuses SQLite): every money invariant is
-held by the database (conditional UPDATEs, unique keys, row locks), so processes need not share any
-memory; what is per process is listed in docs/ARCHITECTURE.md.
+Every money invariant is held by the database (conditional UPDATEs, unique keys, row locks), so processes
+need not share any memory; what is per process is listed in docs/ARCHITECTURE.md. The schema is migrated
+once, by the parent's core, before the fork. On SQLite (a file; ``possim.commands.core`` refuses one in
+memory) the workers' transactions queue on a flock beside the database (``payment_core.db``), each
+worker's engine opening it for itself, so a second writer is handed the database as soon as the first
+commits instead of sleeping in SQLite's busy handler.
 """
 
 from __future__ import annotations

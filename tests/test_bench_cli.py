@@ -40,11 +40,23 @@ def test_a_section_whose_module_is_missing_says_so_in_one_line(
 def test_the_json_keys_are_the_issues() -> None:
     core: dict[str, Any] = {"ceiling_per_s": 1.0}
     workers: dict[str, Any] = {"1": {}, "2": {}}
+    on_sqlite: dict[str, Any] = {"1": {"payments_per_s": 1.0}, "2": {"payments_per_s": 2.0}}
     results = {"core": core, "workers": workers, "scan_to_decision": {"p50": 1}, "memory": {"core": 1}, "growth": {}}
-    assert bench._report(results) == {
-        "core": core | {"workers": workers},
+    assert bench._report(results | {"workers_sqlite": on_sqlite}) == {
+        "core": core | {"workers": workers, "workers_sqlite": on_sqlite},
         "scan_to_decision_ms": {"p50": 1},
         "memory_mb": {"core": 1},
         "growth": {},
     }
     assert bench._report({"workers": workers}) == {"workers": workers}  # no core run: the workers stand alone
+    assert bench._report({"workers_sqlite": on_sqlite}) == {"workers_sqlite": on_sqlite}
+
+
+def test_the_sqlite_workers_section_runs_its_own_function(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(bench.RUNS, "workers_sqlite", "not_written_yet")
+    assert main(["bench", "--only", "workers_sqlite", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"errors": {"workers_sqlite": ANY}}
+    assert "possim.bench.core_workers has no not_written_yet(quick)" in captured.err

@@ -5,6 +5,7 @@ Sections (each ``possim.bench.<module>.run(quick)``):
   core              approved payments a second from 32 registers at once, on SQLite and on PostgreSQL,
                     against a bare FastAPI app's ceiling measured in the same run (possim.bench.core_load)
   workers           the PostgreSQL core served by 1, then 2 processes (possim.bench.core_workers)
+  workers_sqlite    the same on a SQLite file (possim.bench.core_workers.run_sqlite)
   scan              hard 1280x720 camera frames (tilted, far, motion-blurred, glare, low light, mixed): possim's
                     pipeline against zxing-cpp, pyzbar, OpenCV and their union (possim.bench.scan)
   scan_to_decision  from the camera's frame to the core's decision (possim.bench.scan_decision)
@@ -12,8 +13,9 @@ Sections (each ``possim.bench.<module>.run(quick)``):
   memory            resident memory of the core after a load and of a register after payments
                     (possim.bench.memory)
 
---json prints one object: "enumeration", "core" (with "workers" inside when both ran), "scan",
-"scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), each when its section ran.
+--json prints one object: "enumeration", "core" (with "workers" and "workers_sqlite" inside when they ran
+with it), "scan", "scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), each when its
+section ran.
 --plot draws throughput and p99 against concurrency and against ledger size (matplotlib, a PNG).
 """
 
@@ -30,17 +32,20 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-SECTIONS = ("enumeration", "core", "workers", "scan", "scan_to_decision", "growth", "memory")
+SECTIONS = ("enumeration", "core", "workers", "workers_sqlite", "scan", "scan_to_decision", "growth", "memory")
 MODULES = {  # a section's module in possim.bench
     "enumeration": "enumeration",
     "core": "core_load",
     "workers": "core_workers",
+    "workers_sqlite": "core_workers",
     "scan": "scan",
     "scan_to_decision": "scan_decision",
     "growth": "growth",
     "memory": "memory",
 }
+RUNS = {"workers_sqlite": "run_sqlite"}  # a section's function in its module, if not run(quick)
 KEYS = {"scan_to_decision": "scan_to_decision_ms", "memory": "memory_mb"}  # a section's key in --json, if not its name
+IN_CORE = ("workers", "workers_sqlite")  # sections reported inside "core" when it ran too
 
 
 def register(subparsers: Any) -> None:
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 failed[name] = module
                 console.print(f"possim bench: {name}: {module}", highlight=False, soft_wrap=True)
             else:
-                results[name] = module.run(quick=args.quick)
+                results[name] = getattr(module, RUNS.get(name, "run"))(quick=args.quick)
             progress.advance(task)
     if args.plot is not None:
         importlib.import_module("possim.bench.plot").draw(results, args.plot)
@@ -89,19 +94,21 @@ def _section_module(name: str) -> Any:
         module = importlib.import_module(path)
     except ModuleNotFoundError as error:
         return f"cannot run: {path} cannot be imported ({error})"
-    if not callable(getattr(module, "run", None)):
-        return f"cannot run: {path} has no run(quick)"
+    function = RUNS.get(name, "run")
+    if not callable(getattr(module, function, None)):
+        return f"cannot run: {path} has no {function}(quick)"
     return module
 
 
 def _report(results: dict[str, Any]) -> dict[str, Any]:
     """What --json prints: each section under its key; the workers inside "core" when the core ran too."""
-    report = {KEYS.get(name, name): value for name, value in results.items() if name != "workers"}
-    if "workers" in results:
-        if isinstance(report.get("core"), dict):
-            report["core"] = report["core"] | {"workers": results["workers"]}
-        else:
-            report["workers"] = results["workers"]
+    report = {KEYS.get(name, name): value for name, value in results.items() if name not in IN_CORE}
+    for name in IN_CORE:
+        if name in results:
+            if isinstance(report.get("core"), dict):
+                report["core"] = report["core"] | {name: results[name]}
+            else:
+                report[name] = results[name]
     return report
 
 
@@ -114,6 +121,8 @@ def _print_tables(console: Console, results: dict[str, Any]) -> None:
         _print_core(console, core)
     if "workers" in results:
         _print_rows(console, "core served by 1 and 2 processes (PostgreSQL)", "processes", results["workers"])
+    if "workers_sqlite" in results:
+        _print_rows(console, "core served by 1 and 2 processes (SQLite)", "processes", results["workers_sqlite"])
     if "scan" in results:
         importlib.import_module("possim.bench.scan").print_table(console, results["scan"])
     if "scan_to_decision" in results:

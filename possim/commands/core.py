@@ -17,7 +17,7 @@ from payment_core.db import normalise_url
 from payment_core.risk import RiskSettingsError, load_settings
 from payment_core.sweep import Sweeper
 from possim import core_workers, home
-from possim.runtime import StoreError, add_store_arguments, open_core, open_failure
+from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, sqlite_file
 
 
 def register(subparsers: Any) -> None:
@@ -68,7 +68,8 @@ def register(subparsers: Any) -> None:
         type=_positive,
         default=1,
         metavar="N",
-        help="PostgreSQL only: N server processes sharing the port, each with its own connection pool (default 1)",
+        help="N server processes sharing the port, each with its own engine (on SQLite their transactions queue "
+        "on a lock file beside the database; not for a database in memory) (default 1)",
     )
     serve.add_argument(
         "--sweep-every",
@@ -88,10 +89,10 @@ def _positive(value: str) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    if args.workers > 1 and normalise_url(args.db).startswith("sqlite"):
+    if args.workers > 1 and normalise_url(args.db).startswith("sqlite") and sqlite_file(args.db) is None:
         print(
-            f"possim core: --workers {args.workers} needs PostgreSQL (--db postgresql://...): SQLite has one writer, "
-            "and each process admits its requests one at a time",
+            f"possim core: --workers {args.workers} needs a database file or PostgreSQL: "
+            "a SQLite database in memory lives in one process",
             file=sys.stderr,
         )
         return 2
@@ -133,7 +134,7 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     if args.workers > 1:
         config = core.config
-        core.close()  # each worker opens its own engine and pool
+        core.close()  # migrated above, once, before the fork; each worker opens its own engine and pool
         plan = core_workers.WorkerPlan(config, sqlite_synchronous=args.sqlite_synchronous.upper())
         return core_workers.serve(plan, args.host, args.port, args.workers)
     sweeper = Sweeper(core, args.sweep_every).start() if args.sweep_every > 0 else None

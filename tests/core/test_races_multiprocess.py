@@ -1,9 +1,10 @@
-"""The money races again, against a real ``possim core serve --workers 2`` on PostgreSQL.
+"""The money races again, against a real ``possim core serve --workers 2`` on SQLite and on PostgreSQL.
 
 Each register's connection is pinned to one worker process (reconnected until ``/healthz`` on that
 connection names the wanted pid), so the racing requests are decided by two processes that share
 nothing but the database. The world is set up as everywhere (``possim.world``), by the test's own core
-on the same schema, which also reads the books afterwards.
+on the same database (file or schema), which also reads the books afterwards. On SQLite the test's core is
+a third process writing to the file, queued on the same lock file as the workers (``payment_core.db``).
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from payment_core.db import drop_schema
 from payment_core.risk import BURST_FILE
 from possim.world import RegisteredTerminal, add_terminal, new_core, serve
 from protocol import ManualClock, PaymentCode, TopupStatus, epoch_seconds, from_epoch, system_clock
-from tests.conftest import POSTGRES_URL
+from tests.conftest import BACKENDS, POSTGRES_URL
 from tests.signins import CHEAP_HASHING
 from tests.support import SignedCaller, assert_books_balance, balance, enroll_wallet, error_code
 from wallet_app.minter import CodeMinter, CodesExhausted
 from wallet_app.state import WalletState
-
-pytestmark = pytest.mark.postgres
 
 WORKERS = 2
 START_SECONDS = 60.0  # an interpreter importing the core and forking two workers, on a loaded 2-core machine
@@ -98,14 +97,17 @@ class Shop:
 
 
 def start_server(core: Core, folder: Path, workers: int = WORKERS) -> Server:
-    """``possim core serve --workers N`` on the core's schema and a free loopback port (not waited for)."""
+    """``possim core serve --workers N`` on the core's database (and schema) and a free loopback port (not
+    waited for)."""
     key_file = folder / "server.key"
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(core.config.server_key.hex())
     port = free_port()
-    command = [sys.executable, "-m", "possim", "core", "serve", "--db", POSTGRES_URL, "--workers", str(workers)]
-    command += ["--db-schema", str(core.config.db_schema), "--key-file", str(key_file), "--port", str(port)]
+    command = [sys.executable, "-m", "possim", "core", "serve", "--db", core.config.db_url, "--workers", str(workers)]
+    if core.config.db_schema is not None:
+        command += ["--db-schema", core.config.db_schema]
+    command += ["--key-file", str(key_file), "--port", str(port)]
     command += ["--risk-config", str(BURST_FILE)]  # the races pay from one phone, fast
     env = {name: value for name, value in os.environ.items() if name not in ("POSSIM_SERVER_KEY", "POSSIM_DB")}
     env["POSSIM_HOME"] = str(folder / "home")
@@ -180,10 +182,14 @@ def pinned(shop: Shop, register: RegisteredTerminal, pid: int) -> SignedCaller:
     raise AssertionError(f"no connection reached worker {pid} in {PIN_TRIES} tries")
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    schema = f"t_{secrets.token_hex(6)}"
-    core = new_core(POSTGRES_URL, db_schema=schema, passwords=CHEAP_HASHING)
+@pytest.fixture(scope="module", params=BACKENDS)
+def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The shop on a SQLite file or on a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        db, schema = str(tmp_path_factory.mktemp("store") / "core.db"), None
+    else:
+        db, schema = POSTGRES_URL, f"t_{secrets.token_hex(6)}"
+    core = new_core(db, db_schema=schema, passwords=CHEAP_HASHING)
     try:
         registers = (
             add_terminal(core, "Shibuya 1-chome", "register-1", "test"),
@@ -213,7 +219,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         assert all(gone(pid) for pid in pids), f"a worker outlived its supervisor: {server.output()}"
     finally:
         core.close()
-        drop_schema(POSTGRES_URL, schema)
+        if schema is not None:
+            drop_schema(POSTGRES_URL, schema)
 
 
 def test_both_workers_serve(shop: Shop) -> None:
