@@ -12,12 +12,16 @@ from possim.cli import main
 from possim.core_workers import share_budget
 
 
-def test_workers_on_sqlite_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db, key = tmp_path / "core.db", tmp_path / "server.key"
-    assert main(["core", "serve", "--db", str(db), "--key-file", str(key), "--workers", "2"]) == 2
+@pytest.mark.parametrize("db", [":memory:", "sqlite://", "sqlite:///:memory:"])
+def test_workers_on_sqlite_in_memory_are_refused_in_one_line(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database in memory lives in one process (a SQLite file is served by N: tests/core/test_races_multiprocess.py)."""
+    key = tmp_path / "server.key"
+    assert main(["core", "serve", "--db", db, "--key-file", str(key), "--workers", "2"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("possim core: --workers 2 needs PostgreSQL") and err.count("\n") == 1, err
-    assert not db.exists() and not key.exists()  # refused before anything was made
+    assert err.startswith("possim core: --workers 2 needs a database file or PostgreSQL") and err.count("\n") == 1, err
+    assert not key.exists()  # refused before anything was made
 
 
 def test_workers_are_one_or_more(capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,8 @@ from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
 
 MULES = 20
-GIVE_UP_AFTER_REFUSALS = 3
+GIVE_UP_AFTER_REFUSALS = 3  # 429s on one card: the thief moves on to the next card
+GIVE_UP_AFTER_REFUSED_TRIES = 3 * MULES  # 429s in a row over every phone: the thief stops
 REQUEST_TIMEOUT = 30.0
 TOTP_STEP = 30
 _JSON = {"content-type": "application/json"}
@@ -97,13 +98,23 @@ class CardTester:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reserved = 0
+        self._refused_in_a_row = 0
+
+    @property
+    def gave_up(self) -> bool:
+        """Whether the thief stopped because every phone was refused."""
+        return self._refused_in_a_row >= GIVE_UP_AFTER_REFUSED_TRIES
 
     def close(self) -> None:
         for mule in self._mules:
             mule.client.close()
 
     def _over(self) -> bool:
-        return time.monotonic() >= self.deadline or self.tally.attempts >= self.scenario.attempts
+        return (
+            time.monotonic() >= self.deadline
+            or self.tally.attempts >= self.scenario.attempts
+            or self._refused_in_a_row >= GIVE_UP_AFTER_REFUSED_TRIES
+        )
 
     def worker(self, number: int) -> None:
         rng = random.Random(self.scenario.seed * 1000 + number)
@@ -151,6 +162,8 @@ class CardTester:
             with self.tally.lock:
                 self.tally.attempts += 1
                 self.tally.links[outcome] += 1
+                limited = outcome == ErrorCode.RATE_LIMITED.value
+                self._refused_in_a_row = self._refused_in_a_row + 1 if limited else 0
                 self.tally.attempts_by_second[self.tally.second()] += 1
             if outcome == "linked":
                 with self.tally.lock:

@@ -20,7 +20,7 @@ from possim.attack.attacker import Attacker
 from possim.attack.defences import profile
 from possim.attack.operator import Operator
 from possim.attack.scenario import Scenario, build_world
-from possim.attack.seeding import add_mules, seed
+from possim.attack.seeding import Seeded, add_mules, seed
 from possim.attack.shoppers import Shoppers
 from possim.bench.served import cpu_seconds, served
 
@@ -46,10 +46,9 @@ def run_attack(
     world = build_world(scenario)
     setup_started = time.monotonic()
     seeded = seed(world, chosen, folder)
-    command = [sys.executable, "-m", "possim", "core", "serve", "--db", f"sqlite:///{seeded.db}"]
-    command += ["--key-file", str(seeded.key_file), "--host", "127.0.0.1", "--defenses", defences]
+    command = _core_command(seeded, defences, scenario)
     with served(command, folder / "core.log") as (url, pid):
-        server_cpu_before, client_cpu_before = cpu_seconds(pid) or 0.0, time.process_time()
+        server_cpu_before, client_cpu_before = _tree_cpu(pid), time.process_time()
         setup_s = time.monotonic() - setup_started
         since = datetime.now(UTC) - timedelta(seconds=1)
         started = time.monotonic()
@@ -84,7 +83,7 @@ def run_attack(
             operating.join(timeout=JOIN_GRACE_SECONDS)
         duration = time.monotonic() - started
         until = datetime.now(UTC) + timedelta(seconds=1)
-        server_cpu = (cpu_seconds(pid) or 0.0) - server_cpu_before
+        server_cpu = _tree_cpu(pid) - server_cpu_before
         client_cpu = time.process_time() - client_cpu_before
         if progress is not None:
             progress(attacker.tally.attempts, len(world.leaked))
@@ -133,6 +132,23 @@ def run_attack(
     return result
 
 
+def _core_command(seeded: Seeded, defences: str, scenario: Scenario) -> list[str]:
+    """``possim core serve`` on the seeded database with ``defences``, as a user would start it."""
+    command = [sys.executable, "-m", "possim", "core", "serve", "--db", f"sqlite:///{seeded.db}"]
+    command += ["--key-file", str(seeded.key_file), "--host", "127.0.0.1", "--defenses", defences]
+    return [*command, "--workers", str(scenario.core_workers)]
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of the core and its worker processes (``--workers``), from /proc."""
+    total = cpu_seconds(pid) or 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(int(child)) or 0.0 for child in children)
+
+
 def _thread(target: Callable[..., None], *args: Any) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, daemon=True)
     thread.start()
@@ -164,8 +180,7 @@ def run_card_testing(
     seeded = seed(world, chosen, folder)
     mules = add_mules(seeded, [f"mule{n}@example.org" for n in range(card_testing.MULES)], "!")
     needs_authenticator = chosen.defences.code_for_owner_topups
-    command = [sys.executable, "-m", "possim", "core", "serve", "--db", f"sqlite:///{seeded.db}"]
-    command += ["--key-file", str(seeded.key_file), "--host", "127.0.0.1", "--defenses", defences]
+    command = _core_command(seeded, defences, scenario)
     with served(command, folder / "core.log") as (url, _pid):
         setup_s = time.monotonic() - setup_started
         since = datetime.now(UTC) - timedelta(seconds=1)
@@ -209,6 +224,7 @@ def run_card_testing(
         "accounts": scenario.accounts,
         "attempts_planned": scenario.attempts,
         **card_testing.summary(tally),
+        "thief_gave_up": tester.gave_up,
         "cards_linked": counted["cards_linked"],
         "victims": counted["cards_linked"],
         "yen_lost": counted["yen_lost"],

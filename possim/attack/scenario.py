@@ -32,6 +32,7 @@ class Scenario:
     attacker_addresses: int = 1_000
     sign_in_workers: int = 8
     max_seconds: float = 600.0
+    core_workers: int = 1  # `possim core serve --workers N`
 
     def __post_init__(self) -> None:
         if self.accounts < 10 or self.attempts < 10:

@@ -51,6 +51,9 @@ def _common(parser: argparse.ArgumentParser, attempts: int, what: str) -> None:
     parser.add_argument(
         "--max-seconds", type=float, default=Scenario.max_seconds, help="each run's time bound (default 600)"
     )
+    parser.add_argument(
+        "--core-workers", type=int, default=1, metavar="N", help="serve the core with N processes (default 1)"
+    )
     parser.add_argument("--json", action="store_true", help="the figures as JSON, no progress bar")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="yen lost and attempts over time")
 
@@ -71,7 +74,13 @@ def _one(args: argparse.Namespace, scenario: Scenario, name: str, progress: Prog
 
 
 def run(args: argparse.Namespace) -> int:
-    scenario = Scenario(accounts=args.accounts, attempts=args.attempts, seed=args.seed, max_seconds=args.max_seconds)
+    scenario = Scenario(
+        accounts=args.accounts,
+        attempts=args.attempts,
+        seed=args.seed,
+        max_seconds=args.max_seconds,
+        core_workers=args.core_workers,
+    )
     names = list(defences.NAMES) if args.defenses == "both" else [args.defenses]
     console = Console(stderr=True)
     runs = []

@@ -17,6 +17,7 @@ from payment_core.db import normalise_url
 from payment_core.risk import RiskSettingsError, load_settings
 from payment_core.sweep import Sweeper
 from possim import core_workers, home
+from possim.attack import defences
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, sqlite_file
 
 
@@ -55,6 +56,13 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="FILE",
         help="a TOML file of risk-rule thresholds and actions over the shipped ones (payment_core/risk/rules.toml)",
+    )
+    serve.add_argument(
+        "--defenses",
+        choices=defences.NAMES,
+        default=defences.HARDENED,
+        help="hardened (default): possim as shipped; 7pay: the doors 7pay left open in 2019, for `possim attack` "
+        "to replay what they cost (never for real use)",
     )
     serve.add_argument(
         "--sqlite-synchronous",
@@ -110,7 +118,8 @@ def run_serve(args: argparse.Namespace) -> int:
             create=True,
             sqlite_synchronous=args.sqlite_synchronous.upper(),
             proxy_secret=proxy_secret,
-            risk=risk,
+            risk=risk if args.risk_config is not None else None,
+            profile=defences.profile(args.defenses),
         )
     except StoreError as error:
         return open_failure("core", error)
@@ -127,6 +136,9 @@ def run_serve(args: argparse.Namespace) -> int:
             return 2
         proxies = ", ".join(args.trust_proxy)
         print(f"possim core: X-Forwarded-For believed from {proxies} with the proxy secret in {secret_file}")
+    if args.defenses != defences.HARDENED:
+        notes = "; ".join(defences.profile(args.defenses).notes)
+        print(f"possim core: WEAKENED on purpose, defences {args.defenses}: {notes}", flush=True)
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(
         f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()}{workers})",
