@@ -50,6 +50,8 @@ def test_the_json_keys_are_the_issues() -> None:
     }
     assert bench._report({"workers": workers}) == {"workers": workers}  # no core run: the workers stand alone
     assert bench._report({"workers_sqlite": on_sqlite}) == {"workers_sqlite": on_sqlite}
+    throttled: dict[str, Any] = {"sqlite": {"ratio_429_to_payment": 0.5}}
+    assert bench._report({"core": core, "throttled": throttled}) == {"core": core | {"throttled": throttled}}
 
 
 def test_the_sqlite_workers_section_runs_its_own_function(

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.console import Console
+from rich.table import Table
 
 from payment_core import db
 from payment_core.config import Throttling
@@ -294,3 +296,25 @@ def _row(phase: Phase, expected: str) -> dict[str, Any]:
         "seconds": round(phase.seconds, 3),
         "cut_short": phase.cut_short,
     }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """The ``throttled`` section of ``possim bench``: a refused sign-in beside a payment on each store."""
+    return {store: run_throttled_cost(store, quick) for store in ("sqlite", "postgresql")}
+
+
+def print_table(console: Console, results: dict[str, Any]) -> None:
+    table = Table(title="a sign-in refused by the throttle (429) beside an approved payment, server CPU")
+    for column in ("store", "429 CPU ms", "429 p99 ms", "payment CPU ms", "payment p99 ms", "ratio"):
+        table.add_column(column, justify="right")
+    for store, row in results.items():
+        refused, paid = row["refused_429"], row["payment"]
+        table.add_row(
+            store,
+            str(refused["cpu_ms_per_request"]),
+            str(refused["p99_ms"]),
+            str(paid["cpu_ms_per_request"]),
+            str(paid["p99_ms"]),
+            str(row["ratio_429_to_payment"]),
+        )
+    console.print(table)

@@ -6,6 +6,8 @@ Sections (each ``possim.bench.<module>.run(quick)``):
                     against a bare FastAPI app's ceiling measured in the same run (possim.bench.core_load)
   workers           the PostgreSQL core served by 1, then 2 processes (possim.bench.core_workers)
   workers_sqlite    the same on a SQLite file (possim.bench.core_workers.run_sqlite)
+  throttled         what a sign-in refused by the throttle (429) costs the core beside an approved payment,
+                    on each store (possim.bench.throttled_cost)
   scan              hard 1280x720 camera frames (tilted, far, motion-blurred, glare, low light, mixed): possim's
                     pipeline against zxing-cpp, pyzbar, OpenCV and their union (possim.bench.scan)
   scan_to_decision  from the camera's frame to the core's decision (possim.bench.scan_decision)
@@ -13,8 +15,8 @@ Sections (each ``possim.bench.<module>.run(quick)``):
   memory            resident memory of the core after a load and of a register after payments
                     (possim.bench.memory)
 
---json prints one object: "enumeration", "core" (with "workers" and "workers_sqlite" inside when they ran
-with it), "scan", "scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), each when its
+--json prints one object: "enumeration", "core" (with "workers", "workers_sqlite" and "throttled" inside when
+they ran with it), "scan", "scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), each when its
 section ran.
 --plot draws throughput and p99 against concurrency and against ledger size (matplotlib, a PNG).
 """
@@ -32,12 +34,23 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-SECTIONS = ("enumeration", "core", "workers", "workers_sqlite", "scan", "scan_to_decision", "growth", "memory")
+SECTIONS = (
+    "enumeration",
+    "core",
+    "workers",
+    "workers_sqlite",
+    "throttled",
+    "scan",
+    "scan_to_decision",
+    "growth",
+    "memory",
+)
 MODULES = {  # a section's module in possim.bench
     "enumeration": "enumeration",
     "core": "core_load",
     "workers": "core_workers",
     "workers_sqlite": "core_workers",
+    "throttled": "throttled_cost",
     "scan": "scan",
     "scan_to_decision": "scan_decision",
     "growth": "growth",
@@ -45,7 +58,7 @@ MODULES = {  # a section's module in possim.bench
 }
 RUNS = {"workers_sqlite": "run_sqlite"}  # a section's function in its module, if not run(quick)
 KEYS = {"scan_to_decision": "scan_to_decision_ms", "memory": "memory_mb"}  # a section's key in --json, if not its name
-IN_CORE = ("workers", "workers_sqlite")  # sections reported inside "core" when it ran too
+IN_CORE = ("workers", "workers_sqlite", "throttled")  # sections reported inside "core" when it ran too
 
 
 def register(subparsers: Any) -> None:
@@ -123,6 +136,8 @@ def _print_tables(console: Console, results: dict[str, Any]) -> None:
         _print_rows(console, "core served by 1 and 2 processes (PostgreSQL)", "processes", results["workers"])
     if "workers_sqlite" in results:
         _print_rows(console, "core served by 1 and 2 processes (SQLite)", "processes", results["workers_sqlite"])
+    if "throttled" in results:
+        importlib.import_module("possim.bench.throttled_cost").print_table(console, results["throttled"])
     if "scan" in results:
         importlib.import_module("possim.bench.scan").print_table(console, results["scan"])
     if "scan_to_decision" in results:
