@@ -82,7 +82,8 @@ def test_the_figures_are_the_ledgers_and_equal_the_incident_report(both: dict[st
     report = run["report"]
     assert run["yen_lost"] == report["yen_lost"] == run["yen_taken_seen_by_attacker"]
     assert run["victims"] == report["victims"]
-    assert run["accounts_taken_over"] == report["accounts_taken_over"]
+    # the report counts a takeover once the stolen phone was used; the run, every phone the thief enrolled
+    assert report["accounts_taken_over"] == run["victims"] <= run["accounts_taken_over"]
     assert run["sign_ins_reaching_a_password"] == report["signins"]["attempts"]
     if name == defences.HARDENED:
         held = run["sign_in_outcomes"].get("held", 0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import queue
 import random
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import httpx
 
 from payment_core.topups import CARD_OK
 from possim.attack.scenario import World
+from possim.attack.tally import Tally
 from possim.world import RegisteredTerminal
 from protocol import ErrorCode, ProtocolError
 from protocol.http_auth import SigningAuth
@@ -41,20 +41,10 @@ _OUTCOMES = {
 
 
 @dataclass
-class AttackTally:
-    started: float
-    attempts: int = 0
+class AttackTally(Tally):
     sign_ins: Counter[str] = field(default_factory=Counter)
     takeovers: list[WalletState] = field(default_factory=list)
-    topups: Counter[str] = field(default_factory=Counter)
-    payments: Counter[str] = field(default_factory=Counter)
     yen_taken: int = 0
-    attempts_by_second: Counter[int] = field(default_factory=Counter)
-    yen_by_second: Counter[int] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def second(self) -> int:
-        return int(time.monotonic() - self.started)
 
 
 class Attacker:

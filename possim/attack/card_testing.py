@@ -24,6 +24,7 @@ import pyotp
 from payment_core.cards import issuer_code, with_check_digit
 from possim.attack.scenario import Scenario, attacker_address
 from possim.attack.seeding import Phone
+from possim.attack.tally import Tally
 from possim.world import RegisteredTerminal
 from protocol import ErrorCode, ProtocolError
 from protocol.http_auth import SigningAuth
@@ -49,22 +50,12 @@ def own_card(index: int) -> str:
 
 
 @dataclass
-class CardTally:
-    started: float
-    attempts: int = 0
+class CardTally(Tally):
     links: Counter[str] = field(default_factory=Counter)
     cards_tried: int = 0
     cards_linked: list[str] = field(default_factory=list)
     cards_given_up: int = 0
-    topups: Counter[str] = field(default_factory=Counter)
-    payments: Counter[str] = field(default_factory=Counter)
     yen_charged: int = 0
-    attempts_by_second: Counter[int] = field(default_factory=Counter)
-    yen_by_second: Counter[int] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def second(self) -> int:
-        return int(time.monotonic() - self.started)
 
 
 class _Mule:

@@ -46,29 +46,40 @@ _QUERIES = {
 }
 
 
-def _one(conn: Connection, name: str, params: dict[str, Any]) -> Any:
-    statement = text(_QUERIES[name])
-    for listed in ("devices", "sources", "shoppers"):
-        if f":{listed}" in _QUERIES[name]:
-            statement = statement.bindparams(bindparam(listed, expanding=True))
+def _found(db: Path, queries: dict[str, str], params: dict[str, Any]) -> dict[str, Any]:
+    """Each query's one value; a list parameter (``IN :name``) is expanded."""
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return {name: _one(conn, sql, params) for name, sql in queries.items()}
+    finally:
+        engine.dispose()
+
+
+def _one(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+    statement = text(sql)
+    for name, value in params.items():
+        if isinstance(value, list) and f":{name}" in sql:
+            statement = statement.bindparams(bindparam(name, expanding=True))
     return conn.execute(statement, params).scalar()
+
+
+def _window(since: datetime, until: datetime) -> dict[str, str]:
+    return {"s": since.replace(tzinfo=None).strftime(_STAMP), "u": until.replace(tzinfo=None).strftime(_STAMP)}
 
 
 def count(
     db: Path, attacker_devices: list[int], shopper_devices: list[int], since: datetime, until: datetime
 ) -> dict[str, Any]:
     """Direct counts over [since, until) for the attacker's devices and the shoppers' (aware UTC times)."""
-    params = {
-        "s": since.replace(tzinfo=None).strftime(_STAMP),
-        "u": until.replace(tzinfo=None).strftime(_STAMP),
+    params = _window(since, until) | {
         "devices": attacker_devices,
         "sources": [f"dev_{device}" for device in attacker_devices],
         "shoppers": shopper_devices,
     }
+    found = _found(db, _QUERIES, params)
     engine = create_engine(f"sqlite:///{db}")
     try:
-        with engine.connect() as conn:
-            found = {name: _one(conn, name, params) for name in _QUERIES}
         with Session(engine) as session:
             report = build_report(session, since, until)
     finally:
@@ -117,24 +128,7 @@ def count_card_testing(
 ) -> dict[str, Any]:
     """Direct counts of a card-testing run: the cards the attacker's own accounts linked, the money their
     top-ups took from those cards, when the core first saw a card being tested."""
-    params = {
-        "s": since.replace(tzinfo=None).strftime(_STAMP),
-        "u": until.replace(tzinfo=None).strftime(_STAMP),
-        "mules": mule_accounts,
-        "shoppers": shopper_devices,
-    }
-    engine = create_engine(f"sqlite:///{db}")
-    try:
-        with engine.connect() as conn:
-            found = {}
-            for name, sql in _CARD_QUERIES.items():
-                statement = text(sql)
-                for listed in ("mules", "shoppers"):
-                    if f":{listed}" in sql:
-                        statement = statement.bindparams(bindparam(listed, expanding=True))
-                found[name] = conn.execute(statement, params).scalar()
-    finally:
-        engine.dispose()
+    found = _found(db, _CARD_QUERIES, _window(since, until) | {"mules": mule_accounts, "shoppers": shopper_devices})
     figures: dict[str, Any] = {
         name: int(found[name] or 0)
         for name in (

@@ -9,11 +9,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-CARD_ROWS = (
-    ("security codes tried", "card_code_attempts"),
-    ("cards tried", "cards_tried"),
-    ("cards linked by the thief", "cards_linked"),
-    ("cards blocked for testing", "cards_blocked"),
+_MONEY_AND_CUSTOMERS = (
     ("yen lost", "yen_lost"),
     ("top-ups credited to thieves", "topups_credited"),
     ("top-ups blocked", "topups_blocked"),
@@ -25,21 +21,19 @@ CARD_ROWS = (
     ("contained at (s)", "contained_at_s"),
     ("duration (s)", "duration_s"),
 )
+CARD_ROWS = (
+    ("security codes tried", "card_code_attempts"),
+    ("cards tried", "cards_tried"),
+    ("cards linked by the thief", "cards_linked"),
+    ("cards blocked for testing", "cards_blocked"),
+    *_MONEY_AND_CUSTOMERS,
+)
 ROWS = (
     ("login attempts", "login_attempts"),
     ("of them reaching a password", "sign_ins_reaching_a_password"),
     ("accounts taken over", "accounts_taken_over"),
     ("victims", "victims"),
-    ("yen lost", "yen_lost"),
-    ("top-ups credited to thieves", "topups_credited"),
-    ("top-ups blocked", "topups_blocked"),
-    ("payments declined by risk", "payments_declined_by_risk"),
-    ("legit payments", "legit_payments"),
-    ("legit payments declined", "legit_payments_declined"),
-    ("legit decline rate", "legit_decline_rate"),
-    ("detected at (s)", "detected_at_s"),
-    ("contained at (s)", "contained_at_s"),
-    ("duration (s)", "duration_s"),
+    *_MONEY_AND_CUSTOMERS,
 )
 
 
