@@ -128,12 +128,6 @@ class Defences:
     # issuer (3-D Secure); the holder refuses a prompt they did not start (payment_core.cards)
     issuer_check_after_wrong_codes: bool = True
 
-    @property
-    def weakened(self) -> bool:
-        return not (
-            self.second_factor_for_new_phones and self.code_for_owner_topups and self.issuer_check_after_wrong_codes
-        )
-
 
 @dataclass(frozen=True)
 class CoreConfig:
