@@ -239,10 +239,14 @@ def link_own_cards(url: str, shoppers: list[Phone], customers: list[int], needs_
             state = WalletState(url, f"customer{index}", phone.account_id, phone.device_id, phone.secret)
             card = own_card(index)
             totp = pyotp.TOTP(phone.totp)
-            earlier = totp.at(time.time() - TOTP_STEP) if needs_authenticator else None  # the step before now's
+            # two codes of one moment: this step's for the link, the next step's for the top-up (the core takes
+            # the steps around its own now, once each), so a step ending between the two requests loses neither
+            moment = time.time()
+            link_code = totp.at(moment) if needs_authenticator else None
+            topup_code = totp.at(moment + TOTP_STEP) if needs_authenticator else ""
             try:
-                client.link_card(state, card, issuer_code(card), earlier)
-                client.topup_card(state, 5_000, card, totp.now() if needs_authenticator else "", f"own-{index}")
+                client.link_card(state, card, issuer_code(card), link_code)
+                client.topup_card(state, 5_000, card, topup_code, f"own-{index}")
                 outcomes["linked_and_topped_up"] += 1
             except ProtocolError as error:
                 outcomes[error.code.value] += 1
