@@ -69,7 +69,8 @@ def watch(session: Session, settings: RiskSettings, operator_email: str, source:
     if not rule.enabled:
         return
     place = place_of(source)
-    row = _hold(session, place)
+    existing = session.get(AddressBlock, place)
+    row = existing if existing is not None and existing.reason == REASON else None
     if row is not None and now < row.blocked_until:
         return  # held already
     since = now - window(settings)
@@ -79,12 +80,10 @@ def watch(session: Session, settings: RiskSettings, operator_email: str, source:
     if accounts < rule.accounts or addresses < rule.addresses:
         return
     until = now + timedelta(minutes=rule.hold_minutes)
-    if row is None:
-        row = session.get(AddressBlock, place)  # a block of another reason under the same key: taken over
-    if row is None:
-        row = AddressBlock(source=place, reason=REASON, blocked_at=now, refused=0)
-        session.add(row)
-    row.reason, row.blocked_at, row.blocked_until, row.accounts_tried = REASON, now, until, accounts
+    if existing is None:
+        existing = AddressBlock(source=place, reason=REASON, blocked_at=now, refused=0)
+        session.add(existing)
+    existing.reason, existing.blocked_at, existing.blocked_until, existing.accounts_tried = REASON, now, until, accounts
     audit.record(
         session,
         at=now,

@@ -30,12 +30,8 @@ _QUERIES = {
     " ON l.id = po.ledger_account_id JOIN payments p ON p.id = r.payment_id"
     " WHERE l.kind = 'wallet' AND p.device_id IN :devices AND p.created_at >= :s AND p.created_at < :u",
     "last_loss": "SELECT max(p.created_at)" + _LOOT,
-    "thieves_topped_up_yen": "SELECT coalesce(sum(amount), 0) FROM topups WHERE status = 'succeeded'"
-    " AND source IN :sources AND created_at >= :s AND created_at < :u",
     "payments_declined_by_risk": "SELECT count(*) FROM payments WHERE decline_code = 'risk_declined'"
     " AND created_at >= :s AND created_at < :u",
-    "legit_payments_in_ledger": "SELECT count(*) FROM payments WHERE status = 'succeeded'"
-    " AND device_id IN :shoppers AND created_at >= :s AND created_at < :u",
     "sign_ins_reaching_a_password": "SELECT count(*) FROM audit_events"
     " WHERE action IN ('signin.new_device', 'signin.known_device') AND at >= :s AND at < :u",
     "card_topups_after_pause": "SELECT count(*) FROM topups WHERE method = 'card' AND status = 'succeeded'"
@@ -68,16 +64,9 @@ def _window(since: datetime, until: datetime) -> dict[str, str]:
     return {"s": since.replace(tzinfo=None).strftime(_STAMP), "u": until.replace(tzinfo=None).strftime(_STAMP)}
 
 
-def count(
-    db: Path, attacker_devices: list[int], shopper_devices: list[int], since: datetime, until: datetime
-) -> dict[str, Any]:
-    """Direct counts over [since, until) for the attacker's devices and the shoppers' (aware UTC times)."""
-    params = _window(since, until) | {
-        "devices": attacker_devices,
-        "sources": [f"dev_{device}" for device in attacker_devices],
-        "shoppers": shopper_devices,
-    }
-    found = _found(db, _QUERIES, params)
+def count(db: Path, attacker_devices: list[int], since: datetime, until: datetime) -> dict[str, Any]:
+    """Direct counts over [since, until) for the attacker's devices (aware UTC times)."""
+    found = _found(db, _QUERIES, _window(since, until) | {"devices": attacker_devices})
     engine = create_engine(f"sqlite:///{db}")
     try:
         with Session(engine) as session:
@@ -89,18 +78,22 @@ def count(
         for name in (
             "accounts_taken_over",
             "victims",
-            "thieves_topped_up_yen",
             "payments_declined_by_risk",
-            "legit_payments_in_ledger",
             "sign_ins_reaching_a_password",
             "card_topups_after_pause",
         )
     }
     figures["yen_lost"] = int(found["taken"] or 0) - int(found["refunded"] or 0)
-    figures["detected_at_s"] = _seconds(found["first_seen"], since)
-    figures["contained_at_s"] = _seconds(found["last_loss"], since) if found["last_loss"] is not None else 0.0
-    figures["report"] = report
-    return figures
+    return figures | _timing(found, since) | {"report": report}
+
+
+def _timing(found: dict[str, Any], since: datetime) -> dict[str, float | None]:
+    """When the core first flagged the attack (None: never) and when losses stopped (0.0: none began)."""
+    last_loss = found["last_loss"]
+    return {
+        "detected_at_s": _seconds(found["first_seen"], since),
+        "contained_at_s": _seconds(last_loss, since) if last_loss is not None else 0.0,
+    }
 
 
 def _seconds(stamp: Any, since: datetime) -> float | None:
@@ -117,28 +110,22 @@ _CARD_QUERIES = {
     "last_loss": "SELECT max(created_at) FROM topups WHERE method = 'card' AND status = 'succeeded'"
     " AND account_id IN :mules AND created_at >= :s AND created_at < :u",
     "payments_declined_by_risk": _QUERIES["payments_declined_by_risk"],
-    "legit_payments_in_ledger": _QUERIES["legit_payments_in_ledger"],
     "cards_blocked": "SELECT count(*) FROM audit_events WHERE action = 'card.testing' AND at >= :s AND at < :u",
     "first_seen": "SELECT min(at) FROM audit_events WHERE action = 'card.testing' AND at >= :s AND at < :u",
 }
 
 
-def count_card_testing(
-    db: Path, mule_accounts: list[int], shopper_devices: list[int], since: datetime, until: datetime
-) -> dict[str, Any]:
+def count_card_testing(db: Path, mule_accounts: list[int], since: datetime, until: datetime) -> dict[str, Any]:
     """Direct counts of a card-testing run: the cards the attacker's own accounts linked, the money their
     top-ups took from those cards, when the core first saw a card being tested."""
-    found = _found(db, _CARD_QUERIES, _window(since, until) | {"mules": mule_accounts, "shoppers": shopper_devices})
+    found = _found(db, _CARD_QUERIES, _window(since, until) | {"mules": mule_accounts})
     figures: dict[str, Any] = {
         name: int(found[name] or 0)
         for name in (
             "cards_linked",
             "yen_lost",
             "payments_declined_by_risk",
-            "legit_payments_in_ledger",
             "cards_blocked",
         )
     }
-    figures["detected_at_s"] = _seconds(found["first_seen"], since)
-    figures["contained_at_s"] = _seconds(found["last_loss"], since) if found["last_loss"] is not None else 0.0
-    return figures
+    return figures | _timing(found, since)

@@ -88,7 +88,7 @@ def run_attack(
         if progress is not None:
             progress(attacker.tally.attempts, len(world.leaked))
     devices = [state.device_id for state in attacker.tally.takeovers]
-    counted = outcome.count(seeded.db, devices, [p.device_id for p in seeded.shoppers], since, until)
+    counted = outcome.count(seeded.db, devices, since, until)
     tally, shopped = attacker.tally, shoppers.tally
     legit_total = shopped.approved + shopped.declined
     result: dict[str, Any] = {
@@ -212,9 +212,7 @@ def run_card_testing(
         tester.close()
         duration = time.monotonic() - started
         until = datetime.now(UTC) + timedelta(seconds=1)
-    counted = outcome.count_card_testing(
-        seeded.db, [m.account_id for m in mules], [p.device_id for p in seeded.shoppers], since, until
-    )
+    counted = outcome.count_card_testing(seeded.db, [m.account_id for m in mules], since, until)
     tally, shopped = tester.tally, shoppers.tally
     legit_total = shopped.approved + shopped.declined
     return {
