@@ -25,6 +25,7 @@ from payment_core.schemas import (
     RefreshBody,
     ResendBody,
     ResetConfirmBody,
+    ResetRequestAnyAddressBody,
     ResetRequestBody,
     SignInBody,
     VerifyBody,
@@ -151,9 +152,15 @@ def _add_password_routes(app: FastAPI, core: Core) -> None:
         "/v1/password-reset", status_code=202, openapi_extra=operation(PUBLIC, (429,), ResetRequestBody, ok=(202,))
     )
     def request_reset(call: CallData) -> JSONResponse:
-        email = accounts.normalise_email(parse_body(ResetRequestBody, call.body).email)
+        if core.config.defences.reset_mail_to_own_address_only:
+            data: ResetRequestBody = parse_body(ResetRequestBody, call.body)
+            send_to = None
+        else:  # the 7pay replay's open door (config.Defences)
+            door = parse_body(ResetRequestAnyAddressBody, call.body)
+            data, send_to = door, accounts.normalise_email(door.send_to) if door.send_to else None
+        email = accounts.normalise_email(data.email)
         throttle.limit_requests(core, current_source.get(), email, "reset")
-        core.defer(lambda: resets.request_reset(core, email))
+        core.defer(lambda: resets.request_reset(core, email, send_to))
         return _accepted(resets.RESET_ANSWER)
 
     @app.post("/v1/password-reset/confirm", openapi_extra=operation(PUBLIC, (401,), ResetConfirmBody))

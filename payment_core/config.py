@@ -127,6 +127,10 @@ class Defences:
     # a card that had wrong security codes tried on it lately is linked only after its holder confirms at the
     # issuer (3-D Secure); the holder refuses a prompt they did not start (payment_core.cards)
     issuer_check_after_wrong_codes: bool = True
+    # a reset code is mailed only to the account's own address; 7pay's form took a second address to send it
+    # to, so whoever knew the e-mail (7pay also asked for a birth date and a phone number, which leaked lists
+    # carry) had the code mailed to themselves (payment_core.resets)
+    reset_mail_to_own_address_only: bool = True
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,7 @@ class SigninAttempt(Base):
     __table_args__ = (
         Index("ix_signin_attempts_source_at", "source", "at"),
         Index("ix_signin_attempts_place_at", "place", "at"),
+        Index("ix_signin_attempts_outcome_at", "outcome", "at"),  # failures a minute, service-wide
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))

@@ -2,7 +2,9 @@
 
 - The request names only the account's e-mail (the body takes no other field), the mail goes to the
   address on record, and the answer is the same 202 whether or not an account exists; the work runs
-  after the answer (``Core.defer``), so its time says nothing either.
+  after the answer (``Core.defer``), so its time says nothing either. (7pay's form took a second address
+  to mail the code to; only the 7pay replay's core, ``Defences.reset_mail_to_own_address_only`` off,
+  opens that door again.)
 - The token is 192 random bits, kept only as a keyed hash, valid for ``SessionPolicy.reset_token_minutes``
   (15). A newer request does not void the codes already mailed: anyone may ask, and if asking voided the
   owner's code, a stranger asking every few minutes would keep the owner from ever resetting (and, with
@@ -42,8 +44,10 @@ def _token_hash(core: Core, token: str) -> str:
     return keyed_hash(core.config.server_key, "password-reset", "", token.strip())
 
 
-def request_reset(core: Core, email: str) -> None:
-    """Mail a reset token to the account's registered address, if there is such an account."""
+def request_reset(core: Core, email: str, send_to: str | None = None) -> None:
+    """Mail a reset token to the account's registered address, if there is such an account. ``send_to`` is
+    the second address of 7pay's form: only a core with ``Defences.reset_mail_to_own_address_only`` off
+    passes one (the API refuses the field otherwise), and the code goes there instead."""
     now = core.now()
     minutes = core.config.sessions.reset_token_minutes
     with core.transaction() as session:
@@ -81,7 +85,8 @@ def request_reset(core: Core, email: str) -> None:
             "code that has not expired works, and using one voids the others. If it was not you, ignore this\n"
             "message: your password stays as it is.\n"
         )
-        outbox.send(session, outbox.EMAIL, account.email, "Reset your possim password", body, now)
+        to = send_to if send_to is not None and not core.config.defences.reset_mail_to_own_address_only else None
+        outbox.send(session, outbox.EMAIL, to or account.email, "Reset your possim password", body, now)
         audit.record(
             session,
             at=now,
@@ -89,6 +94,7 @@ def request_reset(core: Core, email: str) -> None:
             action="password.reset_request",
             target=f"account:{account.id}",
             result=AuditOutcome.SENT,
+            **({"sent_to_another_address": True} if to is not None and to != account.email else {}),
         )
 
 

@@ -175,6 +175,13 @@ class ResetRequestBody(_Body):
     )
 
 
+class ResetRequestAnyAddressBody(ResetRequestBody):
+    """7pay's form, taken only by a core whose ``Defences.reset_mail_to_own_address_only`` is off (``possim
+    attack --defenses 7pay``): the reset code goes to ``send_to`` when it is given. Not in the OpenAPI."""
+
+    send_to: StrictStr | None = Field(default=None, max_length=NEW_EMAIL_MAX, pattern=TYPED_EMAIL_PATTERN)
+
+
 class ResetConfirmBody(_Body):
     token: StrictStr = Field(max_length=200)
     new_password: StrictStr = Field(min_length=_NEW_MIN, max_length=_NEW_MAX)

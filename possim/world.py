@@ -28,7 +28,7 @@ import pyotp
 
 from payment_core import terminals
 from payment_core.api import create_app
-from payment_core.config import CoreConfig, Limits, PasswordPolicy, Throttling
+from payment_core.config import CoreConfig, Defences, Limits, PasswordPolicy, Throttling
 from payment_core.core import Core
 from payment_core.risk import BURST_FILE, RiskSettings, load_settings
 from payment_core.server import ServerThread
@@ -69,6 +69,7 @@ def new_core(
     db_schema: str | None = None,
     passwords: PasswordPolicy | None = None,
     risk: RiskSettings | None = None,
+    defences: Defences | None = None,
 ) -> Core:
     """A core on a new database (a SQLite path or a URL; ``db_schema`` on PostgreSQL) with a fresh server
     key, migrated to the newest schema; ``passwords`` is how it hashes them (tests may hash cheaply), ``risk``
@@ -81,6 +82,7 @@ def new_core(
         throttling=throttling or Throttling(),
         passwords=passwords or PasswordPolicy(),
         risk=risk or load_settings(),
+        defences=defences or Defences(),
         clock=clock,
     )
     core = Core(config)

@@ -54,7 +54,11 @@ def test_the_7pay_core_loses_money_to_the_list(both: dict[str, Any]) -> None:
     run = both["runs"][defences.SEVEN_PAY]
     assert all(key in run for key in KEYS)
     assert run["login_attempts"] == SMALL.attempts and not run["cut_short"]
-    assert run["accounts_taken_over"] == run["list_hits"] > 0  # every right password on the list worked
+    # every right password on the list worked, and 7pay's reset form mailed every stale entry's code to
+    # the attacker's drop box, which took those accounts over without their passwords
+    door = run["reset_door"]
+    assert door["taken_over"] == door["codes_received"] == run["reset_codes_mailed_elsewhere"] == run["list_stale"]
+    assert run["accounts_taken_over"] == run["list_hits"] + run["list_stale"] and run["list_hits"] > 0
     assert run["victims"] > 0 and run["yen_lost"] > 0
     assert run["topups_credited"] > 0 and run["topups_blocked"] == 0  # the owners' cards, no second factor
     assert run["detected_at_s"] is None  # nothing watched
@@ -67,6 +71,9 @@ def test_possim_as_shipped_loses_nothing_and_keeps_its_customers_shopping(both: 
     assert all(key in run for key in KEYS)
     assert run["login_attempts"] == SMALL.attempts and not run["cut_short"]
     assert run["accounts_taken_over"] == 0 and run["victims"] == 0 and run["yen_lost"] == 0
+    # every entry whose password was wrong went to the reset door, and the form refused the second address
+    assert run["reset_door"] == {"refused_422": run["sign_in_outcomes"]["refused"]} and run["reset_door"]
+    assert run["reset_codes_mailed_elsewhere"] == 0
     assert run["detected_at_s"] is not None and run["detected_at_s"] < run["duration_s"]
     # nearly every try was refused before any password work
     assert run["sign_ins_reaching_a_password"] < SMALL.attempts // 10

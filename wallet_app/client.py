@@ -124,19 +124,7 @@ class WalletClient:
         """Enroll this phone: the password, the authenticator's current code (or a recovery code) and a
         verified e-mail. The state holds the session's refresh token too."""
         body = {"email": email, "password": password, "otp": otp, "device_name": device_name}
-        data = self._send("POST", "/v1/devices", body)
-        secret = decode_secret(str(data["device_secret"]))
-        if len(secret) < 16:
-            raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
-        return WalletState(
-            self.base_url,
-            email,
-            int(data["account_id"]),
-            int(data["device_id"]),
-            secret,
-            wallet_name,
-            refresh_token=str(data["refresh_token"]),
-        )
+        return enrolled_state(self.base_url, email, self._send("POST", "/v1/devices", body), wallet_name)
 
     def signed(self, state: WalletState, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A request signed by this phone (``state``): the signature covers the URL httpx sends."""
@@ -207,3 +195,19 @@ class WalletClient:
 def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
     listed = data.get("data", [])
     return [item for item in listed if isinstance(item, dict)] if isinstance(listed, list) else []
+
+
+def enrolled_state(base_url: str, email: str, data: dict[str, Any], wallet_name: str = "possim wallet") -> WalletState:
+    """The phone's state from the core's answer to ``POST /v1/devices`` (a 201)."""
+    secret = decode_secret(str(data["device_secret"]))
+    if len(secret) < 16:
+        raise ProtocolError(ErrorCode.INTERNAL, "the core gave a short device secret")
+    return WalletState(
+        base_url,
+        email,
+        int(data["account_id"]),
+        int(data["device_id"]),
+        secret,
+        wallet_name,
+        refresh_token=str(data["refresh_token"]),
+    )

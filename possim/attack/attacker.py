@@ -13,11 +13,13 @@ import queue
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from payment_core.topups import CARD_OK
+from possim.attack.list_client import ListClient
 from possim.attack.scenario import World
 from possim.attack.tally import Tally
 from possim.world import RegisteredTerminal
@@ -62,6 +64,7 @@ class Attacker:
         self.deadline = deadline
         self.tally = AttackTally(time.monotonic())
         self.stolen: queue.Queue[WalletState | None] = queue.Queue()
+        self.wrong_password: Callable[[int], None] | None = None  # the reset door's queue (reset_door.py)
         self._next = itertools.count()
         self._rng = random.Random(world.scenario.seed)
         self._orders = itertools.count(1)
@@ -73,7 +76,7 @@ class Attacker:
 
     def sign_in_worker(self, number: int) -> None:
         """Take list entries until the list or the time runs out; each from the address its index picks."""
-        clients: dict[str, WalletClient] = {}
+        clients: dict[str, ListClient] = {}
         entries, addresses = self.world.leaked, self.world.attacker_addresses
         try:
             while not self.expired():
@@ -84,14 +87,13 @@ class Attacker:
                 address = addresses[index % len(addresses)]
                 client = clients.get(address)
                 if client is None:
-                    transport = httpx.HTTPTransport(local_address=address, verify=False)
-                    client = clients[address] = WalletClient(self.url, timeout=REQUEST_TIMEOUT, transport=transport)
+                    client = clients[address] = ListClient(self.url, address, REQUEST_TIMEOUT)
                 self._try(client, index)
         finally:
             for client in clients.values():
                 client.close()
 
-    def _try(self, client: WalletClient, index: int) -> None:
+    def _try(self, client: ListClient, index: int) -> None:
         entry = self.world.leaked[index]
         guess = f"{(index * 7919) % 1_000_000:06d}"  # the attacker has no authenticator: a guess
         try:
@@ -107,6 +109,8 @@ class Attacker:
                 self.tally.takeovers.append(state)
         if state is not None:
             self.stolen.put(state)
+        elif outcome == "refused" and self.wrong_password is not None:
+            self.wrong_password(index)
 
     # -- the money ------------------------------------------------------------------------------------
 

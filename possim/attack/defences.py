@@ -5,9 +5,9 @@
 new phone and for the owner's top-ups, the new-phone limits. Nothing is turned off for the replay.
 
 ``7pay`` opens the doors 7pay left open: no second factor for a new phone or a card top-up, no throttling,
-no risk rules, no confirmation of large payments, 100,000 yen a top-up three times a day with no lower
-limit for a new phone, and passwords stored as one salted SHA-256 (many 2019 systems did; the report says
-so). A core runs it only when ``possim core serve --defenses 7pay`` asks, and says so when it starts.
+no risk rules, a reset code mailed to whatever second address the form names, no confirmation of large
+payments, 100,000 yen a top-up three times a day with no lower limit for a new phone, and passwords stored
+as one salted SHA-256 (many 2019 systems did; the report says so). A core runs it only when ``possim core serve --defenses 7pay`` asks, and says so when it starts.
 """
 
 from __future__ import annotations
@@ -67,7 +67,10 @@ def profile(name: str) -> DefenceProfile:
             PasswordPolicy(scheme=SALTED_SHA256),
             Throttling(enabled=False),
             Defences(
-                second_factor_for_new_phones=False, code_for_owner_topups=False, issuer_check_after_wrong_codes=False
+                second_factor_for_new_phones=False,
+                code_for_owner_topups=False,
+                issuer_check_after_wrong_codes=False,
+                reset_mail_to_own_address_only=False,
             ),
             Limits(
                 topup_max_yen=100_000,
@@ -82,11 +85,11 @@ def profile(name: str) -> DefenceProfile:
             ),
             risk_off(load_settings()),
             (
-                "as 7pay was in July 2019: no second factor, no throttling, no risk rules, 100,000 yen x 3 "
-                "top-ups a day from a new phone, no confirmation of large payments, card security codes "
-                "guessed without limit (as PayPay in December 2018)",
+                "as 7pay was in July 2019: no second factor, no throttling, no risk rules, a password reset "
+                "mailed to any address the form names, 100,000 yen x 3 top-ups a day from a new phone, no "
+                "confirmation of large payments, card security codes guessed without limit (as PayPay in "
+                "December 2018)",
                 "passwords stored as one salted SHA-256 (a fast hash, as many 2019 systems had)",
-                "not replayed: the password reset to another address (the takeovers here need only the list)",
             ),
         )
     raise ValueError(f"unknown defences {name!r}: {' or '.join(NAMES)}")

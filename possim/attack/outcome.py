@@ -39,6 +39,8 @@ _QUERIES = {
     " AND created_at < :u",
     "first_seen": "SELECT min(at) FROM audit_events"
     " WHERE action IN ('signin.list_attack', 'signin.range_burst') AND at >= :s AND at < :u",
+    "reset_codes_mailed_elsewhere": "SELECT count(*) FROM audit_events WHERE action = 'password.reset_request'"
+    " AND detail LIKE '%\"sent_to_another_address\": true%' AND at >= :s AND at < :u",
 }
 
 
@@ -81,6 +83,7 @@ def count(db: Path, attacker_devices: list[int], since: datetime, until: datetim
             "payments_declined_by_risk",
             "sign_ins_reaching_a_password",
             "card_topups_after_pause",
+            "reset_codes_mailed_elsewhere",
         )
     }
     figures["yen_lost"] = int(found["taken"] or 0) - int(found["refunded"] or 0)

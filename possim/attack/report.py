@@ -30,7 +30,8 @@ CARD_ROWS = (
 )
 ROWS = (
     ("login attempts", "login_attempts"),
-    ("of them reaching a password", "sign_ins_reaching_a_password"),
+    ("password checks", "sign_ins_reaching_a_password"),
+    ("reset codes mailed to the thief", "reset_codes_mailed_elsewhere"),
     ("accounts taken over", "accounts_taken_over"),
     ("victims", "victims"),
     *_MONEY_AND_CUSTOMERS,

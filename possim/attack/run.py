@@ -19,6 +19,7 @@ from possim.attack import card_testing, outcome
 from possim.attack.attacker import Attacker
 from possim.attack.defences import profile
 from possim.attack.operator import Operator
+from possim.attack.reset_door import ResetDoor
 from possim.attack.scenario import Scenario, build_world
 from possim.attack.seeding import Seeded, add_mules, seed
 from possim.attack.shoppers import Shoppers
@@ -62,16 +63,30 @@ def run_attack(
             deadline,
         )
         attacker.tally.started = started
+        door = ResetDoor(
+            url,
+            seeded.db,
+            [entry.email for entry in world.leaked],
+            frozenset(n for n, entry in enumerate(world.leaked) if entry.customer is not None),
+            world.attacker_addresses,
+            attacker.stolen,
+            deadline,
+        )
+        attacker.wrong_password = door.wrong_password
         shoppers = Shoppers(url, seeded.shoppers, seeded.legit_registers, scenario.seed)
         watcher = Operator(url, seeded.admin_token, world.attacker_addresses, started) if operator else None
         signing = [_thread(attacker.sign_in_worker, n) for n in range(scenario.sign_in_workers)]
         cashing = [_thread(attacker.cash_out_worker, n) for n in range(CASH_OUT_WORKERS)]
+        resetting = [_thread(door.ask_worker), _thread(door.mailbox_worker)]
         shopping = _thread(shoppers.run, deadline)
         operating = _thread(watcher.run, deadline) if watcher is not None else None
         while any(t.is_alive() for t in signing) and time.monotonic() < deadline + JOIN_GRACE_SECONDS:
             if progress is not None:
                 progress(attacker.tally.attempts, len(world.leaked))
             signing[0].join(timeout=0.5)
+        door.finish()
+        for thread in resetting:
+            thread.join(timeout=max(1.0, deadline + JOIN_GRACE_SECONDS - time.monotonic()))
         for _ in cashing:
             attacker.stolen.put(None)
         for thread in cashing:
@@ -87,7 +102,7 @@ def run_attack(
         client_cpu = time.process_time() - client_cpu_before
         if progress is not None:
             progress(attacker.tally.attempts, len(world.leaked))
-    devices = [state.device_id for state in attacker.tally.takeovers]
+    devices = [state.device_id for state in [*attacker.tally.takeovers, *door.takeovers]]
     counted = outcome.count(seeded.db, devices, since, until)
     tally, shopped = attacker.tally, shoppers.tally
     legit_total = shopped.approved + shopped.declined
@@ -98,8 +113,11 @@ def run_attack(
         "accounts": scenario.accounts,
         "attempts_planned": len(world.leaked),
         "list_hits": world.hits,
+        "list_stale": world.stale,
         "login_attempts": tally.attempts,
         "sign_in_outcomes": dict(sorted(tally.sign_ins.items())),
+        "reset_door": dict(sorted(door.outcomes.items())),
+        "reset_codes_mailed_elsewhere": counted["reset_codes_mailed_elsewhere"],
         "accounts_taken_over": counted["accounts_taken_over"],
         "victims": counted["victims"],
         "yen_lost": counted["yen_lost"],

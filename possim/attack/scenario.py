@@ -7,7 +7,8 @@ password share its stored hash (salt included): a seeding shortcut a real store 
 changes nothing a sign-in can see.
 
 The list holds every customer who re-used a password that leaked (the hits), other customers with an old
-password (misses), and, for the most part, addresses that have no account here, shuffled.
+password (stale: the reset door's prey on a core as 7pay was), and, for the most part, addresses that
+have no account here, shuffled.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class World:
     @property
     def hits(self) -> int:
         return sum(1 for entry in self.leaked if entry.customer is not None and self._right(entry))
+
+    @property
+    def stale(self) -> int:
+        """Entries naming a customer with a password they no longer use: 7pay's reset door takes these."""
+        return sum(1 for entry in self.leaked if entry.customer is not None and not self._right(entry))
 
     def _right(self, entry: ListEntry) -> bool:
         return entry.customer is not None and self.customers[entry.customer].password == entry.password

@@ -13,12 +13,15 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from payment_core.config import Defences
 from payment_core.core import Core
 from payment_core.models import AddressBlock, AuditEvent, Device, OutboxMessage, Topup
 from payment_core.server import ServerThread
+from possim.world import new_core, serve
 from protocol import ManualClock, ProtocolError
+from tests.conftest import Database
 from tests.security.conftest import ATTACKER_MAIL, Victim, enroll_body, from_address
-from tests.support import PASSWORD, PHONE, error_code, mailbox, mailed_code
+from tests.support import PASSWORD, PHONE, error_code, mailbox, mailed_code, mailed_reset_token
 from wallet_app.client import WalletClient
 
 SPRAY_ACCOUNTS = 1_000
@@ -220,3 +223,36 @@ def test_door_account_enumeration_by_message(
         "Someone tried to open a possim wallet with this address" in body for body in mailbox(core, victim.email)
     )
     assert mailed_code(core, "nobody0@example.jp")  # the free address got its verification code
+
+
+def test_the_7pay_replays_open_reset_door_is_real_and_only_opened_by_its_config(
+    database: Database, clock: ManualClock
+) -> None:
+    # `possim attack --defenses 7pay` replays 7pay's form (payment_core.config.Defences): the second address
+    # is taken and the code goes there, so whoever knows the e-mail takes the account without its password.
+    weakened = new_core(
+        database.url,
+        db_schema=database.schema,
+        clock=clock,
+        defences=Defences(reset_mail_to_own_address_only=False, second_factor_for_new_phones=False),
+    )
+    try:
+        with serve(weakened) as server, from_address(server.url, "127.0.0.66") as attacker:
+            victim = Victim(weakened, server, clock)
+            answer = attacker.post("/v1/password-reset", json={"email": victim.email, "send_to": ATTACKER_MAIL})
+            assert answer.status_code == 202
+            assert [body for body in mailbox(weakened, victim.email) if "Reset code:" in body] == []
+            stolen = mailed_reset_token(weakened, ATTACKER_MAIL)
+            taken = attacker.post(
+                "/v1/password-reset/confirm", json={"token": stolen, "new_password": "the-thief-chose-this"}
+            )
+            assert taken.status_code == 200, taken.text
+            with WalletClient(server.url, clock=clock) as thief:
+                phone = thief.enroll(victim.email, "the-thief-chose-this", "000000", "thief's phone")
+            assert phone.account_id == victim.phone.account_id
+        requests = _audit(weakened, "password.reset_request")
+        assert [(event.result, '"sent_to_another_address": true' in event.detail) for event in requests] == [
+            ("sent", True)
+        ]
+    finally:
+        weakened.close()
