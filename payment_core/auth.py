@@ -29,13 +29,16 @@ from protocol import (
 _PRUNE_EVERY = 500
 
 
+def nonce_retention_seconds(tolerance: int) -> int:
+    """How long a nonce is kept: longer than any timestamp still accepted, whatever tolerance is configured."""
+    return max(NONCE_RETENTION_SECONDS, 2 * tolerance + 60)
+
+
 class RequestAuthenticator:
     def __init__(self, core: Core) -> None:
         self._core = core
         self._seen = 0
-        # Longer than any timestamp still accepted, whatever tolerance is configured.
-        tolerance = core.config.signature_tolerance_seconds
-        self._retention_seconds = max(NONCE_RETENTION_SECONDS, 2 * tolerance + 60)
+        self._retention_seconds = nonce_retention_seconds(core.config.signature_tolerance_seconds)
 
     def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Terminal:
         signed = read_signed_headers(headers)

@@ -117,6 +117,24 @@ class SessionPolicy:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long the rows kept only against replays and guessing stay once they no longer decide anything
+    (``payment_core.retention``; ``possim admin prune``, and every ``prune_every_minutes`` in ``possim core
+    serve``). Each is kept at least as long as the window that reads it, whatever is set here. Money (journals,
+    payments, top-ups, refunds: a payment's order id is its idempotency key for ever), the audit trail and
+    the risk decisions are never pruned."""
+
+    used_codes_hours: int = 24  # a code is refused as expired after its life and the clock skew anyway
+    code_failures_hours: int = 24  # the guessing windows (code_failure_window_seconds, device_numeric_...)
+    ended_sessions_days: int = 7  # a session that expired or was revoked, with its refresh tokens
+    spent_resets_days: int = 1  # a reset code after it expired or was used
+    mail_days: int = 30  # the simulated mailbox (outbox)
+    ended_blocks_days: int = 30  # a throttle block or range hold after it ended
+    prune_every_minutes: int = 10
+    batch: int = 2_000  # rows deleted a transaction, so the job never holds the writer long
+
+
+@dataclass(frozen=True)
 class Defences:
     """Doors 7pay left open, each shut by default. Only ``possim attack --defenses 7pay`` opens them (with
     the throttle and the risk rules off, ``possim.attack.defences``), to replay what they cost; nothing
@@ -146,6 +164,7 @@ class CoreConfig:
     throttling: Throttling = field(default_factory=Throttling)
     defences: Defences = field(default_factory=Defences)
     sessions: SessionPolicy = field(default_factory=SessionPolicy)
+    retention: Retention = field(default_factory=Retention)
     # The risk rules' thresholds and actions (payment_core/risk/rules.toml, or an operator's file over it)
     risk: RiskSettings = field(default_factory=load_settings)
     # Where new passwords are looked up: "builtin" (fixtures/passwords), a range file or directory, or a

@@ -11,8 +11,6 @@ few seconds in a :class:`Sweeper` thread.
 from __future__ import annotations
 
 import functools
-import logging
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -22,9 +20,9 @@ from payment_core.audit import AuditOutcome
 from payment_core.core import Core, retry_on_conflict
 from payment_core.models import Payment
 from payment_core.payments import expire_if_unanswered
+from payment_core.periodic import Periodic
 from protocol import PaymentStatus
 
-log = logging.getLogger("possim.core")
 BATCH = 200
 ACTION = "payments.sweep"
 
@@ -69,62 +67,19 @@ def _close(core: Core, payment_id: str) -> bool:
         return payment is not None and expire_if_unanswered(core, session, payment, core.now())
 
 
-class Sweeper:
-    """:func:`sweep_unanswered` every ``every_seconds`` in a daemon thread, until :meth:`stop`."""
+class Sweeper(Periodic):
+    """:func:`sweep_unanswered` every ``every_seconds`` in a daemon thread, until :meth:`stop`; ``done``
+    counts the payments it closed."""
 
     def __init__(self, core: Core, every_seconds: float) -> None:
-        self._core = core
-        self._every = every_seconds
-        self._stopping = False
-        self._wake = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="possim-sweeper", daemon=True)
-        self._requested = False
-        self._started = 0
-        self.runs = 0  # sweeps finished
-        self.closed = 0  # payments they closed
+        super().__init__(
+            "possim-sweeper", every_seconds, lambda: len(sweep_unanswered(core)), "closing unanswered payments"
+        )
 
-    def start(self) -> Sweeper:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                self._wake.wait_for(lambda: self._requested or self._stopping, self._every)
-                if self._stopping:
-                    return
-                self._requested = False
-                self._started += 1
-                ticket = self._started
-            try:
-                closed = len(sweep_unanswered(self._core))
-            except Exception as error:  # a failed sweep is logged; the next one tries again
-                log.error("sweeping unanswered payments failed: %s", type(error).__name__)
-                closed = 0
-            if closed:
-                log.info("closed %d payments nobody answered", closed)
-            with self._wake:
-                self.runs = ticket
-                self.closed += closed
-                self._wake.notify_all()
+    @property
+    def closed(self) -> int:
+        return self.done
 
     def sweep_now(self, timeout: float = 30.0) -> int:
         """Wake the thread for one sweep and wait for it (tests, and an operator's nudge); its run number."""
-        with self._wake:
-            self._requested = True
-            target = self._started + 1  # a sweep under way may have looked before this call
-            self._wake.notify_all()
-            if not self._wake.wait_for(lambda: self.runs >= target or self._stopping, timeout):
-                raise TimeoutError("the sweeper did not run")
-            return self.runs
-
-    def stop(self, timeout: float = 10.0) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self.run_now(timeout)

@@ -258,13 +258,18 @@ def unlock(account: Account) -> None:
     account.signin_failures, account.signin_locked_until = 0, None
 
 
+def attempts_needed_since(core: Core, now: datetime) -> datetime:
+    """The oldest sign-in attempt any window still reads (the throttle's, a range's burst, the list attack's)."""
+    list_attack = timedelta(seconds=core.config.risk.signin_list_attack.window_seconds)
+    return min(_window_start(core, now), now - range_burst.window(core.config.risk), now - list_attack)
+
+
 def _maybe_prune(session: Session, core: Core, now: datetime) -> None:
-    """Forget attempts older than every window that reads them (the throttle's, a range's burst)."""
+    """Forget attempts older than every window that reads them, now and then (``retention`` does it too)."""
     session.flush()
     last_id = session.execute(select(func.max(SigninAttempt.id))).scalar_one() or 0
     if last_id % _PRUNE_EVERY == 0:
-        oldest = min(_window_start(core, now), now - range_burst.window(core.config.risk))
-        session.execute(delete(SigninAttempt).where(SigninAttempt.at < oldest))
+        session.execute(delete(SigninAttempt).where(SigninAttempt.at < attempts_needed_since(core, now)))
 
 
 def limit_requests(core: Core, source: str, email: str, what: str) -> None:

@@ -1,4 +1,4 @@
-"""``possim admin victims | compensate | sweep | report``: the incident controls of issue 13.
+"""``possim admin victims | compensate | sweep | prune | report``: the incident controls, and the retention job.
 
 - ``victims`` lists the suspected victims of account takeover with the evidence (``payment_core.victims``);
 - ``compensate`` pays a victim back from the operator's loss book, once per compensation id;
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from payment_core.compensation import compensate
 from payment_core.core import Core
 from payment_core.incident_report import build_report, report_lines
+from payment_core.retention import prune
 from payment_core.sweep import sweep_unanswered
 from payment_core.victims import find_victims, victim_lines
 from possim.runtime import StoreError, open_core, open_failure
@@ -55,6 +56,10 @@ def register_actions(actions: Any) -> None:
     sweep = actions.add_parser("sweep", help="close payments nobody confirmed within the confirmation window")
     sweep.add_argument("--json", action="store_true")
     sweep.set_defaults(func=_sweep)
+
+    prune = actions.add_parser("prune", help="forget the replay and guessing records no window reads any more")
+    prune.add_argument("--json", action="store_true")
+    prune.set_defaults(func=_prune)
 
     report = actions.add_parser("report", help="an incident's figures from the audit trail and the ledger")
     report.add_argument("--since", metavar="ISO_TIME", required=True, help="from this time (UTC unless it says)")
@@ -133,6 +138,19 @@ def _sweep(args: argparse.Namespace) -> int:
             print(json.dumps({"closed": closed}))
         else:
             print(f"closed {len(closed)} payments nobody confirmed in time")
+        return 0
+
+    return _run(args, work)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    def work(core: Core) -> int:
+        deleted = prune(core, actor=_actor())
+        if args.json:
+            print(json.dumps({"deleted": deleted}))
+        else:
+            rows = ", ".join(f"{table} {count:,}" for table, count in deleted.items() if count) or "nothing was due"
+            print(f"pruned {sum(deleted.values()):,} rows: {rows}")
         return 0
 
     return _run(args, work)

@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core.api import create_app
 from payment_core.db import normalise_url
+from payment_core.periodic import Periodic
+from payment_core.retention import Pruner
 from payment_core.risk import RiskSettingsError, load_settings
 from payment_core.sweep import Sweeper
 from possim import core_workers, home
@@ -86,6 +88,14 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="close payments nobody confirmed in time every SECONDS (default 5; 0: only when they are read again)",
     )
+    serve.add_argument(
+        "--prune-every",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="forget the replay and guessing records no window reads any more every MINUTES (default 10; "
+        "0: only by `possim admin prune`)",
+    )
     serve.set_defaults(func=run_serve)
 
 
@@ -149,13 +159,17 @@ def run_serve(args: argparse.Namespace) -> int:
         core.close()  # migrated above, once, before the fork; each worker opens its own engine and pool
         plan = core_workers.WorkerPlan(config, sqlite_synchronous=args.sqlite_synchronous.upper())
         return core_workers.serve(plan, args.host, args.port, args.workers)
-    sweeper = Sweeper(core, args.sweep_every).start() if args.sweep_every > 0 else None
+    prune_minutes = core.config.retention.prune_every_minutes if args.prune_every is None else args.prune_every
+    jobs: list[Periodic] = [Sweeper(core, args.sweep_every)] if args.sweep_every > 0 else []
+    jobs += [Pruner(core, prune_minutes * 60.0)] if prune_minutes > 0 else []
+    for job in jobs:
+        job.start()
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
         uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
     finally:
-        if sweeper is not None:
-            sweeper.stop()
+        for job in jobs:
+            job.stop()
     return 0
 
 
