@@ -78,9 +78,8 @@ def _warn_password_known(session: Session, account: Account, now: datetime) -> N
 
 def enroll_device(core: Core, email: str, password: str, second_factor: str | None, device_name: str) -> Enrollment:
     """Sign in on a new device (see the module's docstring)."""
-    incident.require_running(core, incident.ENROLLMENT)  # an operator's kill switch, before any password work
     source = current_source.get()
-    throttle.admit(core, source, email)
+    throttle.admit(core, source, email, incident.ENROLLMENT)  # an operator's kill switch first, then the throttle
     checked = accounts.check_password(core, email, password)
     account = checked.account
     now = core.now()

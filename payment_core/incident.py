@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,9 @@ class ServicePaused(ProtocolError):
         self.retry_after = PAUSED_RETRY_AFTER
 
 
+_SWITCH_ON = select(ServiceSwitch.name).where(ServiceSwitch.name == bindparam("name"))
+
+
 def switch_names(name: str) -> tuple[str, ...]:
     """The switches an operator's word names (``topups`` is all three top-up switches), or 422."""
     found = GROUPS.get(name.strip().lower())
@@ -92,8 +95,12 @@ def _clean_reason(reason: str | None) -> str | None:
 def require_running(core: Core, switch: str) -> None:
     """Refuse (503 ``service_paused``) when ``switch`` is on; read from the database every time."""
     with core.read() as session:
-        paused = session.get(ServiceSwitch, switch) is not None
-    if paused:
+        check_running(session, switch)
+
+
+def check_running(session: Session, switch: str) -> None:
+    """:func:`require_running` in the caller's transaction (``throttle.admit`` reads it with its own rows)."""
+    if session.execute(_SWITCH_ON, {"name": switch}).first() is not None:
         raise ServicePaused(switch)
 
 

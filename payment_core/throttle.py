@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, incident, outbox
@@ -135,14 +135,26 @@ def _held(session: Session, key: str, now: datetime, result: AuditOutcome, **why
     audit.record(session, at=now, actor="core", action="signin.attempt", target=f"address:{key}", result=result, **why)
 
 
-def admit(core: Core, source: str, email: str) -> None:
-    """Refuse (429) an address that is blocked or in backoff; let anyone else try the password."""
-    if not _settings(core).enabled:
-        return  # the 7pay replay: every try goes to the password
+# The address's own block and its range's hold, in one read (locked on PostgreSQL: refused counts add up)
+_BLOCKS_OF = select(AddressBlock).where(AddressBlock.source.in_(bindparam("keys", expanding=True))).with_for_update()
+
+
+def admit(core: Core, source: str, email: str, switch: str | None = None) -> None:
+    """Refuse (429) an address that is blocked or in backoff; let anyone else try the password. With
+    ``switch`` (an operator's kill switch, ``incident``), refuse (503) first while it is on: read in the
+    same transaction, as every try that is turned away is one write and nothing more."""
+    if not _settings(core).enabled:  # the 7pay replay: every try goes to the password
+        if switch is not None:
+            incident.require_running(core, switch)
+        return
     key, now = throttle_key(source), core.now()
+    place = signin_attack.place_of(source)
     refusal: Throttled | None = None
     with core.transaction() as session:
-        block = session.get(AddressBlock, key, with_for_update=True)
+        if switch is not None:
+            incident.check_running(session, switch)
+        blocks = {row.source: row for row in session.scalars(_BLOCKS_OF, {"keys": [key, place]})}
+        block = blocks.get(key)
         if (barred := incident.blocking(session, source)) is not None:  # an operator's block (range, country)
             _held(session, key, now, AuditOutcome.BLOCKED, by=barred.kind)
             refusal = Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
@@ -151,7 +163,9 @@ def admit(core: Core, source: str, email: str) -> None:
             _held(session, key, now, AuditOutcome.BLOCKED, by=block.reason)
             wait = int((block.blocked_until - now).total_seconds()) + 1
             refusal = Throttled(wait, "Too many failed sign-ins from your network; try again later.")
-        elif (hold := range_burst.holding(session, core.config.risk, email, source, now)) is not None:
+        elif (
+            hold := range_burst.holding(core.config.risk, blocks.get(place), email, source, now, session)
+        ) is not None:
             hold.refused += 1
             _held(session, key, now, AuditOutcome.BLOCKED, by=range_burst.REASON)
             refusal = Throttled(int((hold.blocked_until - now).total_seconds()) + 1, range_burst.MESSAGE)

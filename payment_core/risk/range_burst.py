@@ -45,18 +45,15 @@ def window(settings: RiskSettings) -> timedelta:
     return timedelta(minutes=settings.signin_range_burst.window_minutes)
 
 
-def _hold(session: Session, place: str) -> AddressBlock | None:
-    row = session.get(AddressBlock, place)
-    return row if row is not None and row.reason == REASON else None
-
-
-def holding(session: Session, settings: RiskSettings, email: str, source: str, now: datetime) -> AddressBlock | None:
-    """The hold on ``source``'s range that refuses this sign-in, if any (None: go on to the password)."""
+def holding(
+    settings: RiskSettings, row: AddressBlock | None, email: str, source: str, now: datetime, session: Session
+) -> AddressBlock | None:
+    """The hold on ``source``'s range that refuses this sign-in, if any (None: go on to the password);
+    ``row`` is the range's ``address_blocks`` row, if it has one (``throttle.admit`` reads it)."""
     rule = settings.signin_range_burst
     if not rule.enabled or rule.action == Verdict.ALLOW:
         return None
-    row = _hold(session, place_of(source))
-    if row is None or now >= row.blocked_until:
+    if row is None or row.reason != REASON or now >= row.blocked_until:
         return None
     if rule.action == Verdict.STEP_UP and familiar_place(session, email, source):
         return None  # the owner signing in from a range they use

@@ -44,10 +44,13 @@ _FAILING_SOURCES = select(_A.source).distinct().where(_FAILED, _A.at >= bindpara
 _FAILURES_SINCE = select(func.count()).select_from(
     select(_A.id).where(_FAILED, _A.at >= bindparam("since")).limit(bindparam("enough")).subquery()
 )
-_ACTIVE = (
-    select(RiskAlert)
-    .where(RiskAlert.kind == KIND, RiskAlert.until > bindparam("now"), RiskAlert.lifted_by.is_(None))
-    .order_by(RiskAlert.id.desc())
+_LIVE = (RiskAlert.kind == KIND, RiskAlert.until > bindparam("now"), RiskAlert.lifted_by.is_(None))
+_ACTIVE = select(RiskAlert).where(*_LIVE).order_by(RiskAlert.id.desc()).limit(1)
+_ACTIVE_ID = select(RiskAlert.id).where(*_LIVE).limit(1)
+_FAMILIAR = (
+    select(AccountPlace.account_id)
+    .join(Account, Account.id == AccountPlace.account_id)
+    .where(Account.email == bindparam("email"), AccountPlace.place == bindparam("place"))
     .limit(1)
 )
 
@@ -84,18 +87,23 @@ def remember_place(session: Session, account_id: int, source: str, now: datetime
 
 def familiar_place(session: Session, email: str, source: str) -> bool:
     """Whether the account named ``email`` (if there is one) has signed in from ``source``'s range before."""
-    account_id = session.scalars(select(Account.id).where(Account.email == email.strip().lower())).first()
-    return account_id is not None and session.get(AccountPlace, (account_id, place_of(source))) is not None
+    found = session.execute(_FAMILIAR, {"email": email.strip().lower(), "place": place_of(source)}).first()
+    return found is not None
 
 
 def active_alert(session: Session, now: datetime) -> RiskAlert | None:
     return session.scalars(_ACTIVE, {"now": now}).first()
 
 
+def alert_up(session: Session, now: datetime) -> bool:
+    """Whether an alert is up (``refusal`` asks on every sign-in: one indexed row, no object)."""
+    return session.execute(_ACTIVE_ID, {"now": now}).first() is not None
+
+
 def refusal(session: Session, settings: RiskSettings, email: str, source: str, now: datetime) -> str | None:
     """Why a sign-in from ``source`` for ``email`` must wait (None: let it try the password)."""
     rule = settings.signin_list_attack
-    if not rule.enabled or rule.action == Verdict.ALLOW or active_alert(session, now) is None:
+    if not rule.enabled or rule.action == Verdict.ALLOW or not alert_up(session, now):
         return None
     if familiar_place(session, email, source):
         return None  # the owner's usual place
