@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, incident, outbox
@@ -117,17 +117,19 @@ def _block_if_list_attack(session: Session, core: Core, key: str, now: datetime)
     return block
 
 
-def _attempt(
-    core: Core, source: str, email: str, outcome: str, now: datetime, account_id: int | None = None
-) -> SigninAttempt:
-    return SigninAttempt(
-        source=throttle_key(source),
-        place=signin_attack.place_of(source),
-        subject=subject_of(core, email),
-        account_id=account_id,
-        outcome=outcome,
-        at=now,
-    )
+def _record_attempt(
+    session: Session, core: Core, source: str, email: str, outcome: str, now: datetime, account_id: int | None = None
+) -> None:
+    """One ``signin_attempts`` row, inserted at once in the caller's transaction (no ORM object to flush)."""
+    row = {
+        "source": throttle_key(source),
+        "place": signin_attack.place_of(source),
+        "subject": subject_of(core, email),
+        "account_id": account_id,
+        "outcome": outcome,
+        "at": now,
+    }
+    session.connection().execute(_NEW_ATTEMPT, row)
 
 
 def _held(session: Session, key: str, now: datetime, result: AuditOutcome, **why: str) -> None:
@@ -135,6 +137,7 @@ def _held(session: Session, key: str, now: datetime, result: AuditOutcome, **why
     audit.record(session, at=now, actor="core", action="signin.attempt", target=f"address:{key}", result=result, **why)
 
 
+_NEW_ATTEMPT = insert(SigninAttempt)
 # The address's own block and its range's hold, in one read (locked on PostgreSQL: refused counts add up)
 _BLOCKS_OF = select(AddressBlock).where(AddressBlock.source.in_(bindparam("keys", expanding=True))).with_for_update()
 
@@ -170,14 +173,14 @@ def admit(core: Core, source: str, email: str, switch: str | None = None) -> Non
             _held(session, key, now, AuditOutcome.BLOCKED, by=range_burst.REASON)
             refusal = Throttled(int((hold.blocked_until - now).total_seconds()) + 1, range_burst.MESSAGE)
         elif (held := signin_attack.refusal(session, core.config.risk, email, source, now)) is not None:
-            session.add(_attempt(core, source, email, THROTTLED, now))
+            _record_attempt(session, core, source, email, THROTTLED, now)
             _held(session, key, now, AuditOutcome.THROTTLED, by=signin_attack.KIND)
             refusal = Throttled(60, held)
         else:
             count, last = _failures(session, key, _window_start(core, now))
             wait_until = last + timedelta(seconds=backoff_seconds(_settings(core), count)) if last else now
             if now < wait_until:
-                session.add(_attempt(core, source, email, THROTTLED, now))
+                _record_attempt(session, core, source, email, THROTTLED, now)
                 _held(session, key, now, AuditOutcome.THROTTLED)
                 wait = int((wait_until - now).total_seconds()) + 1
                 refusal = Throttled(wait, "Too many failed sign-ins; wait before trying again.")
@@ -212,7 +215,7 @@ def settle(
     outcome = SUCCEEDED if ok else SIGNIN_FACTOR_FAILED if password_was_right else FAILED
     with core.transaction() as session:
         if _settings(core).enabled:
-            session.add(_attempt(core, source, email, outcome, now, account_id))
+            _record_attempt(session, core, source, email, outcome, now, account_id)
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
         audit.record(
             session,
@@ -302,6 +305,6 @@ def limit_requests(core: Core, source: str, email: str, what: str) -> None:
             raise Throttled(incident.BLOCKED_RETRY_AFTER, incident.BLOCKED_MESSAGE)
         blocked = block is not None and now < block.blocked_until
         if not blocked and sent < _settings(core).reset_requests_per_window:
-            session.add(_attempt(core, source, email, what, now))
+            _record_attempt(session, core, source, email, what, now)
             return
     raise Throttled(_settings(core).window_seconds, "Too many requests from your network; try again later.")
