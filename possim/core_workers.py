@@ -60,6 +60,7 @@ class WorkerPlan:
     config: CoreConfig
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
+    access_log: bool = True
 
 
 def share_budget(config: CoreConfig, workers: int) -> CoreConfig:
@@ -158,7 +159,9 @@ def _child_main(plan: WorkerPlan, listener: socket.socket, parent: int) -> None:
         sys.exit(3)
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
-        server = uvicorn.Server(uvicorn.Config(create_app(core), log_level=plan.log_level, proxy_headers=False))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(core), log_level=plan.log_level, access_log=plan.access_log, proxy_headers=False)
+        )
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             server.should_exit = True

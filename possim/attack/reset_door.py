@@ -7,7 +7,8 @@ The drop box is the core's outbox (the simulated mail service, ``payment_core.ou
 reads the messages addressed to its own domain and nothing else, read-only. Against possim the form
 refuses the second address (422, an unknown field), so no code ever leaves for the drop box.
 
-Bounded like the rest of the attacker: one asking thread and one reading thread, each stopping at the
+Bounded like the rest of the attacker: one asking thread (at ``asks_per_second`` at most while the list
+runs: a reset costs the core about what a sign-in does) and one reading thread, each stopping at the
 deadline. Once the list is done (:meth:`finish`), the asking thread empties its queue and the reading
 thread stops when every code that will come has come: the simulation knows which entries name a customer
 (only those get mail), the attacker only stops reading then. Every answer is counted by what it was."""
@@ -48,9 +49,10 @@ class ResetDoor:
         addresses: list[str],
         taken: queue.Queue[WalletState | None],
         deadline: float,
+        asks_per_second: float = 0.0,
     ) -> None:
         self.url, self.db, self.emails, self.named, self.addresses = url, db, emails, named, addresses
-        self.taken, self.deadline = taken, deadline
+        self.taken, self.deadline, self.asks_per_second = taken, deadline, asks_per_second
         self.outcomes: Counter[str] = Counter()
         self.takeovers: list[WalletState] = []
         self._wrong: queue.Queue[int] = queue.Queue()
@@ -72,14 +74,21 @@ class ResetDoor:
     def ask_worker(self) -> None:
         """Ask for each entry's reset, the code to go to the entry's own drop box."""
         clients: dict[str, ListClient] = {}
+        started, asked = time.monotonic(), 0
         try:
             while not self._expired():
+                if self.asks_per_second > 0 and not self._list_done.is_set():
+                    early = started + asked / self.asks_per_second - time.monotonic()
+                    if early > 0:
+                        self._list_done.wait(min(early, self.deadline - time.monotonic()))  # paced; woken at the end
+                        continue
                 try:
                     index = self._wrong.get(timeout=0.5)
                 except queue.Empty:
                     if self._list_done.is_set():
                         return
                     continue
+                asked += 1
                 address = self.addresses[index % len(self.addresses)]
                 client = clients.get(address)
                 if client is None:

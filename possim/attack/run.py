@@ -71,6 +71,7 @@ def run_attack(
             world.attacker_addresses,
             attacker.stolen,
             deadline,
+            scenario.reset_asks_per_second,
         )
         attacker.wrong_password = door.wrong_password
         shoppers = Shoppers(url, seeded.shoppers, seeded.legit_registers, scenario.seed)
@@ -154,7 +155,7 @@ def _core_command(seeded: Seeded, defences: str, scenario: Scenario) -> list[str
     """``possim core serve`` on the seeded database with ``defences``, as a user would start it."""
     command = [sys.executable, "-m", "possim", "core", "serve", "--db", f"sqlite:///{seeded.db}"]
     command += ["--key-file", str(seeded.key_file), "--host", "127.0.0.1", "--defenses", defences]
-    return [*command, "--workers", str(scenario.core_workers)]
+    return [*command, "--workers", str(scenario.core_workers), "--no-access-log"]
 
 
 def _tree_cpu(pid: int) -> float:

@@ -32,6 +32,9 @@ class Scenario:
     stale_share: float = 0.05  # customers in the list with a password they no longer use
     attacker_addresses: int = 1_000
     sign_in_workers: int = 8
+    # the pace of 7pay's reset door (reset_door.py): a reset asked for a wrong-password entry costs the core
+    # about what a sign-in does, so the attacker spends a bounded share of its requests there (0: no bound)
+    reset_asks_per_second: float = 25.0
     max_seconds: float = 600.0
     core_workers: int = 1  # `possim core serve --workers N`
 

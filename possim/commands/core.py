@@ -96,6 +96,12 @@ def register(subparsers: Any) -> None:
         help="forget the replay and guessing records no window reads any more every MINUTES (default 10; "
         "0: only by `possim admin prune`)",
     )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a line a request on stdout (default on; the attack replay turns it off: 200,000 lines of 429)",
+    )
     serve.set_defaults(func=run_serve)
 
 
@@ -157,7 +163,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         config = core.config
         core.close()  # migrated above, once, before the fork; each worker opens its own engine and pool
-        plan = core_workers.WorkerPlan(config, sqlite_synchronous=args.sqlite_synchronous.upper())
+        plan = core_workers.WorkerPlan(
+            config, sqlite_synchronous=args.sqlite_synchronous.upper(), access_log=args.access_log
+        )
         return core_workers.serve(plan, args.host, args.port, args.workers)
     prune_minutes = core.config.retention.prune_every_minutes if args.prune_every is None else args.prune_every
     jobs: list[Periodic] = [Sweeper(core, args.sweep_every)] if args.sweep_every > 0 else []
@@ -166,7 +174,14 @@ def run_serve(args: argparse.Namespace) -> int:
         job.start()
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
-        uvicorn.run(create_app(core), host=args.host, port=args.port, log_level="info", proxy_headers=False)
+        uvicorn.run(
+            create_app(core),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            access_log=args.access_log,
+            proxy_headers=False,
+        )
     finally:
         for job in jobs:
             job.stop()
