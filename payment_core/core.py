@@ -11,12 +11,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_core.config import CoreConfig
-from payment_core.db import make_engine, make_session_factory, migrate, transaction
+from payment_core.db import durable_commit, is_postgres, make_engine, make_session_factory, migrate, transaction
 from payment_core.models import (
     Account,
     Base,
@@ -84,16 +84,28 @@ class Core:
         migrate(self.engine)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, durable: bool = True) -> Iterator[Session]:
         """One unit of work: its own transaction, or inside an API request a savepoint of the request's one
-        transaction (``payment_core.request_unit``); either way all or nothing."""
+        transaction (``payment_core.request_unit``); either way all or nothing. ``durable=False`` is for a
+        transaction of its own that records only what was refused, never money: its commit does not wait for
+        the disk (``db.durable_commit``)."""
         unit = current_unit.get()
         if unit is not None:
             with unit.savepoint() as session:
                 yield session
             return
-        with transaction(self.sessions) as session:
-            yield session
+        if durable:
+            with transaction(self.sessions) as session:
+                yield session
+            return
+        token = durable_commit.set(False)
+        try:
+            with transaction(self.sessions) as session:
+                if is_postgres(self.engine):
+                    session.execute(text("SET LOCAL synchronous_commit = off"))
+                yield session
+        finally:
+            durable_commit.reset(token)
 
     @contextmanager
     def statement(self) -> Iterator[Session]:

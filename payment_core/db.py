@@ -11,6 +11,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,15 @@ SQLITE_LOCK_SECONDS = 30
 WRITER_LOCK_SUFFIX = ".writer-lock"
 
 
+# Off only around a transaction that records what was refused, never money (``Core.transaction(durable=False)``):
+# its commit does not wait for the disk (SQLite: synchronous=NORMAL in WAL mode; PostgreSQL: synchronous_commit
+# off for that transaction). A crash of the process loses nothing; a power cut may lose the last few of these
+# records, never a payment or anything committed durably after them, and never leaves the database torn.
+durable_commit: ContextVar[bool] = ContextVar("durable_commit", default=True)
+
+
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    connection_class = _writer_queued_connection(threading.Lock(), writer_lock_file(url))
+    connection_class = _writer_queued_connection(threading.Lock(), writer_lock_file(url), synchronous)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_SECONDS, "factory": connection_class},
@@ -115,7 +123,10 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the lock up front: no deadlock when two readers both try to upgrade.
-        conn.connection.dbapi_connection.queue_for_writing()
+        dbapi_conn = conn.connection.dbapi_connection
+        dbapi_conn.queue_for_writing()
+        if not durable_commit.get() and synchronous in ("FULL", "EXTRA"):
+            dbapi_conn.commit_lightly()
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
@@ -228,7 +239,9 @@ class _ProcessWriterLock:
         fcntl.flock(self._descriptor, fcntl.LOCK_UN)
 
 
-def _writer_queued_connection(writer: threading.Lock, lock_file: Path | None = None) -> type[sqlite3.Connection]:
+def _writer_queued_connection(
+    writer: threading.Lock, lock_file: Path | None = None, synchronous: str = "FULL"
+) -> type[sqlite3.Connection]:
     """A sqlite3 connection class whose transactions queue for ``writer``, one lock per database, and then
     for the flock on ``lock_file`` (one per database file, shared by every process: :class:`_ProcessWriterLock`).
 
@@ -245,6 +258,12 @@ def _writer_queued_connection(writer: threading.Lock, lock_file: Path | None = N
     class WriterQueuedConnection(sqlite3.Connection):
         _holds_writer = False
         _holds_file = False
+        _light = False  # this transaction commits without waiting for the disk (``durable_commit``)
+
+        def commit_lightly(self) -> None:
+            """Before BEGIN: the transaction about to start commits without a sync (set back after it)."""
+            self.execute("PRAGMA synchronous=NORMAL")
+            self._light = True
 
         def queue_for_writing(self) -> None:
             if self._holds_writer:
@@ -257,6 +276,12 @@ def _writer_queued_connection(writer: threading.Lock, lock_file: Path | None = N
                 except BaseException:
                     self._leave()
                     raise
+
+        def _restore(self) -> None:
+            """After COMMIT or ROLLBACK, still the writer: the next transaction syncs again."""
+            if self._light:
+                self._light = False
+                self.execute(f"PRAGMA synchronous={synchronous}")
 
         def _leave(self) -> None:
             try:
@@ -272,12 +297,14 @@ def _writer_queued_connection(writer: threading.Lock, lock_file: Path | None = N
         def commit(self) -> None:
             try:
                 super().commit()
+                self._restore()
             finally:
                 self._leave()
 
         def rollback(self) -> None:
             try:
                 super().rollback()
+                self._restore()
             finally:
                 self._leave()
 

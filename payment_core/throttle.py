@@ -153,7 +153,7 @@ def admit(core: Core, source: str, email: str, switch: str | None = None) -> Non
     key, now = throttle_key(source), core.now()
     place = signin_attack.place_of(source)
     refusal: Throttled | None = None
-    with core.transaction() as session:
+    with core.transaction(durable=False) as session:  # writes only the record of a refusal (db.durable_commit)
         if switch is not None:
             incident.check_running(session, switch)
         blocks = {row.source: row for row in session.scalars(_BLOCKS_OF, {"keys": [key, place]})}
