@@ -256,6 +256,11 @@ class PasswordHasher:
             type=Type.ID,
         )
 
+    @property
+    def fast(self) -> bool:
+        """The 7pay replay's one salted SHA-256: microseconds, no work for a bounded pool."""
+        return self._fast
+
     def hash(self, password: str) -> str:
         """The PHC-encoded hash (``$argon2id$v=19$m=…,t=…,p=…$salt$tag``), with a fresh random salt."""
         if self._fast:
