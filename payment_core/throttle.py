@@ -213,7 +213,7 @@ def settle(
     a leaked password); ``detail`` goes into the audit event (the risk rules' verdict and subject id)."""
     key, now = throttle_key(source), core.now()
     outcome = SUCCEEDED if ok else SIGNIN_FACTOR_FAILED if password_was_right else FAILED
-    with core.transaction() as session:
+    with core.transaction(durable=ok) as session:  # a refusal's record need not wait for the disk (db.durable_commit)
         if _settings(core).enabled:
             _record_attempt(session, core, source, email, outcome, now, account_id)
         target = f"account:{account_id}" if account_id is not None else "account:unknown"
