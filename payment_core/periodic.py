@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Self
 
 log = logging.getLogger("possim.core")
 
@@ -24,7 +25,7 @@ class Periodic:
         self.runs = 0  # runs finished
         self.done = 0  # what they did, summed
 
-    def start(self) -> Periodic:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
