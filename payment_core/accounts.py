@@ -1,8 +1,9 @@
 """Accounts: sign-up, the password check every sign-in goes through, password changes, status.
 
 Sign-up never tells whether an address has an account (OWASP authentication cheat sheet): the request
-is checked (address, phone, password policy) and answered "check your e-mail" at once, and the work is
-done after the answer (``Core.defer``), so the answer's time says nothing either. A new address gets a
+is checked (address, phone, password policy), its password hashed, and answered "check your e-mail"; the
+rest is queued with the answer and done after it (``payment_core.queued_work``), so the answer's time says
+nothing either. A new address gets a
 verification code; an unverified one gets its registration replaced and a new code (the mailbox's owner
 wins over whoever typed it first) unless ``otp.may_send_email_code`` refuses (a minute between codes, a
 daily cap): then nothing changes, so signing up again is no way round the code's guess limits; a verified
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from payment_core import audit, incident, notify, otp, outbox, recovery, sessions, throttle
+from payment_core import audit, incident, notify, otp, outbox, queued_work, recovery, sessions, throttle
 from payment_core.audit import AuditOutcome
 from payment_core.config import PasswordPolicy
 from payment_core.core import Core
@@ -58,6 +59,16 @@ class SignUpRequest:
     email: str
     phone: str
     password: str = field(repr=False)
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class HashedSignUp:
+    """A checked sign-up as it is queued: the password already hashed, never kept in plain text."""
+
+    email: str
+    phone: str
+    password_hash: str = field(repr=False)
     display_name: str | None
 
 
@@ -148,15 +159,26 @@ def check_sign_up(core: Core, email: str, phone: str, password: str, display_nam
     return SignUpRequest(email, phone, password, display_name)
 
 
-def register(core: Core, request: SignUpRequest) -> None:
+def queue_sign_up(core: Core, request: SignUpRequest) -> None:
+    """Hash a checked sign-up's password (a full password budget refuses with 503) and queue the rest
+    (:func:`register`) to be done after the answer. Inside an API request, what the request wrote before
+    is committed first, so the hash holds no database lock."""
+    core.commit_so_far()
+    hashed = hasher(core).hash(request.password)
+    queued_work.enqueue(
+        core, "signup", asdict(HashedSignUp(request.email, request.phone, hashed, request.display_name))
+    )
+
+
+def register(core: Core, request: HashedSignUp) -> None:
     """Do a checked sign-up (after the answer was sent): see the module's docstring."""
-    password_hash = hasher(core, shed=False).hash(request.password)  # after the 202: wait, never refuse
+    password_hash = request.password_hash
     now = core.now()
     try:
         with core.transaction() as session:
             found = _find(session, request.email)
             if found is None:
-                _create(session, core, request, password_hash, now, "signup")
+                _create(session, core, request, now, "signup")
             elif found.email_verified_at is None and not otp.may_send_email_code(session, found, now):
                 # No new code may go out yet: the registration the last code was mailed for stands.
                 audit.record(
@@ -210,13 +232,11 @@ def _find(session: Session, email: str) -> Account | None:
     return session.scalars(select(Account).where(Account.email == email).with_for_update()).one_or_none()
 
 
-def _create(
-    session: Session, core: Core, request: SignUpRequest, password_hash: str, now: datetime, actor: str
-) -> Account:
+def _create(session: Session, core: Core, request: HashedSignUp, now: datetime, actor: str) -> Account:
     account = Account(
         email=request.email,
         display_name=request.display_name or request.email.split("@")[0],
-        password_hash=password_hash,
+        password_hash=request.password_hash,
         status="active",
         created_at=now,
         phone=request.phone or None,
@@ -241,8 +261,9 @@ def _create(
 
 
 def sign_up(core: Core, email: str, phone: str, password: str, display_name: str | None = None) -> None:
-    """Check and register at once (the API defers :func:`register` instead)."""
-    register(core, check_sign_up(core, email, phone, password, display_name))
+    """Check and register at once (the API queues :func:`register` instead)."""
+    checked = check_sign_up(core, email, phone, password, display_name)
+    register(core, HashedSignUp(checked.email, checked.phone, hasher(core).hash(password), checked.display_name))
 
 
 def create_account(
@@ -252,10 +273,10 @@ def create_account(
     verify its address before a device can enroll."""
     email, display_name = normalise_email(email), clean_display_name(display_name)
     check_new(core, password, email, None)
-    request = SignUpRequest(email, "", password, display_name)
+    request = HashedSignUp(email, "", hasher(core, shed=False).hash(password), display_name)
     try:
         with core.transaction() as session:
-            return _create(session, core, request, hasher(core, shed=False).hash(password), core.now(), actor)
+            return _create(session, core, request, core.now(), actor)
     except IntegrityError:
         raise ProtocolError(ErrorCode.ACCOUNT_EXISTS, param="email") from None
 

@@ -46,6 +46,7 @@ def create_app(core: Core) -> FastAPI:
     install_error_handlers(app, core)
     app.add_middleware(RequestTransactions, core=core)
     api_openapi.install(app)
+    core.work.wake()  # work queued before a crash or a restart is done now, not at the next request's
 
     @app.get("/healthz", openapi_extra={"security": [], "responses": {"405": api_openapi.ref(405)}})
     async def healthz() -> dict[str, object]:

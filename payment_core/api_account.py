@@ -2,8 +2,11 @@
 device, sessions (refresh, sign-out), password change and reset, recovery codes.
 
 Answers never tell whether an account exists: sign-up, resend and reset requests are a 202 with the
-same body, their work deferred until after the answer (``Core.defer``); every failed sign-in is the
+same body, their work done after the answer; every failed sign-in is the
 same 401 ``credentials_invalid``; a throttled address gets 429 with ``Retry-After``.
+
+Their work is queued in the database with the answer (``payment_core.queued_work``), so a 202 is a
+promise kept across a crash; a full queue refuses with 503 and ``Retry-After`` before anything is written.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from payment_core import accounts, devices, otp, recovery, resets, sessions, throttle
+from payment_core import accounts, devices, otp, queued_work, recovery, resets, sessions, throttle
 from payment_core.api_openapi import Auth, operation
 from payment_core.api_request import BearerSession, CallData, SignedDevice, parse_body
 from payment_core.api_views import b64
@@ -52,7 +55,7 @@ def _add_signup_routes(app: FastAPI, core: Core) -> None:
         data = parse_body(AccountBody, call.body)
         checked = accounts.check_sign_up(core, data.email, data.phone, data.password, data.display_name)
         throttle.limit_requests(core, current_source.get(), checked.email, "signup")
-        core.defer(lambda: accounts.register(core, checked))
+        accounts.queue_sign_up(core, checked)
         return _accepted(accounts.SIGNUP_ANSWER)
 
     @app.post("/v1/accounts/verify", openapi_extra=operation(PUBLIC, (401, 429), VerifyBody))
@@ -84,7 +87,7 @@ def _add_signup_routes(app: FastAPI, core: Core) -> None:
     def resend(call: CallData) -> JSONResponse:
         email = parse_body(ResendBody, call.body).email
         throttle.limit_requests(core, current_source.get(), email, "resend")
-        core.defer(lambda: otp.resend_email_code(core, email))
+        queued_work.enqueue(core, "resend", {"email": email})
         return _accepted(accounts.SIGNUP_ANSWER)
 
 
@@ -160,7 +163,7 @@ def _add_password_routes(app: FastAPI, core: Core) -> None:
             data, send_to = door, accounts.normalise_email(door.send_to) if door.send_to else None
         email = accounts.normalise_email(data.email)
         throttle.limit_requests(core, current_source.get(), email, "reset")
-        core.defer(lambda: resets.request_reset(core, email, send_to))
+        queued_work.enqueue(core, "reset", {"email": email, "send_to": send_to})
         return _accepted(resets.RESET_ANSWER)
 
     @app.post("/v1/password-reset/confirm", openapi_extra=operation(PUBLIC, (401,), ResetConfirmBody))

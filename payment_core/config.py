@@ -181,6 +181,12 @@ class CoreConfig:
     # before a sign-in is refused with 503 and Retry-After. By default one core is left for the registers.
     password_workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
     password_queue: int = 16
+    # Work answered with a 202 and not yet done (payment_core.queued_work): rows that may wait in each
+    # priority before such a request is refused with 503 and Retry-After.
+    queued_work_limit: int = 5000
+    # Whether this process does queued work (``possim core serve --no-queued-work``: it only answers, and
+    # another process does the work; an explicit ``Core.drain()`` still does it).
+    queued_work_runner: bool = True
     # How much lower the hashing threads' scheduling priority is than the registers' (0-19, Linux)
     password_niceness: int = PASSWORD_NICENESS
     clock: Clock = system_clock

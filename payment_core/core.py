@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import secrets
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
@@ -31,6 +29,7 @@ from payment_core.models import (
     Topup,
 )
 from payment_core.password_work import PasswordWork
+from payment_core.queued_work import WorkRunner
 from payment_core.request_unit import current_unit
 from protocol import ErrorCode, ProtocolError
 
@@ -73,9 +72,10 @@ class Core:
         self.engine = engine or make_engine(config.db_url, config.db_schema)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.password_work = PasswordWork(config.password_workers, config.password_queue, config.password_niceness)
-        # Work done after the answer was sent (sign-up, password-reset mail), one job at a time, so an
-        # answer's timing never depends on whether an account exists.
-        self._after_answer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="possim-after-answer")
+        # Work done after the answer was sent (sign-up, password-reset mail), queued in the database with the
+        # answer (payment_core.queued_work), so an answer's timing never depends on whether an account exists
+        # and a crash loses none of it.
+        self.work = WorkRunner(self)
 
     def now(self) -> datetime:
         return self.config.clock()
@@ -125,21 +125,20 @@ class Core:
         with transaction(self.sessions) as session:
             yield session
 
-    def defer(self, work: Callable[[], None]) -> Future[None]:
-        """Run ``work`` after the answer, in the background, with the caller's context (its source address)
-        but outside the request's transaction: it commits on its own."""
-        context = contextvars.copy_context()
-        context.run(current_unit.set, None)
-        future = self._after_answer.submit(context.run, work)
-        future.add_done_callback(_log_failure)
-        return future
+    def commit_so_far(self) -> None:
+        """Inside an API request: commit what the request wrote so far, so that slow work after it (a
+        password's hash) holds no database lock; the next statement begins the request's next transaction.
+        Outside a request each unit of work commits by itself: nothing to do."""
+        unit = current_unit.get()
+        if unit is not None:
+            unit.commit()
 
     def drain(self, timeout: float = 30.0) -> None:
-        """Wait until the work deferred so far is done (tests, shutdown)."""
-        self._after_answer.submit(lambda: None).result(timeout=timeout)
+        """Do the queued work that is ready now (tests, a demo reading the mail it caused)."""
+        self.work.drain(timeout)
 
     def close(self) -> None:
-        self._after_answer.shutdown(wait=True)
+        self.work.stop()
         self.password_work.close()
         self.engine.dispose()
 
@@ -172,9 +171,3 @@ def count_rows(
             continue
         counts[name] = session.scalar(select(func.count()).select_from(model)) or 0
     return counts
-
-
-def _log_failure(future: Future[None]) -> None:
-    error = future.exception()
-    if error is not None:  # the type only: the work may hold a password
-        log.error("deferred work failed: %s", type(error).__name__)

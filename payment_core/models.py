@@ -471,3 +471,19 @@ class CardCodeTry(Base):
     source: Mapped[str] = mapped_column(String(64))
     right: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QueuedWork(Base):
+    """Work accepted with a 202 and done after the answer (``payment_core.queued_work``): committed with the
+    answer, deleted in the transaction that does it. Never a plain secret: a sign-up carries its hash."""
+
+    __tablename__ = "queued_work"
+    __table_args__ = (Index("ix_queued_work_priority_id", "priority", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer)  # lower first: reset and security mail before sign-up mail
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    source: Mapped[str] = mapped_column(String(64))  # the client address of the request that queued it
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())  # later after a failed try
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -22,12 +22,22 @@ class Periodic:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._requested = False
         self._started = 0
+        self._launched = False
         self.runs = 0  # runs finished
         self.done = 0  # what they did, summed
 
     def start(self) -> Self:
-        self._thread.start()
+        with self._wake:
+            if not self._launched:
+                self._launched = True
+                self._thread.start()
         return self
+
+    def poke(self) -> None:
+        """Ask for a run soon, without waiting for it."""
+        with self._wake:
+            self._requested = True
+            self._wake.notify_all()
 
     def _run(self) -> None:
         while True:

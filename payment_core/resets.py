@@ -1,8 +1,8 @@
 """Password reset, done the way 7pay did not.
 
 - The request names only the account's e-mail (the body takes no other field), the mail goes to the
-  address on record, and the answer is the same 202 whether or not an account exists; the work runs
-  after the answer (``Core.defer``), so its time says nothing either. (7pay's form took a second address
+  address on record, and the answer is the same 202 whether or not an account exists; the work is
+  queued with the answer and done after it (``payment_core.queued_work``), so its time says nothing either. (7pay's form took a second address
   to mail the code to; only the 7pay replay's core, ``Defences.reset_mail_to_own_address_only`` off,
   opens that door again.)
 - The token is 192 random bits, kept only as a keyed hash, valid for ``SessionPolicy.reset_token_minutes``

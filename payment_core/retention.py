@@ -18,7 +18,8 @@ the setting says):
 
 Never pruned: money (journals, postings, payments, top-ups, refunds; an order id is its payment's
 idempotency key for as long as the payment exists), the audit trail, the risk decisions and alerts, the
-accounts and their devices.
+accounts and their devices. Nor is ``queued_work``: a row is work promised with a 202, deleted by the
+transaction that does it (``payment_core.queued_work``), or dropped with an audit event after its last try.
 
 :func:`prune` deletes in batches of ``Retention.batch`` rows, each batch its own short transaction, so the
 job never holds the database's writer for long; it is audited (``retention.prune``, with what it deleted)

@@ -76,7 +76,7 @@ class SignedCaller:
 def mailbox(core: Core, address: str) -> list[str]:
     """The bodies of the mails sent to ``address``, newest first: the simulated user's inbox.
 
-    Sign-up and reset mails are sent after the answer (``Core.defer``): this waits for that work first."""
+    Sign-up and reset mails are sent after the answer (``payment_core.queued_work``): this does that work first."""
     core.drain()
     return [message.body for message in outbox.messages(core, to=address)]
 

@@ -8,15 +8,19 @@ from unittest.mock import ANY
 
 import pytest
 
+from possim.bench import enumeration as enumeration_bench
 from possim.cli import main
 from possim.commands import bench
 
 
-def test_the_enumeration_bench_reports_each_case_with_its_statistics(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_enumeration_bench_reports_each_case_with_its_statistics(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(enumeration_bench, "QUICK_SAMPLES", 5)  # the shape is the same at any size
     assert main(["bench", "--only", "enumeration", "--quick", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     enumeration = report["enumeration"]
-    assert enumeration["samples"] == 8
+    assert enumeration["samples"] == 5
     assert enumeration["alpha"] == 0.001
     for case in ("power_check", "sign_in", "sign_up", "reset"):
         row = enumeration[case]

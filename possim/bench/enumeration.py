@@ -27,6 +27,8 @@ from payment_core.server import ServerThread
 from protocol import ManualClock, system_clock
 
 ALPHA = 0.001  # below it the two groups differ; the power check must land far below it
+SAMPLES = 40  # requests per group and case
+QUICK_SAMPLES = 8
 _VICTIM = "victim@example.jp"
 _PASSWORD = secrets.token_urlsafe(18)  # any password the policy accepts: only wrong ones are sent
 
@@ -65,7 +67,7 @@ def _compare(first: list[float], second: list[float], expect_difference: bool) -
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    samples = 8 if quick else 40
+    samples = QUICK_SAMPLES if quick else SAMPLES
     clock = ManualClock(system_clock().replace(microsecond=0))
     with tempfile.TemporaryDirectory(prefix="possim-bench-") as folder:
         config = CoreConfig(db_url=str(Path(folder) / "core.db"), server_key=secrets.token_bytes(32), clock=clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import secrets
 import sys
@@ -97,6 +98,13 @@ def register(subparsers: Any) -> None:
         "0: only by `possim admin prune`)",
     )
     serve.add_argument(
+        "--queued-work",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="do the work sign-up, resend and reset requests queue after their 202 (default on; off: this "
+        "process only answers and another process, or a later run, does the work)",
+    )
+    serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -142,6 +150,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except (SQLAlchemyError, ValueError, OSError) as error:
         print(f"possim core: cannot open the store: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
         return 2
+    if not args.queued_work:
+        core.config = dataclasses.replace(core.config, queued_work_runner=False)
     if proxy_secret is not None:
         secret_file = args.proxy_secret_file or home.proxy_secret()
         try:
