@@ -161,9 +161,8 @@ def check_sign_up(core: Core, email: str, phone: str, password: str, display_nam
 
 def queue_sign_up(core: Core, request: SignUpRequest) -> None:
     """Hash a checked sign-up's password (a full password budget refuses with 503) and queue the rest
-    (:func:`register`) to be done after the answer. Inside an API request, what the request wrote before
-    is committed first, so the hash holds no database lock."""
-    core.commit_so_far()
+    (:func:`register`) to be done after the answer. The API serves sign-up as a password route
+    (``api_unit.PASSWORD_PATHS``): no request-wide transaction, so the hash holds no database lock."""
     hashed = hasher(core).hash(request.password)
     queued_work.enqueue(
         core, "signup", asdict(HashedSignUp(request.email, request.phone, hashed, request.display_name))

@@ -10,13 +10,27 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payment_core.core import Core
 from protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("possim.core")
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_DOWN_MESSAGE = (
+    "The payment service cannot reach its database, so nothing was done; try again in a few seconds "
+    "(a payment with the same order id)."
+)
+
+
+class DatabaseUnavailable(ProtocolError):
+    """503 with ``Retry-After``: the database refused, failed or could not be reached; the request's
+    transaction was rolled back (or never began), so nothing it asked for happened."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE, DATABASE_DOWN_MESSAGE)
+        self.retry_after = DATABASE_RETRY_AFTER_SECONDS
 
 
 def error_response(error: ProtocolError, *, retry_after: int | None = None, **details: Any) -> JSONResponse:
@@ -44,10 +58,11 @@ def install_error_handlers(app: FastAPI, core: Core) -> None:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(ProtocolError(ErrorCode.VALIDATION_FAILED, str(exc.errors()[0].get("msg", ""))))
 
-    @app.exception_handler(DBAPIError)
-    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
-        log.error("database error: %s", type(exc.orig).__name__)
-        return error_response(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))
+    @app.exception_handler(SQLAlchemyError)  # the driver's errors, and the pool's timeout waiting for a connection
+    async def _database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        log.error("database error: %s", type(cause).__name__)
+        return error_response(DatabaseUnavailable())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -24,16 +24,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from payment_core.api_errors import error_response
+from payment_core.api_errors import DatabaseUnavailable, error_response
 from payment_core.core import Core
 from payment_core.db import is_postgres
 from payment_core.password_work import PasswordWorkFull
 from payment_core.request_unit import RequestUnit, current_unit
-from protocol import ErrorCode, ProtocolError
 
 log = logging.getLogger("possim.core")
 NO_DATABASE_PATHS = frozenset({"/healthz", "/openapi.json"})
-PASSWORD_PATHS = frozenset({"/v1/devices", "/v1/sessions", "/v1/account/password", "/v1/password-reset/confirm"})
+PASSWORD_PATHS = frozenset(
+    {"/v1/accounts", "/v1/devices", "/v1/sessions", "/v1/account/password", "/v1/password-reset/confirm"}
+)
 
 
 class RequestTransactions:
@@ -94,8 +95,6 @@ class _CommitFirst:
             except SQLAlchemyError as error:
                 log.error("commit failed: %s", type(error).__name__)
                 self._replaced = True
-                await error_response(ProtocolError(ErrorCode.SERVICE_UNAVAILABLE))(
-                    self._scope, self._receive, self._send
-                )
+                await error_response(DatabaseUnavailable())(self._scope, self._receive, self._send)
                 return
         await self._send(message)

@@ -125,14 +125,6 @@ class Core:
         with transaction(self.sessions) as session:
             yield session
 
-    def commit_so_far(self) -> None:
-        """Inside an API request: commit what the request wrote so far, so that slow work after it (a
-        password's hash) holds no database lock; the next statement begins the request's next transaction.
-        Outside a request each unit of work commits by itself: nothing to do."""
-        unit = current_unit.get()
-        if unit is not None:
-            unit.commit()
-
     def drain(self, timeout: float = 30.0) -> None:
         """Do the queued work that is ready now (tests, a demo reading the mail it caused)."""
         self.work.drain(timeout)
