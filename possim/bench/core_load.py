@@ -258,14 +258,14 @@ def write_key(path: Path, key: bytes) -> Path:
 
 
 def prepare_world(
-    db: str, scale: Scale, folder: Path, schema: str | None = None
+    db: str, scale: Scale, folder: Path, schema: str | None = None, amount: int = AMOUNT_YEN
 ) -> tuple[list[RegisteredTerminal], list[Phone], Path, dict[str, Any]]:
-    """A fresh core on ``db`` (``schema`` on PostgreSQL) with ``scale``'s registers and funded phones
-    (:func:`setup_world`), closed again for a server to take over: its registers, phones, server key file
-    (in ``folder``) and durability settings."""
+    """A fresh core on ``db`` (``schema`` on PostgreSQL) with ``scale``'s registers and phones funded for
+    their payments of ``amount`` yen (:func:`setup_world`), closed again for a server to take over: its
+    registers, phones, server key file (in ``folder``) and durability settings."""
     core = new_core(db, db_schema=schema, risk=load_settings(BURST_FILE))  # funding every phone at one register
     try:
-        terminals, phones = setup_world(core, scale)
+        terminals, phones = setup_world(core, scale, amount)
         return terminals, phones, write_key(folder / "server.key", core.config.server_key), durability(core)
     finally:
         core.close()
@@ -279,7 +279,7 @@ def drop_schema(schema: str) -> None:
 # -- the world: registers, phones, codes -----------------------------------------------------------
 
 
-def setup_world(core: Core, scale: Scale) -> tuple[list[RegisteredTerminal], list[Phone]]:
+def setup_world(core: Core, scale: Scale, amount: int = AMOUNT_YEN) -> tuple[list[RegisteredTerminal], list[Phone]]:
     """The registers, and the phones enrolled and funded through the core's API (served in-process)."""
     terminals = [
         add_terminal(core, f"Bench store {store + 1}", f"register-{register + 1}", actor="bench")
@@ -287,7 +287,7 @@ def setup_world(core: Core, scale: Scale) -> tuple[list[RegisteredTerminal], lis
         for register in range(scale.registers_per_store)
     ]
     codes = codes_per_phone(scale) + codes_per_phone(_flood_scale(scale))  # the flood's run too
-    funds = max(1_000, math.ceil(codes * AMOUNT_YEN / 1_000) * 1_000)
+    funds = max(1_000, math.ceil(codes * amount / 1_000) * 1_000)
     if funds > Limits().new_device_topup_max_yen:
         raise ValueError(f"{funds} yen a phone is above a new device's top-up limit: fewer payments or more phones")
     with serve(core) as server:
