@@ -19,6 +19,7 @@ request it is ``"local"`` (admin commands, tests calling the domain directly).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -114,6 +115,7 @@ def _warn_unvouched(peer: str) -> None:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of a string, asked more than once a sign-in
 def throttle_key(source: str) -> str:
     """What a throttle counts: an IPv4 address, or the /64 an IPv6 address is in."""
     parsed = _parse(source)

@@ -14,6 +14,7 @@ every successful sign-in, ``account_places``) are never held back.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class Signs:
         return dict(self.__dict__)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of a string; a held sign-in asks it three times
 def place_of(source: str) -> str:
     """The range an address is in: IPv4 /24, IPv6 /48 (a source already keyed per /64 included)."""
     try:
