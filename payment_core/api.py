@@ -59,7 +59,7 @@ def create_app(core: Core) -> FastAPI:
         data = parse_body(PaymentBody, call.body)
         categories = tuple(data.categories or ())
         wanted = payments.PaymentRequest(data.order_id, data.amount, data.code, data.description, categories)
-        return payment_response(core, payments.create_payment(core, terminal, wanted))
+        return payment_response(core, payments.create_payment(core, terminal, wanted), data.code)
 
     @app.get("/v1/orders/{order_id}", openapi_extra=operation(Auth.TERMINAL, (404,)))
     def get_order(terminal: SignedTerminal, order_id: ORDER_ID_PATH) -> JSONResponse:
@@ -79,7 +79,7 @@ def create_app(core: Core) -> FastAPI:
     def topup_cash(terminal: SignedTerminal, call: CallData) -> JSONResponse:
         data = parse_body(CashTopupBody, call.body)
         wanted = topups.TopupRequest(data.topup_id, data.amount, "cash", data.code)
-        return topup_response(core, topups.topup_cash(core, terminal, wanted))
+        return topup_response(core, topups.topup_cash(core, terminal, wanted), data.code)
 
     api_wallet.add_routes(app, core)
     api_account.add_routes(app, core)

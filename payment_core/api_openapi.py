@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from protocol import ErrorCode, ErrorType
+from protocol.errors import SkewedClock
 from protocol.signing import HEADER_KEY_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 
 
@@ -105,6 +106,32 @@ def operation(
     return extra
 
 
+# What a refusal for time adds (`code_not_yet_valid`, `code_expired`, `timestamp_stale`: protocol.errors.ClockSkew).
+_CLOCK_SKEW_FIELDS: dict[str, Any] = {
+    "clock": {
+        "type": "string",
+        "enum": [clock.value for clock in SkewedClock],
+        "description": "A refusal for time: whose clock looks off, `phone` (a code, a device's request) or `register`.",
+    },
+    "clock_offset_seconds": {
+        "type": "integer",
+        "description": "That clock minus the core's, as measured: positive ahead, negative behind (an expired code: "
+        "minus its age).",
+    },
+    "server_time": {
+        "type": "string",
+        "format": "date-time",
+        "description": "The core's time when it decided (ISO 8601 UTC).",
+    },
+    "tolerance_seconds": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "How far the offset may go that way (by default 30 s ahead and 90 s of age for a code, 120 s "
+        "either way for a signature).",
+    },
+}
+
+
 def _error_schema() -> dict[str, Any]:
     detail = {
         "type": "object",
@@ -118,6 +145,7 @@ def _error_schema() -> dict[str, Any]:
             "order_id": {"type": "string"},
             "topup_id": {"type": "string", "description": "A declined top-up: it is stored under this id."},
             "retry_after": {"type": "integer", "minimum": 1, "description": "As the `Retry-After` header."},
+            **_CLOCK_SKEW_FIELDS,
         },
         "additionalProperties": False,
     }

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from payment_core import confirmations, payments, topups
+from payment_core import codes, confirmations, payments, topups
 from payment_core.api_errors import error_response, retry_after_for
 from payment_core.core import Core
 from payment_core.models import Payment, Topup
@@ -26,12 +26,14 @@ def payment_view_response(core: Core, payment: Payment) -> JSONResponse:
         return JSONResponse(payments.payment_view(payment, payments.store_name(session, payment.merchant_id)))
 
 
-def payment_response(core: Core, payment: Payment) -> JSONResponse:
-    """The answer to a charge: the payment object, or its decline as an error with the payment's id."""
+def payment_response(core: Core, payment: Payment, code_text: str | None = None) -> JSONResponse:
+    """The answer to a charge: the payment object, or its decline as an error with the payment's id (a code
+    refused for its time says how far the phone's clock is off: ``codes.declined_code_error``)."""
     if payment.status == PaymentStatus.DECLINED and payment.decline_code:
         code = ErrorCode(payment.decline_code)
         wait = retry_after_for(core, code)
-        return error_response(ProtocolError(code), retry_after=wait, payment_id=payment.id, order_id=payment.order_id)
+        error = codes.declined_code_error(core.config, code, code_text, payment.created_at)
+        return error_response(error, retry_after=wait, payment_id=payment.id, order_id=payment.order_id)
     if payment.status == PaymentStatus.AWAITING_CUSTOMER:
         with core.read() as session:
             store = payments.store_name(session, payment.merchant_id)
@@ -40,15 +42,18 @@ def payment_response(core: Core, payment: Payment) -> JSONResponse:
     return payment_view_response(core, payment)
 
 
-def topup_response(core: Core, topup: Topup) -> JSONResponse:
-    """A credited top-up, or its decline as an error naming the stored top-up (a repeat replays it)."""
+def topup_response(core: Core, topup: Topup, code_text: str | None = None) -> JSONResponse:
+    """A credited top-up, or its decline as an error naming the stored top-up (a repeat replays it; a cash
+    top-up's code refused for its time says how far the phone's clock is off)."""
     if topup.status != TopupStatus.SUCCEEDED and topup.decline_code:
         code = ErrorCode(topup.decline_code)
-        message = topups.BANK_DECLINED_MESSAGE if topup.method == "bank" and code is ErrorCode.CARD_DECLINED else None
+        error = codes.declined_code_error(core.config, code, code_text, topup.created_at)
+        if topup.method == "bank" and code is ErrorCode.CARD_DECLINED:
+            error = ProtocolError(code, topups.BANK_DECLINED_MESSAGE)
         if code is ErrorCode.RISK_DECLINED:  # a step-up asks for the app; a decline for another way
-            message = topup_decline_message(core, topup.id)
+            error = ProtocolError(code, topup_decline_message(core, topup.id))
         wait = retry_after_for(core, code)
-        return error_response(ProtocolError(code, message), retry_after=wait, topup_id=topup.topup_key)
+        return error_response(error, retry_after=wait, topup_id=topup.topup_key)
     return JSONResponse(topups.topup_view(topup))
 
 

@@ -1,7 +1,8 @@
 """Who is calling: terminals and wallet devices sign their requests (``protocol.signing``).
 
-A signature is checked against the caller's derived secret in constant time, then the timestamp, then
-the nonce is recorded; a nonce seen before is refused. Nonces are pruned after
+A signature is checked against the caller's derived secret in constant time, then the timestamp (a stale
+one says whose clock, the register's or the phone's, is how far off, and the core's time), then the nonce
+is recorded; a nonce seen before is refused. Nonces are pruned after
 twice the configured tolerance plus a minute (at least ``NONCE_RETENTION_SECONDS``), longer than any
 timestamp the core would still accept.
 """
@@ -25,6 +26,7 @@ from protocol import (
     read_signed_headers,
     verify_signature,
 )
+from protocol.errors import SkewedClock
 
 _PRUNE_EVERY = 500
 
@@ -47,7 +49,7 @@ class RequestAuthenticator:
         if terminal is None or terminal.status != "active":
             raise ProtocolError(ErrorCode.TERMINAL_UNKNOWN)
         secret = terminal_secret(self._core.config.server_key, terminal.id, terminal.secret_salt)
-        self._verify(secret, signed, method, path, body)
+        self._verify(secret, signed, method, path, body, SkewedClock.REGISTER)
         return terminal
 
     def device(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Device:
@@ -60,12 +62,17 @@ class RequestAuthenticator:
         if device is None or device.status != "active":
             raise ProtocolError(ErrorCode.SIGNATURE_INVALID)
         secret = device_secret(self._core.config.server_key, device.id, device.secret_salt)
-        self._verify(secret, signed, method, path, body)
+        self._verify(secret, signed, method, path, body, SkewedClock.PHONE)
         return device
 
-    def _verify(self, secret: bytes, signed: SignedHeaders, method: str, path: str, body: bytes) -> None:
+    def _verify(
+        self, secret: bytes, signed: SignedHeaders, method: str, path: str, body: bytes, signer: SkewedClock
+    ) -> None:
+        """The signature, then the timestamp (a stale one is answered with how far the ``signer``'s clock is
+        off and the core's time), then the nonce."""
         now = self._core.now()
-        verify_signature(secret, signed, method, path, body, now, self._core.config.signature_tolerance_seconds)
+        tolerance = self._core.config.signature_tolerance_seconds
+        verify_signature(secret, signed, method, path, body, now, tolerance, signer)
         with self._core.statement() as session:
             if not insert_new(session, RequestNonce, key_id=signed.key_id, nonce=signed.nonce, seen_at=now):
                 raise ProtocolError(ErrorCode.NONCE_REPLAYED)

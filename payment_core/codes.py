@@ -14,10 +14,15 @@ owner is told once, when it happens. One register alone needs ``device_numeric_f
 terminal_code_failures`` windows of flooding (50 minutes by default) to get there, and gets nothing but
 that.
 
-An unknown device number and a wrong MAC answer alike (``code_forged``, the same message), after the
-same time-window checks (an unknown device's code is checked against a decoy secret), so answers never
-tell a guesser which device numbers exist; the audit keeps the difference (``code.refused`` events with
-``device_unknown`` or ``code_forged``).
+An unknown device number and a wrong MAC answer alike (``code_forged``, the same message; an unknown
+device's code is checked against a decoy secret), so answers never tell a guesser which device numbers
+exist; the audit keeps the difference (``code.refused`` events with ``device_unknown`` or ``code_forged``).
+
+Clock skew: the MAC is checked before the code's time (``protocol.payment_code.verify_code``), so a wrong
+MAC is ``code_forged`` and a counted guess whatever second the code names, and only a genuine code is
+answered ``code_not_yet_valid`` or ``code_expired`` with how far its phone's clock looks off
+(``protocol.errors.ClockSkew``). A stored decline is answered again with the same measurement
+(:func:`declined_code_error`): it is recomputed from the code's digits and the time of the decision.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from payment_core.db import insert_new, is_postgres
 from payment_core.keys import device_secret
 from payment_core.models import CodeFailure, Device, Terminal, UsedCode
 from protocol import CodeForm, ErrorCode, ParsedCode, ProtocolError, parse_code, verify_code
+from protocol.payment_code import code_time_refusal, restore_minted_at
 
 _SENDER = aliased(Terminal)
 _SENDERS_STORE = select(_SENDER.merchant_id).where(_SENDER.id == bindparam("terminal")).scalar_subquery()
@@ -123,7 +129,9 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     """The device behind a valid, unexpired, unused code, marking the code used.
 
     Raises :class:`ProtocolError` with the reason otherwise. A failed MAC is recorded (in the caller's
-    transaction) for throttling. The code is used up even if the payment later declines.
+    transaction) for throttling, whatever the code's time. A genuine code outside its window is refused with
+    its phone's clock measured; one of a revoked phone is ``device_revoked``. The code is used up even if the
+    payment later declines.
     """
     parsed = parse_code(text)
     # Lock the register's row, then the device's, so concurrent guesses are counted one at a time
@@ -145,13 +153,39 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
         if device is None:  # the decoy's MAC matched (1 in 10^7): still no such device
             raise ProtocolError(ErrorCode.CODE_FORGED)
     except ProtocolError as error:
-        if error.code is ErrorCode.CODE_FORGED:
+        if error.code is ErrorCode.CODE_FORGED or device is None:  # a wrong MAC, at any time, is a guess
             _record_failure(session, config, used_by, parsed, device, at_device, now)
             raise ProtocolError(ErrorCode.CODE_FORGED) from None
-        raise
+        if device.status != "active":  # a genuine code of a revoked phone: that, not its clock, is the news
+            raise ProtocolError(ErrorCode.DEVICE_REVOKED) from None
+        raise  # its MAC was right: the phone's clock, measured (code_not_yet_valid, code_expired)
     assert device is not None
     if device.status != "active":
         raise ProtocolError(ErrorCode.DEVICE_REVOKED)
     if not insert_new(session, UsedCode, use_key=verified.use_key, device_id=device.id, used_at=now, used_by=used_by):
         raise ProtocolError(ErrorCode.CODE_ALREADY_USED)
     return device
+
+
+_TIME_REFUSALS = frozenset({ErrorCode.CODE_NOT_YET_VALID, ErrorCode.CODE_EXPIRED})
+
+
+def declined_code_error(
+    config: CoreConfig, decline: ErrorCode, code_text: str | None, decided_at: datetime
+) -> ProtocolError:
+    """The error a stored decline is answered with, the first time and on every replay of the same request.
+
+    For a code refused for its time (``code_not_yet_valid``, ``code_expired``) the phone's clock is measured
+    again from the code's digits and the decision's time, which gives what :func:`redeem_code` measured then:
+    such a decline is only ever stored for a code whose MAC was right. Any other decline, or no code text,
+    is the code's plain error.
+    """
+    if code_text is None or decline not in _TIME_REFUSALS:
+        return ProtocolError(decline)
+    try:
+        parsed = parse_code(code_text)
+    except ProtocolError:
+        return ProtocolError(decline)
+    minted_at = restore_minted_at(parsed, decided_at)
+    refusal = code_time_refusal(minted_at, decided_at, config.code_ttl_seconds, config.clock_skew_seconds)
+    return refusal if refusal is not None and refusal.code is decline else ProtocolError(decline)

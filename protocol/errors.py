@@ -1,14 +1,16 @@
 """Error codes shared by the core, the register and the wallet.
 
 Errors travel as objects shaped like Stripe's: ``{"type", "code", "message", "param"}``. Each code has
-one error type and one HTTP status, so every layer agrees on what a code means.
+one error type and one HTTP status, so every layer agrees on what a code means. A refusal for time (a clock
+that is off) keeps its code and adds what was measured: :class:`ClockSkew`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class ErrorType(StrEnum):
@@ -83,7 +85,9 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.CODE_UNKNOWN_ISSUER: ErrorSpec(_T.INVALID_REQUEST, 400, "This code is not from a possim wallet."),
     ErrorCode.CODE_FORGED: ErrorSpec(_T.PAYMENT, 402, "The payment code is not valid."),
     ErrorCode.CODE_EXPIRED: ErrorSpec(_T.PAYMENT, 402, "The payment code has expired; refresh it."),
-    ErrorCode.CODE_NOT_YET_VALID: ErrorSpec(_T.PAYMENT, 402, "The code is dated in the future; check the clock."),
+    ErrorCode.CODE_NOT_YET_VALID: ErrorSpec(
+        _T.PAYMENT, 402, "The phone's clock is ahead of the core's: set the phone's time automatically."
+    ),
     ErrorCode.CODE_ALREADY_USED: ErrorSpec(_T.PAYMENT, 402, "The payment code was already used."),
     ErrorCode.DEVICE_REVOKED: ErrorSpec(_T.PAYMENT, 402, "The phone that made this code was revoked."),
     ErrorCode.DEVICE_UNKNOWN: ErrorSpec(_T.PAYMENT, 402, "The payment code is not valid."),
@@ -109,7 +113,9 @@ SPECS: dict[ErrorCode, ErrorSpec] = {
     ),
     ErrorCode.SIGNATURE_MISSING: ErrorSpec(_T.AUTHENTICATION, 401, "The request is not signed."),
     ErrorCode.SIGNATURE_INVALID: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
-    ErrorCode.TIMESTAMP_STALE: ErrorSpec(_T.AUTHENTICATION, 401, "The request timestamp is too old or too new."),
+    ErrorCode.TIMESTAMP_STALE: ErrorSpec(
+        _T.AUTHENTICATION, 401, "The request's clock is too far from the core's: set the time automatically."
+    ),
     ErrorCode.NONCE_REPLAYED: ErrorSpec(_T.AUTHENTICATION, 401, "The request was already received."),
     ErrorCode.TERMINAL_UNKNOWN: ErrorSpec(_T.AUTHENTICATION, 401, "The request signature does not match."),
     ErrorCode.CREDENTIALS_INVALID: ErrorSpec(
@@ -195,6 +201,86 @@ class ProtocolError(Exception):
         return cls(code, message, param if isinstance(param, str) else None, status=status, details=details)
 
 
+class SkewedClock(StrEnum):
+    """Whose clock a clock-skew refusal is about: the phone that minted a code or signed a request, the
+    register that signed one, or (``protocol.signing`` alone cannot tell) the request's sender."""
+
+    PHONE = "phone"
+    REGISTER = "register"
+    SENDER = "sender"
+
+
+@dataclass(frozen=True)
+class ClockSkew:
+    """What a refusal for time (``code_not_yet_valid``, ``code_expired``, ``timestamp_stale``) measured.
+
+    On the wire these are four fields of the error body beside ``code`` and ``message`` (:meth:`details`):
+    ``clock`` (whose), ``clock_offset_seconds`` (that clock minus the core's, as measured: positive ahead,
+    negative behind; for an expired code, minus its age), ``server_time`` (the core's time when it decided,
+    ISO 8601 UTC) and ``tolerance_seconds`` (how far the offset may go that way: the skew for a code dated
+    ahead, its life plus the skew for an old one, the signature tolerance for a request). They are given only
+    for a request whose signature, or a code whose MAC, was right: a forger learns nothing from them.
+    """
+
+    clock: SkewedClock
+    offset_seconds: int
+    server_time: datetime
+    tolerance_seconds: int
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "clock": self.clock.value,
+            "clock_offset_seconds": self.offset_seconds,
+            "server_time": self.server_time.astimezone(UTC).isoformat(),
+            "tolerance_seconds": self.tolerance_seconds,
+        }
+
+    @classmethod
+    def of(cls, error: ProtocolError) -> ClockSkew | None:
+        """The measurement an error carries (one read back with :meth:`ProtocolError.from_envelope` included),
+        or None when it carries none or a field is not what it should be."""
+        found = error.details
+        clock, offset, tolerance = found.get("clock"), found.get("clock_offset_seconds"), found.get("tolerance_seconds")
+        if not isinstance(clock, str) or clock not in _CLOCK_NAMES or not _is_int(offset) or not _is_int(tolerance):
+            return None
+        try:
+            server_time = datetime.fromisoformat(str(found.get("server_time")))
+        except ValueError:
+            return None
+        if server_time.tzinfo is None:
+            return None
+        return cls(SkewedClock(clock), offset, server_time.astimezone(UTC), tolerance)
+
+
+def describe_seconds(seconds: int) -> str:
+    """A span as a person reads it: ``95 s``, ``3 min 20 s``, ``14 min``, ``5 h``, ``3 days`` (the sign is dropped)."""
+    span = abs(seconds)
+    if span < 120:
+        return f"{span} s"
+    if span < 600:
+        minutes, rest = divmod(span, 60)
+        return f"{minutes} min" if rest == 0 else f"{minutes} min {rest} s"
+    if span < 2 * 3600:
+        return f"{round(span / 60)} min"
+    if span < 48 * 3600:
+        return f"{round(span / 3600)} h"
+    return f"{round(span / 86400)} days"
+
+
+def ahead_or_behind(offset_seconds: int, other: str = "") -> str:
+    """How an offset (positive: ahead) reads: ``3 min ahead``, ``95 s behind``; with ``other`` (``the core's``),
+    ``3 min ahead of the core's`` or ``95 s behind the core's``."""
+    span = describe_seconds(offset_seconds)
+    if offset_seconds > 0:
+        return f"{span} ahead of {other}" if other else f"{span} ahead"
+    return f"{span} behind {other}" if other else f"{span} behind"
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_CLOCK_NAMES = frozenset(clock.value for clock in SkewedClock)
 _UNAVAILABLE_STATUSES = frozenset({500, 502, 503, 504})
 _KNOWN_CODES = frozenset(code.value for code in ErrorCode)
 _ENVELOPE_FIELDS = frozenset({"type", "code", "message", "param"})

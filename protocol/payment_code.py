@@ -29,12 +29,15 @@ and after 100 failures a day naming one device refuses that device's numeric cod
 the day (``payment_core.codes``): 100 guesses a day for a year give odds of about 1 in 270. The QR form's
 1 in 10^19 is out of reach, so a device's QR codes are never refused for guesses at it. A code is single use
 (the core records every (device, second, counter) it accepts, even when the payment then fails), expires
-``DEFAULT_TTL_SECONDS`` after minting, and a revoked device's codes fail.
+``DEFAULT_TTL_SECONDS`` after minting, and a revoked device's codes fail. The MAC is checked before the
+time: a code outside its window is told how far its phone's clock looks off only when its MAC is right, and
+a wrong MAC is a counted guess whatever second it names (see :func:`verify_code`).
 
 The numeric form keeps only the last four digits of the time; the core restores the second nearest its
 own clock, so a code must reach it within 5,000 s (about 83 minutes) of minting, either way; an older one
-restores to the wrong second and fails its MAC. The counter allows ten distinct codes a second from one
-device: 600 a minute.
+restores to the wrong second and fails its MAC (so a phone whose clock is off by more than that is told so
+only through its QR form, which carries the whole second). The counter allows ten distinct codes a second
+from one device: 600 a minute.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from enum import StrEnum
 
 from protocol.checkdigit import damm_digit, damm_valid
 from protocol.clock import epoch_seconds, from_epoch
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ClockSkew, ErrorCode, ProtocolError, SkewedClock, ahead_or_behind, describe_seconds
 
 ISSUER_PREFIX = "38"
 DEFAULT_TTL_SECONDS = 60
@@ -172,8 +175,8 @@ def parse_code(raw: str | bytes) -> ParsedCode:
 def restore_minted_at(parsed: ParsedCode, now: datetime) -> int:
     """The full minting second: the second nearest ``now`` (within ±5,000 s) that matches the code.
 
-    Nearest, not latest: a phone whose clock runs ahead then gets ``code_not_yet_valid`` from the time
-    checks, not a failed MAC that would count against its device as a guess.
+    Nearest, not latest: a phone whose clock runs ahead (by less than 5,000 s) then gets its MAC right and
+    ``code_not_yet_valid`` from the time check, not a failed MAC that would count against its device as a guess.
     """
     if parsed.form is CodeForm.QR:
         return parsed.time_field
@@ -191,23 +194,62 @@ def verify_code(
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     skew_seconds: int = DEFAULT_SKEW_SECONDS,
 ) -> VerifiedCode:
-    """Check the time window, then the MAC (constant time). Single use is the caller's (stateful) job.
+    """Check the MAC (constant time), then the time window. Single use is the caller's (stateful) job.
 
-    The window comes first so that only a code inside it is ever checked against its MAC: a code dated
-    in the future or the past answers from its own digits and never tells a guesser whether its MAC
-    was right (otherwise a code dated ahead would be an oracle for a code to spend later).
+    A wrong MAC is ``code_forged`` whatever the code's time. Only a code whose MAC is right, so one this
+    device's phone really minted, is told about its time: ``code_not_yet_valid`` or ``code_expired`` with the
+    measured seconds (:func:`code_time_refusal`). Design note, why the MAC comes first: a refusal that says
+    "the phone's clock is 3 min ahead" is only true of a genuine code, and only the MAC tells a genuine code
+    from a made-up one. A guesser gains nothing by it: each guess, whatever second it names, is one MAC guess
+    (1 in 10^7 for the numeric form) and the core counts every wrong one against its register, its store and
+    the device like any other (``payment_core.codes``), so dating guesses ahead is no cheaper than guessing a
+    code to spend now. (Checked the other way round, a code dated outside the window was answered from its
+    digits alone and never counted, which could not tell the clerk whose clock was wrong.)
     """
     minted_at = restore_minted_at(parsed, now)
-    now_s = epoch_seconds(now)
-    if minted_at > now_s + skew_seconds:
-        raise ProtocolError(ErrorCode.CODE_NOT_YET_VALID)
-    if now_s - minted_at > ttl_seconds + skew_seconds:
-        raise ProtocolError(ErrorCode.CODE_EXPIRED)
     short_mac, long_mac = _macs(device_secret, parsed.device_id, minted_at, parsed.counter)
     expected = short_mac if parsed.form is CodeForm.NUMERIC else long_mac
     if not hmac.compare_digest(expected.encode(), parsed.mac.encode()):
         raise ProtocolError(ErrorCode.CODE_FORGED)
+    refusal = code_time_refusal(minted_at, now, ttl_seconds, skew_seconds)
+    if refusal is not None:
+        raise refusal
     return VerifiedCode(parsed.device_id, minted_at, parsed.counter, parsed.form)
+
+
+def code_time_refusal(
+    minted_at: int,
+    now: datetime,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    skew_seconds: int = DEFAULT_SKEW_SECONDS,
+) -> ProtocolError | None:
+    """None when a code minted at ``minted_at`` (epoch seconds, by the phone's clock) is inside its window at
+    the core's ``now``; else the refusal, naming the phone's clock and the seconds measured (:class:`ClockSkew`).
+
+    Dated more than ``skew_seconds`` ahead: ``code_not_yet_valid``, the phone's clock is that far ahead. Older
+    than ``ttl_seconds + skew_seconds``: ``code_expired``, and the answer says both things that can be true:
+    an old code, or a phone clock that far behind (a new code failing the same way tells them apart).
+    """
+    offset = minted_at - epoch_seconds(now)
+    if offset > skew_seconds:
+        how_far = ahead_or_behind(offset, "the core's")
+        message = (
+            f"The phone's clock is {how_far} (a code may be dated up to {skew_seconds} s ahead): "
+            "set the phone's time automatically, then show a new code."
+        )
+        skew = ClockSkew(SkewedClock.PHONE, offset, now, skew_seconds)
+        return ProtocolError(ErrorCode.CODE_NOT_YET_VALID, message, details=skew.details())
+    oldest = ttl_seconds + skew_seconds
+    if -offset > oldest:
+        age = describe_seconds(offset)
+        message = (
+            f"This code was made {age} ago by the core's clock and a code is taken for {oldest} s: it is an old "
+            f"code, or the phone's clock is about {age} behind the core's. Show a new code; if it fails the same "
+            "way, set the phone's time automatically."
+        )
+        skew = ClockSkew(SkewedClock.PHONE, offset, now, oldest)
+        return ProtocolError(ErrorCode.CODE_EXPIRED, message, details=skew.details())
+    return None
 
 
 def expires_at(code: PaymentCode, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> datetime:

@@ -6,8 +6,9 @@ The signer covers the key id, method, path (with query), timestamp, nonce and th
 
 and sends it as ``X-Possim-Signature: v1=<hex>`` beside ``X-Possim-Key-Id``, ``X-Possim-Timestamp``
 and ``X-Possim-Nonce``. The verifier refuses a timestamp more than ``TOLERANCE_SECONDS`` away from its
-clock; refusing a nonce it has seen is the verifier's stateful part (it keeps nonces for
-``NONCE_RETENTION_SECONDS``, longer than any timestamp it would accept).
+clock (once the signature is right, saying how far and giving its own time); refusing a nonce it has seen
+is the verifier's stateful part (it keeps nonces for ``NONCE_RETENTION_SECONDS``, longer than any
+timestamp it would accept).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from protocol.clock import epoch_seconds
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ClockSkew, ErrorCode, ProtocolError, SkewedClock, ahead_or_behind
 
 TOLERANCE_SECONDS = 120
 NONCE_RETENTION_SECONDS = 2 * TOLERANCE_SECONDS + 60
@@ -108,10 +109,30 @@ def verify_signature(
     body: bytes,
     now: datetime,
     tolerance_seconds: int = TOLERANCE_SECONDS,
+    signer: SkewedClock = SkewedClock.SENDER,
 ) -> None:
-    """Check the signature in constant time, then the timestamp window. Raises :class:`ProtocolError`."""
+    """Check the signature in constant time, then the timestamp window. Raises :class:`ProtocolError`.
+
+    The timestamp is judged only once the signature is right, so ``timestamp_stale`` (with how far the
+    ``signer``'s clock is off and the core's time: :func:`stale_timestamp`) goes only to a holder of the key.
+    """
     expected = compute_signature(secret, signed.key_id, method, path, signed.timestamp, signed.nonce, body)
     if not hmac.compare_digest(expected.encode(), signed.signature.encode("utf-8", "replace")):
         raise ProtocolError(ErrorCode.SIGNATURE_INVALID)
-    if abs(epoch_seconds(now) - signed.timestamp) > tolerance_seconds:
-        raise ProtocolError(ErrorCode.TIMESTAMP_STALE)
+    if abs(signed.timestamp - epoch_seconds(now)) > tolerance_seconds:
+        raise stale_timestamp(signed.timestamp, now, tolerance_seconds, signer)
+
+
+def stale_timestamp(timestamp: int, now: datetime, tolerance_seconds: int, signer: SkewedClock) -> ProtocolError:
+    """``timestamp_stale`` for a request signed at ``timestamp`` (epoch seconds, by the signer's clock) and
+    received at the core's ``now``: whose clock, how far ahead or behind, and the core's time."""
+    offset = timestamp - epoch_seconds(now)
+    whose = "The request's" if signer is SkewedClock.SENDER else f"The {signer.value}'s"
+    how_far = ahead_or_behind(offset, "the core's")
+    core_time = now.astimezone(UTC).strftime("%H:%M:%S")
+    message = (
+        f"{whose} clock is {how_far} (up to {tolerance_seconds} s either way is allowed); the core's time is "
+        f"{core_time} UTC. Set the time automatically."
+    )
+    skew = ClockSkew(signer, offset, now, tolerance_seconds)
+    return ProtocolError(ErrorCode.TIMESTAMP_STALE, message, details=skew.details())

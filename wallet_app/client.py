@@ -3,8 +3,9 @@ and device-signed requests (docs/WALLET_API.md).
 
 Requests are encoded (``protocol.encode_body``) and signed (``protocol.http_auth.SigningAuth``, for the
 phone whose state is given) as every possim client does, so the URL sent is the URL signed. Every
-failure is a :class:`protocol.ProtocolError`: the core's own error read with ``from_envelope``, or
-``service_unavailable`` when the core cannot be reached.
+failure is a :class:`protocol.ProtocolError`: the core's own error read with ``from_envelope`` (a request
+refused for this phone's clock says so: :func:`phone_clock_worded`), or ``service_unavailable`` when the
+core cannot be reached.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from protocol import Clock, ErrorCode, ProtocolError, encode_body, system_clock
+from protocol.errors import ClockSkew, ahead_or_behind
 from protocol.http_auth import BearerAuth, SigningAuth
 from wallet_app.state import WalletState, decode_secret
 
@@ -61,7 +63,7 @@ class WalletClient:
         except ValueError:
             data = None
         if response.is_error:
-            raise ProtocolError.from_envelope(response.status_code, data)
+            raise phone_clock_worded(ProtocolError.from_envelope(response.status_code, data))
         if not isinstance(data, dict):
             raise ProtocolError(ErrorCode.INTERNAL, f"bad answer from the core ({response.status_code})")
         return data
@@ -190,6 +192,21 @@ class WalletClient:
         """Approve or deny a waiting payment; the answer is the payment in its final state."""
         body = {"decision": "approve" if approve else "deny"}
         return self.signed(state, "POST", f"/v1/wallet/payments/{payment_id}/confirm", body)
+
+
+def phone_clock_worded(error: ProtocolError) -> ProtocolError:
+    """A refusal of this phone's signed request for its time (``timestamp_stale``) in the owner's words: this
+    phone's clock is off, by how much, and how to fix it; the core's measurement stays in ``details``
+    (``protocol.errors.ClockSkew``). Any other error is returned as it is."""
+    if error.code is not ErrorCode.TIMESTAMP_STALE:
+        return error
+    skew = ClockSkew.of(error)
+    service = "the payment service's"
+    how_far = ahead_or_behind(skew.offset_seconds, service) if skew is not None else f"off from {service}"
+    message = (
+        f"This phone's clock is {how_far} — set the date and time to automatic in the phone's settings, then try again."
+    )
+    return ProtocolError(error.code, message, error.param, status=error.status, details=error.details)
 
 
 def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
