@@ -1,15 +1,18 @@
 """The register's payment client: signed requests, retries on the same order id, query then reverse.
 
 Every request is signed (``protocol.http_auth.SigningAuth`` on the httpx client, so the URL sent is the
-URL signed) with a fresh nonce per attempt. A payment whose answer is lost (network error, timeout, 5xx) is retried with the same order id,
-which is the core's idempotency key, so a retry can never charge twice. If the outcome stays unknown the
-client asks for the order; if the core cannot say, the client reverses the order, so a late copy of the
-request cannot charge; if even that fails the outcome says ``unknown``, honestly.
+URL signed) with a fresh nonce per attempt. A payment whose answer is lost (network error, timeout, 5xx, or a
+401 ``nonce_replayed``: the network delivered the request twice and this is the answer to the other copy)
+is retried with the same order id, which is the core's idempotency key, so a retry can never charge twice
+(every request of this client is keyed so: order, refund and top-up ids). If the outcome stays unknown
+the client asks for the order; if the core cannot say, the client reverses the order, so a late copy of
+the request cannot charge; if even that fails the outcome says ``unknown``, honestly.
 
 What the core is bound to refuse never leaves the register: a misread code (its check digit fails), a
 code from another issuer, an amount that is not whole yen, an id the core's pattern refuses. Nothing here
 raises to the caller: every path returns a :class:`PaymentOutcome`. Errors are read with
-``ProtocolError.from_envelope``, the decoder every client shares.
+``ProtocolError.from_envelope``, the decoder every client shares; a refusal for time is worded for the
+clerk by :func:`clerk_message` (whose clock is wrong, by how much, what to do).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from protocol import (
     require_amount,
     system_clock,
 )
+from protocol.errors import ClockSkew, ahead_or_behind, describe_seconds
 from protocol.http_auth import SigningAuth
+from terminal.receipt import store_time
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 FINAL_STATUSES = frozenset(
@@ -148,10 +153,18 @@ class _Answer:
         return self.status == 503 and isinstance(error, dict) and error.get("code") == ErrorCode.SERVICE_PAUSED.value
 
     @property
+    def replayed(self) -> bool:
+        """A 401 ``nonce_replayed``: this very request (every attempt has a nonce of its own) had reached the core
+        before, so a copy of it was decided and this answer says nothing of how; a network that delivered it
+        twice is the only way here. Asking again with a fresh nonce, under the same key, gets the copy's result."""
+        error = self.data.get("error")
+        return self.status == 401 and isinstance(error, dict) and error.get("code") == ErrorCode.NONCE_REPLAYED.value
+
+    @property
     def decided(self) -> bool:
-        """The core answered with something other than a server error (or said it is paused): repeating will
-        not change it."""
-        return self.status is not None and (self.status not in RETRYABLE_STATUSES or self.paused)
+        """The core answered with something other than a server error (or said it is paused) about this request:
+        repeating will not change it."""
+        return self.status is not None and not self.replayed and (self.status not in RETRYABLE_STATUSES or self.paused)
 
 
 class PaymentClient:
@@ -382,6 +395,33 @@ def _require_id(value: str, param: str) -> None:
         raise ProtocolError(ErrorCode.VALIDATION_FAILED, f"{param}: 1-64 of A-Z a-z 0-9 _ - : .", param=param)
 
 
+def clerk_message(error: ProtocolError) -> str:
+    """What the clerk reads for a refusal of the core. A refusal for time names the clock that is wrong and
+    what to do about it: the register's own (``timestamp_stale``) or the customer's phone
+    (``code_not_yet_valid``, ``code_expired``), with the seconds the core measured (``ClockSkew``) when it
+    gives them; any other refusal is the core's own message."""
+    skew = ClockSkew.of(error)
+    if error.code is ErrorCode.TIMESTAMP_STALE:
+        if skew is None:
+            return "This register's clock is off from the core's — fix the register's time."
+        core_time = store_time(skew.server_time).strftime("%H:%M:%S")
+        how_far = ahead_or_behind(skew.offset_seconds, "the core's")
+        return f"This register's clock is {how_far} (the core's time is {core_time}) — fix the register's time."
+    if error.code is ErrorCode.CODE_NOT_YET_VALID:
+        how_far = ahead_or_behind(skew.offset_seconds) if skew is not None else "ahead"
+        return (
+            f"The customer's phone clock is {how_far} — ask them to set the time automatically, then show a new code."
+        )
+    if error.code is ErrorCode.CODE_EXPIRED and skew is not None:
+        age = describe_seconds(skew.offset_seconds)
+        return (
+            f"This code was made {age} ago (a code is taken for {skew.tolerance_seconds} s) — ask for a new code. "
+            f"If a new one fails the same way, the customer's phone clock is about {age} behind — ask them to set "
+            "the time automatically."
+        )
+    return error.message
+
+
 def _refused(key: str, error: ProtocolError) -> PaymentOutcome:
     """Refused at the register: nothing was sent."""
     return PaymentOutcome(ERROR, key, error_code=error.code.value, message=error.message)
@@ -436,16 +476,17 @@ def _outcome(key: str, answer: _Answer) -> PaymentOutcome:
             key,
             payment_id=_text(error.details.get("payment_id")),
             decline_code=reported,
-            message=error.message,
+            message=clerk_message(error),
             http_status=answer.status,
             attempts=answer.attempts,
             data=data,
         )
+    undecided = (answer.status in RETRYABLE_STATUSES and not answer.paused) or answer.replayed
     return PaymentOutcome(
-        UNKNOWN if answer.status in RETRYABLE_STATUSES and not answer.paused else ERROR,
+        UNKNOWN if undecided else ERROR,
         key,
         error_code=reported,
-        message=error.message,
+        message=clerk_message(error),
         http_status=answer.status,
         attempts=answer.attempts,
         data=data,

@@ -21,6 +21,7 @@ from terminal.register_records import (
     TenderTotals,
     format_receipt_no,
 )
+from terminal.wallet_orders import mark_paid, pending_in_shift
 
 _SALE_COLUMNS: Final = (
     "receipt_no, shift_id, order_id, total, tender, wallet_amount, cash_amount, payment_id, lines_json, "
@@ -42,6 +43,13 @@ class Journal:
                 raise RegisterStoreError(f"No shift #{shift_id}")
             if row["closed_at"] is not None:
                 raise RegisterStoreError(f"Shift #{shift_id} is already closed")
+            pending = pending_in_shift(conn, shift_id)
+            if pending:  # the Z-report would not match the core's books
+                raise RegisterStoreError(
+                    f"{pending} wallet payment{'s' if pending > 1 else ''} of this shift "
+                    f"{'are' if pending > 1 else 'is'} still pending at the payment service: check "
+                    "(F9 on the sale screen) before closing the shift"
+                )
             conn.execute("UPDATE shifts SET closed_at = ? WHERE shift_id = ?", (iso(self._db.now()), shift_id))
             return self._report(conn, shift_id)
 
@@ -128,6 +136,7 @@ class Journal:
                 f"INSERT INTO sales ({_SALE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'completed', ?, 0)",  # noqa: S608
                 (*values, lines_json, now),
             )
+            mark_paid(conn, order_id, payment_id, now)  # its pending wallet order, settled with the sale
             return self._sale(conn, receipt_no)
 
     def record_void(self, receipt_no: str) -> SaleRecord:

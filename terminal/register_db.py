@@ -3,6 +3,9 @@
 One file per register (``var/register-T1.db``; ``":memory:"`` in tests). Every write is one ``BEGIN IMMEDIATE``
 transaction, so a failure leaves nothing half written and two processes on one file cannot interleave a check
 and its write. Times are stored as ISO-8601 UTC text.
+
+The schema is created on every open with ``CREATE ... IF NOT EXISTS``: a file made by an older register gains
+the tables and indexes added since (``wallet_orders``: ``terminal.wallet_orders``) and keeps what it holds.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ CREATE TABLE IF NOT EXISTS refunds (
     tender TEXT NOT NULL, refund_id TEXT, reason TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS refunds_by_shift ON refunds (shift_id);
 CREATE INDEX IF NOT EXISTS sales_by_shift ON sales (shift_id);
+CREATE TABLE IF NOT EXISTS wallet_orders (
+    order_id TEXT PRIMARY KEY, receipt_no TEXT NOT NULL, shift_id INTEGER NOT NULL REFERENCES shifts(shift_id),
+    amount INTEGER NOT NULL CHECK (amount > 0), lines_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'paid', 'declined', 'reversed', 'refused')),
+    payment_id TEXT, sent_at TEXT NOT NULL, settled_at TEXT, note TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS wallet_orders_pending ON wallet_orders (shift_id) WHERE state = 'pending';
 """
 
 

@@ -1,8 +1,10 @@
 """One register's local store: a SQLite file (``register_db``) holding clerk sign-in and the sales journal.
 
 Clerk sign-in (clerks, PINs, lockout, opening a shift) lives in :mod:`terminal.clerks`; sales, refunds and
-shift reports in :mod:`terminal.journal`. :class:`RegisterStore` opens the file and hands out both as
-``store.clerks`` and ``store.journal``; callers use those (``store.clerks.sign_in``, ``store.journal.record_sale``).
+shift reports in :mod:`terminal.journal`; wallet orders written down before they are sent (what a register
+stopped mid-payment reconciles at start) in :mod:`terminal.wallet_orders`. :class:`RegisterStore` opens the
+file and hands them out as ``store.clerks``, ``store.journal`` and ``store.wallet_orders``; callers use those
+(``store.clerks.sign_in``, ``store.journal.record_sale``, ``store.wallet_orders.pending``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from terminal.register_records import (
     TenderTotals,
     format_receipt_no,
 )
+from terminal.wallet_orders import WalletOrders
 
 __all__ = [
     "Clerk",
@@ -39,7 +42,8 @@ __all__ = [
 
 
 class RegisterStore:
-    """The register's file, opened once: ``clerks`` signs clerks in, ``journal`` records what they sell."""
+    """The register's file, opened once: ``clerks`` signs clerks in, ``journal`` records what they sell,
+    ``wallet_orders`` what was sent to the core and not yet settled."""
 
     def __init__(
         self,
@@ -56,6 +60,7 @@ class RegisterStore:
         self._db = RegisterDB(path, clock)
         self.clerks = Clerks(self._db, terminal_id, max_pin_failures=max_pin_failures, lockout_seconds=lockout_seconds)
         self.journal = Journal(self._db, terminal_id)
+        self.wallet_orders = WalletOrders(self._db)
 
     @property
     def _conn(self) -> sqlite3.Connection:

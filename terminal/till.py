@@ -3,11 +3,18 @@
 It ties the parts together for a clerk's shift: the operator and shift (``RegisterStore.clerks``), the
 sales journal (``RegisterStore.journal``), the sale being rung up (``Sale``), the payment core
 (``PaymentClient``), the receipt printer and the customer display. Screens call it; the payment calls it makes are blocking, so screens call those from workers.
+
+A wallet payment is written down as pending before it is sent (:meth:`Till.send_wallet`, ``terminal.wallet_orders``)
+and settled with its outcome (:meth:`Till.finish_wallet` records the sale and settles it in one transaction,
+:meth:`Till.settle_wallet` a decline or a reverse). What a register stopped mid-payment left pending is asked of
+the core by :meth:`Till.reconcile_pending`, which the register app and ``terminal.headless`` run at start before
+the clerk can sell (``terminal.reconcile``).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -15,10 +22,12 @@ from hardware.customer_display import CustomerDisplay, fit_line, format_total_li
 from hardware.printer import PrinterError, ReceiptPrinter
 from protocol import Clock, PaymentStatus, ScanKind, format_yen, looks_like_payment_code, system_clock
 from terminal.catalog import Catalog, Product
-from terminal.client import PaymentClient, PaymentOutcome
+from terminal.client import CONFIRM_POLL_SECONDS, CONFIRM_TIMEOUT_SECONDS, ERROR, PaymentClient, PaymentOutcome
 from terminal.receipt import Receipt, Tender, mask_balance, render_receipt
+from terminal.reconcile import Reconciliation, reconcile
 from terminal.register_store import Clerk, RegisterStore, RegisterStoreError, SaleRecord, Shift, ShiftReport
 from terminal.sale import Sale, SaleError
+from terminal.wallet_orders import DECLINED, REFUSED, REVERSED
 
 
 class TillError(Exception):
@@ -167,6 +176,83 @@ class Till:
         self.show(format_total_line("お支払い", attempt.amount), "コードをかざしてください")
         return attempt
 
+    def send_wallet(
+        self,
+        attempt: PaymentAttempt,
+        code: str,
+        *,
+        confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS,
+        confirm_poll: float = CONFIRM_POLL_SECONDS,
+        on_awaiting: Callable[[], None] | None = None,
+        on_tick: Callable[[float], bool] | None = None,
+    ) -> PaymentOutcome:
+        """Write the order down as pending (committed before anything is sent), then send it; when the phone must
+        approve, call ``on_awaiting`` and wait (``PaymentClient.wait_for_customer`` with ``on_tick``). Blocking: a
+        screen calls it from a worker. :class:`TillError` when the order could not be written down: nothing was
+        sent. The outcome is not settled here: :meth:`finish_wallet` or :meth:`settle_wallet` does that."""
+        self.begin_wallet(attempt)
+        description = f"receipt {attempt.receipt_no}"
+        outcome = self.client.pay(
+            attempt.order_id, attempt.amount, code, description=description, categories=attempt.categories
+        )
+        if outcome.status == PaymentStatus.AWAITING_CUSTOMER:
+            if on_awaiting is not None:
+                on_awaiting()
+            outcome = self.client.wait_for_customer(
+                attempt.order_id, timeout=confirm_timeout, poll=confirm_poll, on_tick=on_tick
+            )
+        return outcome
+
+    def begin_wallet(self, attempt: PaymentAttempt) -> None:
+        """Write ``attempt``'s order down as pending before it is sent (again: a retry of the same order is fine)."""
+        shift = self._shift()
+        try:
+            self.store.wallet_orders.begin(
+                order_id=attempt.order_id,
+                receipt_no=attempt.receipt_no,
+                shift_id=shift.shift_id,
+                amount=attempt.amount,
+                lines_json=self._lines_json(),
+            )
+        except (RegisterStoreError, OSError, sqlite3.Error) as error:
+            raise TillError(f"The register could not write the order down, so nothing was sent: {error}") from None
+
+    def settle_wallet(self, outcome: PaymentOutcome) -> bool:
+        """Write down a payment that will not be recorded as a sale: declined, reversed (or refunded), or refused
+        (an ``error``: nothing happened). An ``unknown`` or ``awaiting_customer`` outcome leaves the order pending
+        (the register asks the core again: retry, or at start); so does a failed write. True when settled."""
+        states = {
+            PaymentStatus.DECLINED: DECLINED,
+            PaymentStatus.REVERSED: REVERSED,
+            PaymentStatus.REFUNDED: REVERSED,
+            ERROR: REFUSED,
+        }
+        state = states.get(outcome.status)
+        if state is None:
+            return False
+        note = outcome.decline_code or outcome.error_code or outcome.message
+        try:
+            return self.store.wallet_orders.settle(outcome.order_id, state, payment_id=outcome.payment_id, note=note)
+        except (RegisterStoreError, OSError, sqlite3.Error):
+            return False  # still pending: the next check asks the core, which says the same
+
+    def reconcile_pending(self) -> Reconciliation:
+        """Ask the core about every wallet order left pending (a register stopped mid-payment) and write down what
+        it says: a paid one is recorded as a sale and its receipt printed, the others settled or reversed
+        (``terminal.reconcile``). Blocking: the register app runs it in a worker, before the clerk can sell."""
+        result = reconcile(self.store, self.client)
+        for settlement in result.paid:
+            if settlement.sale is not None:
+                self._print_recovered(settlement.sale)
+        return result
+
+    def pending_count(self) -> int:
+        """How many wallet orders are still pending (0 when the file cannot be read: nothing to show)."""
+        try:
+            return self.store.wallet_orders.pending_count()
+        except (RegisterStoreError, sqlite3.Error):
+            return 0
+
     def finish_wallet(self, attempt: PaymentAttempt, outcome: PaymentOutcome) -> Completed:
         """Record a succeeded wallet payment, print the receipt, and start a new sale."""
         if outcome.status != PaymentStatus.SUCCEEDED:
@@ -192,13 +278,7 @@ class Till:
         masked_balance: str | None = None,
     ) -> Completed:
         shift = self._shift()
-        lines_json = json.dumps(
-            [
-                [line.product.jan, line.product.name, line.product.price, line.quantity, line.voided]
-                for line in self.sale.lines
-            ],
-            ensure_ascii=False,
-        )
+        lines_json = self._lines_json()
         self.store.journal.record_sale(
             receipt_no=attempt.receipt_no,
             shift_id=shift.shift_id,
@@ -223,6 +303,32 @@ class Till:
         lower = f"お釣り {format_yen(change)}" if tender == "cash" else "Approved 承認"
         self.show("ありがとうございました", lower)
         return completed
+
+    def _lines_json(self) -> str:
+        """The sale's lines as the journal keeps them: JAN, name, price, quantity, voided."""
+        return json.dumps(
+            [
+                [line.product.jan, line.product.name, line.product.price, line.quantity, line.voided]
+                for line in self.sale.lines
+            ],
+            ensure_ascii=False,
+        )
+
+    def _print_recovered(self, record: SaleRecord) -> Completed | None:
+        """The receipt of a sale found paid at start (its lines from the journal); None when they cannot be
+        rebuilt (a product gone from the catalog): the sale is recorded all the same."""
+        goods = self._returned_goods(record, record.total)
+        if goods.is_empty:
+            return None
+        receipt = Receipt.from_sale(
+            goods,
+            tenders=(Tender("wallet", record.total, "possim"),),
+            change=0,
+            payment_id=record.payment_id,
+            note="復旧 Recorded at restart",
+            **self._header(record.receipt_no, "sale"),
+        )
+        return self._print_receipt(receipt)
 
     # -- refunds and voids -------------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""The register: a Textual app a clerk runs a shift on. Built by :func:`make_app` so tests inject parts."""
+"""The register: a Textual app a clerk runs a shift on. Built by :func:`make_app` so tests inject parts.
+
+At start, wallet payments left pending by a register stopped mid-payment are checked with the core before
+anyone can sign in (:class:`PendingScreen`, over the sign-in screen)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from terminal.register.camera import CameraFeed
 from terminal.register.commands import RegisterCommands
 from terminal.register.messages import CameraStopped, CodeScanned, DisplayChanged, FramePreview
 from terminal.register.screens.payment import OPEN_STATES, PaymentScreen
+from terminal.register.screens.pending import PendingScreen
 from terminal.register.screens.refund import RefundScreen
 from terminal.register.screens.sale import SaleScreen
 from terminal.register.screens.shift import ShiftScreen
@@ -97,6 +101,8 @@ class RegisterApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.fresh("signin"))
+        if self.till.pending_count():  # stopped mid-payment last time: ask the core before the clerk sells
+            self.push_screen(PendingScreen())
         if self.camera is not None:
             self._camera_worker = self._run_camera()
         if self.line_scanner is not None:

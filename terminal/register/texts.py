@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from terminal.client import PaymentOutcome
+
 DECLINE_REASONS: dict[str, str] = {
     "insufficient_funds": "残高不足 — Insufficient balance. Ask for another tender.",
     "code_expired": "有効期限切れ — The code has expired. Ask the customer to refresh it.",
@@ -29,8 +31,37 @@ UNREACHABLE = (
 )
 
 
+UNAVAILABLE = (
+    "決済サービス停止中 — The payment service answered 503: it is unavailable (its database is down or busy). "
+    "The sale is kept as it is and nothing is recorded as paid. Do not hand over the goods. "
+)
+
+
+def retry_after_seconds(outcome: PaymentOutcome) -> int | None:
+    """The seconds the core asked to wait (``retry_after`` of its 503 answer's error), if it said."""
+    error = (outcome.data or {}).get("error")
+    seconds = error.get("retry_after") if isinstance(error, dict) else None
+    return seconds if isinstance(seconds, int) and not isinstance(seconds, bool) and 0 < seconds <= 3600 else None
+
+
+def service_unavailable(outcome: PaymentOutcome) -> str | None:
+    """What the clerk reads when the core answered 503 ``service_unavailable`` (its database is down) and the
+    payment's fate stays open: when to try again, and that F5 is safe; None for any other outcome."""
+    if outcome.http_status != 503 or outcome.error_code != "service_unavailable":
+        return None
+    seconds = retry_after_seconds(outcome)
+    when = f"in {seconds} s" if seconds is not None else "in a moment"
+    return f"{UNAVAILABLE}Try again {when}: F5 sends it again with the same order number (it can never charge twice)."
+
+
+# Refusals for time: the client's words name whose clock is off and by how much (terminal.client.clerk_message).
+CLOCK_HEADINGS = {"code_not_yet_valid": "時刻エラー", "code_expired": "有効期限切れ", "timestamp_stale": "時刻エラー"}
+
+
 def decline_reason(code: str | None, fallback: str = "") -> str:
     """The clerk's wording for a decline or refusal code; the core's message when we have none."""
+    if code is not None and code in CLOCK_HEADINGS and fallback:
+        return f"{CLOCK_HEADINGS[code]} — {fallback}"
     if code and code in DECLINE_REASONS:
         return DECLINE_REASONS[code]
     return fallback or f"Declined ({code or 'no reason given'})."

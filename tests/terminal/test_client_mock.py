@@ -385,7 +385,7 @@ def test_an_idempotency_conflict_surfaces_as_an_error(register: Register) -> Non
 
 @pytest.mark.parametrize(
     ("code", "status_"),
-    [(ErrorCode.NONCE_REPLAYED, 401), (ErrorCode.RATE_LIMITED, 429), (ErrorCode.VALIDATION_FAILED, 422)],
+    [(ErrorCode.RATE_LIMITED, 429), (ErrorCode.VALIDATION_FAILED, 422)],  # nonce_replayed: tests/test_chaos.py
 )
 def test_client_errors_are_error_outcomes_without_retry(register: Register, code: ErrorCode, status_: int) -> None:
     register.core.script["pay"] = [lambda _request: error_response(code)]

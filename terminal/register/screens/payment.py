@@ -1,12 +1,17 @@
 """Wallet payment: wait for a code from any input, send it, and say plainly what happened.
 
 States: waiting for a code → sending → approved | declined | waiting for the customer to confirm on
-the phone (countdown; the client polls every 2-3 s and reverses after 30 s) | service unreachable
-(banner; F5 retries with the same order id, so it can never charge twice).
+the phone (countdown; the client polls every 2-3 s and reverses after 30 s) | service unreachable, or
+unavailable (the core answered 503: its database is down; the panel says when to try again) (banner; F5
+retries with the same order id, so it can never charge twice; the sale and its lines stay as they are).
+
+The order is written down as pending before it is sent (``Till.send_wallet``) and settled with its outcome,
+so a register killed mid-payment finds it at its next start (``terminal.reconcile``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, cast
@@ -32,9 +37,9 @@ from terminal.client import UNKNOWN, PaymentOutcome
 from terminal.receipt import mask_balance
 from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
-from terminal.register.texts import UNREACHABLE, decline_reason
+from terminal.register.texts import UNREACHABLE, decline_reason, service_unavailable
 from terminal.register.viewfinder import Viewfinder
-from terminal.till import Completed, PaymentAttempt
+from terminal.till import Completed, PaymentAttempt, TillError
 
 if TYPE_CHECKING:
     from terminal.register.app import RegisterApp
@@ -153,34 +158,44 @@ class PaymentScreen(Screen[Completed | None]):
 
     def _send(self) -> None:
         self._set_state(SENDING, "[b]送信中…[/b]\n\nSending to the payment service…")
-        self._pay(self.attempt.order_id, self.attempt.amount, str(self.code))
+        self._pay(str(self.code))
 
     @work(thread=True, exclusive=True, group="payment", exit_on_error=False)
-    def _pay(self, order_id: str, amount: int, code: str) -> None:
-        client = self.register.till.client
-        receipt, categories = f"receipt {self.attempt.receipt_no}", self.attempt.categories
-        outcome = client.pay(order_id, amount, code, description=receipt, categories=categories)
-        if outcome.status == PaymentStatus.AWAITING_CUSTOMER:
-            self.app.call_from_thread(self._awaiting, self.register.options.confirm_timeout)
+    def _pay(self, code: str) -> None:
+        till, options = self.register.till, self.register.options
 
-            def on_tick(seconds_left: float) -> bool:
-                try:
-                    self.app.call_from_thread(self._awaiting, seconds_left)
-                except RuntimeError:  # the app is closing: stop waiting, the client reverses the order
-                    return True
-                return self._cancel.is_set()
+        def on_awaiting() -> None:
+            self.app.call_from_thread(self._awaiting, options.confirm_timeout)
 
-            outcome = client.wait_for_customer(
-                order_id,
-                timeout=self.register.options.confirm_timeout,
-                poll=self.register.options.confirm_poll,
+        def on_tick(seconds_left: float) -> bool:
+            try:
+                self.app.call_from_thread(self._awaiting, seconds_left)
+            except RuntimeError:  # the app is closing: stop waiting, the client reverses the order
+                return True
+            return self._cancel.is_set()
+
+        try:  # the order is written down as pending before it is sent (what a restart reconciles)
+            outcome = till.send_wallet(
+                self.attempt,
+                code,
+                confirm_timeout=options.confirm_timeout,
+                confirm_poll=options.confirm_poll,
+                on_awaiting=on_awaiting,
                 on_tick=on_tick,
             )
+        except TillError as error:
+            with contextlib.suppress(RuntimeError):  # the app is closing: nothing was sent
+                self.app.call_from_thread(self._not_sent, str(error))
+            return
         try:
             self.app.call_from_thread(self._show_outcome, outcome)
         except RuntimeError:  # closing mid-payment: an approval nobody will record is given back
             if outcome.status == PaymentStatus.SUCCEEDED:
-                client.reverse(order_id)
+                outcome = till.client.reverse(outcome.order_id)
+            till.settle_wallet(outcome)  # an unknown outcome stays pending: the next start asks the core
+
+    def _not_sent(self, message: str) -> None:
+        self._set_state(WAITING, f"[b]✘ 未送信  NOT SENT[/b]\n\n{message}\n\nShow the code again, or Esc.")
 
     def _awaiting(self, seconds_left: float) -> None:
         bar = "█" * int(seconds_left // 2) + "░" * int((self.register.options.confirm_timeout - seconds_left) // 2)
@@ -211,11 +226,17 @@ class PaymentScreen(Screen[Completed | None]):
                 f"[b]✔ 承認  APPROVED[/b]\n\n{format_yen(self.attempt.amount)}\n残高 Balance {balance}\n\n"
                 "Enter: receipt",
             )
-        elif outcome.status == UNKNOWN:
-            self._set_state(UNREACHABLE_STATE, f"[b]⚠ 接続エラー  SERVICE UNREACHABLE[/b]\n\n{UNREACHABLE}")
+        elif outcome.status == UNKNOWN:  # the order stays pending: F5 sends it again, a restart asks the core
+            unavailable = service_unavailable(outcome)
+            if unavailable is not None:
+                self._set_state(UNREACHABLE_STATE, f"[b]⚠ 決済サービス停止中  SERVICE UNAVAILABLE[/b]\n\n{unavailable}")
+            else:
+                self._set_state(UNREACHABLE_STATE, f"[b]⚠ 接続エラー  SERVICE UNREACHABLE[/b]\n\n{UNREACHABLE}")
         elif outcome.status == PaymentStatus.REVERSED:
+            self.register.till.settle_wallet(outcome)
             self._set_state(DECLINED, f"[b]取消  REVERSED[/b]\n\n{outcome.message}\nShow a new code to try again.")
         else:
+            self.register.till.settle_wallet(outcome)  # declined or refused: nothing charged
             code = outcome.decline_code or outcome.error_code
             reason = decline_reason(code, outcome.message)
             self._set_state(DECLINED, f"[b]✘ 不承認  DECLINED[/b]\n\n{reason}\n\nShow a new code, or Esc.")
@@ -247,6 +268,7 @@ class PaymentScreen(Screen[Completed | None]):
     def _reverse_then_leave(self) -> None:
         outcome = self.register.till.client.reverse(self.attempt.order_id)
         if outcome.final and outcome.status != PaymentStatus.SUCCEEDED:
+            self.register.till.settle_wallet(outcome)  # closed at the core: nothing charged, nothing pending
             self.app.call_from_thread(self.dismiss, None)
         else:
             self.app.call_from_thread(self._show_outcome, outcome)

@@ -15,6 +15,7 @@ from terminal.register.entry import ScanEntry
 from terminal.register.header import StoreHeader
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog, cash_question
 from terminal.register.screens.payment import PaymentScreen
+from terminal.register.screens.pending import PendingScreen
 from terminal.register.screens.receipt import ReceiptScreen
 from terminal.register.viewfinder import Viewfinder
 from terminal.sale import MAX_QUANTITY, SaleError
@@ -28,6 +29,7 @@ RATE_LABELS = {10: "10%対象", 8: "8%対象※", 0: "非課税"}
 
 class SaleScreen(Screen[None]):
     CSS_PATH = "sale.tcss"
+    pending = 0  # wallet payments still pending at the core (F9 shows while there are any)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "pay_wallet", "Wallet pay", id="pay_wallet", tooltip="Take the total from a wallet code"),
         Binding("f3", "pay_cash", "Cash", id="pay_cash"),
@@ -36,6 +38,7 @@ class SaleScreen(Screen[None]):
         Binding("f6", "void_sale", "Void sale", id="void_sale"),
         Binding("f7", "refund", "Refund", id="refund"),
         Binding("f8", "report", "Shift", id="report"),
+        Binding("f9", "pending", "Unfinished", id="pending", tooltip="Check unfinished wallet payments again"),
         Binding("up", "cursor(-1)", "", show=False, id="cursor_up"),
         Binding("down", "cursor(1)", "", show=False, id="cursor_down"),
     ]
@@ -71,11 +74,34 @@ class SaleScreen(Screen[None]):
             self.query_one(Viewfinder).show(self.register.last_preview)
         self.refresh_sale()
         self.query_one("#entry", Input).focus()
+        self._count_pending()
 
     def on_screen_resume(self) -> None:
         self.query_one("#pole", Static).update("\n".join(self.register.till.display_lines))
         self.refresh_sale()
         self.query_one("#entry", Input).focus()
+        self._count_pending()
+
+    def _count_pending(self) -> None:
+        """Show F9 while wallet payments are still pending at the core, and say so when their number changes."""
+        previous, self.pending = self.pending, self.register.till.pending_count()
+        self.refresh_bindings()
+        if self.pending and self.pending != previous:
+            self.register.notify(
+                f"{self.pending} wallet payment{'s are' if self.pending > 1 else ' is'} still pending at the payment "
+                "service: F9 checks again (the shift cannot close until settled).",
+                severity="warning",
+                timeout=10,
+            )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pending":
+            return self.pending > 0
+        return True
+
+    def action_pending(self) -> None:
+        if self.pending:
+            self.app.push_screen(PendingScreen())
 
     # -- input -------------------------------------------------------------------------------------
 
