@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("scan", "core", "admin", "demo", "register", "wallet", "outbox", "bench", "attack")
+COMMAND_MODULES = ("scan", "core", "admin", "demo", "register", "wallet", "outbox", "bench", "attack", "chaos")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,9 +11,13 @@ each new connection to one of them.
 
 The parent only watches. SIGTERM or SIGINT: every child is asked to stop (SIGTERM: uvicorn finishes the
 requests it holds), and killed if it has not within ``STOP_SECONDS``. A child that exits on its own (a
-crash, a lost database at start) is reported on stderr with its pid and exit code, the others are
-stopped, and the command exits 1: a service manager restarts the whole, rather than the parent
-restarting one child in a loop. A child whose parent is gone stops too.
+crash, ``kill -9``) is reported on stderr with its pid and exit code and replaced by a new child on the
+same socket, while the others go on serving: a register whose connection died with it retries on a new
+connection, which the kernel hands to a live worker (``possim chaos --core-workers 2`` proves it under
+load). Replacements are bounded (:class:`RestartBudget`: at most ``MAX_RESTARTS`` within
+``RESTART_WINDOW_SECONDS``): a child that keeps dying (a lost database at start) is not restarted in a
+loop; past the bound the others are stopped and the command exits 1, for a service manager to restart the
+whole. A child whose parent is gone stops too.
 
 Every money invariant is held by the database (conditional UPDATEs, unique keys, row locks), so processes
 need not share any memory; what is per process is listed in docs/ARCHITECTURE.md. The schema is migrated
@@ -35,6 +39,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -51,6 +56,30 @@ STOP_SECONDS = 20.0  # how long a stopping child may take to finish its requests
 _POLL_SECONDS = 0.2
 _PARENT_CHECK_SECONDS = 1.0
 EXIT_CHILD_FAILED = 1
+MAX_RESTARTS = 5  # children replaced within RESTART_WINDOW_SECONDS; one more death stops the whole
+RESTART_WINDOW_SECONDS = 60.0
+
+
+class RestartBudget:
+    """How many dead children may be replaced: at most ``limit`` within any ``window_seconds``."""
+
+    def __init__(self, limit: int = MAX_RESTARTS, window_seconds: float = RESTART_WINDOW_SECONDS) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._restarts: list[float] = []
+
+    def take(self, now: float) -> bool:
+        """True (and counted) when one more restart at ``now`` (monotonic seconds) is within the bound."""
+        self._restarts = [at for at in self._restarts if now - at < self.window_seconds]
+        if len(self._restarts) >= self.limit:
+            return False
+        self._restarts.append(now)
+        return True
+
+    @property
+    def used(self) -> int:
+        """Restarts counted in the current window (as of the last :meth:`take`)."""
+        return len(self._restarts)
 
 
 @dataclass(frozen=True)
@@ -97,38 +126,53 @@ class _Supervisor:
         self._workers = workers
         self._children: list[BaseProcess] = []
         self._signalled: int | None = None
+        self._budget = RestartBudget()
+        self._started = 0
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             alone = threading.active_count() == 1
             context = multiprocessing.get_context("fork") if alone else multiprocessing.get_context("spawn")
-            for number in range(self._workers):
-                child = context.Process(
-                    target=_child_main,
-                    args=(self._plan, self._listener, os.getpid()),
-                    name=f"possim-core-worker-{number + 1}",
-                )
-                child.start()
-                self._children.append(child)
-            return self._watch()
+            self._children = [self._start(context) for _ in range(self._workers)]
+            return self._watch(context)
         finally:
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def _start(self, context: ForkContext | SpawnContext) -> BaseProcess:
+        """A new child serving on the shared socket."""
+        self._started += 1
+        child = context.Process(
+            target=_child_main,
+            args=(self._plan, self._listener, os.getpid()),
+            name=f"possim-core-worker-{self._started}",
+        )
+        child.start()
+        return child
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signalled = signum
 
-    def _watch(self) -> int:
+    def _watch(self, context: ForkContext | SpawnContext) -> int:
+        """Replace each child that exits on its own, within the restart budget; 0 once signalled, 1 past the
+        budget."""
         while self._signalled is None:
             ended = wait([child.sentinel for child in self._children], timeout=_POLL_SECONDS)
-            if ended and self._signalled is None:
-                for child in self._children:
-                    if child.sentinel in ended:
-                        child.join(timeout=STOP_SECONDS)  # its pipe closes a moment before it can be reaped
-                        _say(f"worker pid {child.pid} exited with code {child.exitcode}; stopping the others")
-                return EXIT_CHILD_FAILED
+            if not ended or self._signalled is not None:
+                continue
+            for index, child in enumerate(self._children):
+                if child.sentinel not in ended:
+                    continue
+                child.join(timeout=STOP_SECONDS)  # its pipe closes a moment before it can be reaped
+                gone = f"worker pid {child.pid} exited with code {child.exitcode}"
+                if not self._budget.take(time.monotonic()):
+                    limit, window = self._budget.limit, self._budget.window_seconds
+                    _say(f"{gone}; {limit} restarts within {window:.0f} s already: stopping the others")
+                    return EXIT_CHILD_FAILED
+                self._children[index] = self._start(context)
+                _say(f"{gone}; replaced by worker pid {self._children[index].pid}")
         return 0
 
     def _stop_all(self) -> None:
