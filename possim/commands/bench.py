@@ -14,10 +14,16 @@ Sections (each ``possim.bench.<module>.run(quick)``):
   growth            throughput and p99 with 1k, 100k and 1M ledger entries, seeded in bulk (possim.bench.growth)
   memory            resident memory of the core after a load and of a register after payments
                     (possim.bench.memory)
+  chaos             payments through seeded network faults and core crashes: faults by kind, crashes
+                    survived, lost and doubled (each must be 0) (possim.bench.chaos, `possim chaos`)
+  hostile           corrupt, truncated, huge and zero-size images and videos through possim scan's frame sources:
+                    one clear refusal each, the worst seconds and memory a file (possim.bench.hostile)
+  soak              64 registers paying for 5 minutes: errors other than designed declines (must be 0), the
+                    core's resident memory at the start and the end (possim.bench.soak)
 
 --json prints one object: "enumeration", "core" (with "workers", "workers_sqlite" and "throttled" inside when
-they ran with it), "scan", "scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), each when its
-section ran.
+they ran with it), "scan", "scan_to_decision_ms", "growth", "memory_mb" ({"core", "register"}, MiB), "hostile",
+"chaos" and "soak", each when its section ran.
 --plot draws throughput and p99 against concurrency and against ledger size (matplotlib, a PNG).
 """
 
@@ -44,6 +50,9 @@ SECTIONS = (
     "scan_to_decision",
     "growth",
     "memory",
+    "hostile",
+    "chaos",
+    "soak",
 )
 MODULES = {  # a section's module in possim.bench
     "enumeration": "enumeration",
@@ -55,6 +64,9 @@ MODULES = {  # a section's module in possim.bench
     "scan_to_decision": "scan_decision",
     "growth": "growth",
     "memory": "memory",
+    "hostile": "hostile",
+    "chaos": "chaos",
+    "soak": "soak",
 }
 RUNS = {"workers_sqlite": "run_sqlite"}  # a section's function in its module, if not run(quick)
 KEYS = {"scan_to_decision": "scan_to_decision_ms", "memory": "memory_mb"}  # a section's key in --json, if not its name
@@ -142,7 +154,7 @@ def _print_tables(console: Console, results: dict[str, Any]) -> None:
         importlib.import_module("possim.bench.scan").print_table(console, results["scan"])
     if "scan_to_decision" in results:
         _print_figures(console, "scan to decision, ms", results["scan_to_decision"])
-    for name in ("growth", "memory"):
+    for name in ("growth", "memory", "hostile", "chaos", "soak"):
         if name in results:
             importlib.import_module(f"possim.bench.{name}").print_table(console, results[name])
     sys.stdout.flush()
