@@ -256,7 +256,7 @@ class RetryDecoder:
         self._memory = memory_frames
         self._clock = clock
         self._frames = 0
-        self._last: tuple[enhance.Region, int] | None = None
+        self._last: tuple[enhance.Region, int, tuple[int, ...]] | None = None  # region, frame number, frame size
         self._cost: dict[str, float] = {"whole": 0.018}
         self.tries: dict[str, int] = {}  # which step read a frame the first try missed
         self.trace: list[tuple[str, float, bool]] = []  # the last decode's steps: name, seconds, read
@@ -273,7 +273,7 @@ class RetryDecoder:
         if not found:
             found = self._retry(image, start)
         if found and found[0].points:
-            self._last = (enhance.grown(found[0].points, image.shape), self._frames)
+            self._last = (enhance.grown(found[0].points, image.shape), self._frames, image.shape[:2])
         return found
 
     def _fits(self, step: str, deadline: float) -> bool:
@@ -296,8 +296,9 @@ class RetryDecoder:
             located = enhance.candidate_regions(image)
             self._note("locate", started, [])
         remembered = []
-        if "last" in self.steps and self._last is not None and self._frames - self._last[1] <= self._memory:
-            remembered = [self._last[0]]
+        last = self._last
+        if "last" in self.steps and last is not None and self._frames - last[1] <= self._memory:
+            remembered = [last[0]] if last[2] == image.shape[:2] else []  # a frame of another size: elsewhere
         regions: list[enhance.Region] = []
         for region in located[:1] + remembered + located[1:]:
             if all(enhance.overlap(region, other) < 0.5 for other in regions):

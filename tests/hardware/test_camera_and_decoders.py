@@ -318,3 +318,15 @@ def test_chain_tries_the_next_decoder_only_when_the_previous_reads_nothing() -> 
     blank = VirtualCamera(lambda: None, seed=2).read()
     assert blank is not None and chain.decode(blank) == []
     assert calls == ["zxing-cpp", "pyzbar"]
+
+
+def test_the_default_decoder_reads_a_smaller_frame_after_a_bigger_one() -> None:
+    """It remembers where it last read a code; a frame of another size (``possim scan big.png small.avi``) is
+    searched afresh, not cut where the bigger frame's code was (an empty crop made OpenCV raise)."""
+    decoder = default_decoder()
+    big = film("default")[0]
+    assert decoder.decode(big) != []
+    x0, y0 = min(x for x, _ in decoder.decode(big)[0].points), min(y for _, y in decoder.decode(big)[0].points)
+    small = np.ascontiguousarray(big[: y0 // 2, : x0 // 2])  # a corner wholly outside where the code was
+    assert decoder.decode(small) == []
+    assert decoder.decode(big) != []  # and the big one still reads
