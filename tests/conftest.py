@@ -16,6 +16,7 @@ from payment_core.risk import BURST_FILE, load_settings
 from payment_core.server import ServerThread
 from possim.world import add_terminal, new_core, serve
 from protocol import ManualClock, system_clock
+from tests.signins import CHEAP_HASHING
 from tests.support import SignedCaller, enroll_wallet, fund_wallet
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
@@ -65,9 +66,10 @@ def clock() -> ManualClock:
 @pytest.fixture
 def core(database: Database, clock: ManualClock, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Core]:
     """A core on the test's database; a test marked ``load_risk`` gets the burst profile (velocity limits out
-    of reach: payment_core/risk/burst.toml)."""
+    of reach: payment_core/risk/burst.toml), one marked ``cheap_hashing`` argon2id at its cheapest."""
     risk = load_settings(BURST_FILE) if request.node.get_closest_marker("load_risk") else None
-    instance = new_core(database.url, db_schema=database.schema, clock=clock, risk=risk)
+    passwords = CHEAP_HASHING if request.node.get_closest_marker("cheap_hashing") else None
+    instance = new_core(database.url, db_schema=database.schema, clock=clock, risk=risk, passwords=passwords)
     yield instance
     instance.close()
 

@@ -18,11 +18,11 @@ from payment_core.models import AuditEvent
 from payment_core.server import ServerThread
 from possim.cli import main
 from protocol import ManualClock, system_clock
-from tests.core.test_incident_report import Incident, build_incident, incident_core, incident_server
+from tests.core.test_incident_report import Incident, build_incident
 from tests.support import SignedCaller, fund_wallet
 from wallet_app.minter import CodeMinter
 
-__all__ = ["incident_core", "incident_server"]  # fixtures used here
+pytestmark = pytest.mark.cheap_hashing  # the incident signs in many times
 
 
 @pytest.fixture
@@ -39,14 +39,14 @@ def store_args(core: Core, tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def incident(incident_core: Core, incident_server: ServerThread, clock: ManualClock) -> Incident:
-    return build_incident(incident_core, clock, incident_server.url)
+def incident(core: Core, server: ServerThread, clock: ManualClock) -> Incident:
+    return build_incident(core, clock, server.url)
 
 
 def test_victims_and_the_report_from_the_command_line(
-    incident_core: Core, incident: Incident, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    core: Core, incident: Incident, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = store_args(incident_core, tmp_path)
+    store = store_args(core, tmp_path)
     assert main(["admin", *store, "victims", "--json"]) == 0
     victims = json.loads(capsys.readouterr().out)["victims"]
     assert [(v["account_id"], v["yen_lost"], v["yen_outstanding"]) for v in victims] == [
@@ -65,7 +65,7 @@ def test_victims_and_the_report_from_the_command_line(
     chart = tmp_path / "incident.png"
     assert main(["admin", *store, "report", *window, "--json", "--plot", str(chart)]) == 0
     report = json.loads(capsys.readouterr().out)
-    with incident_core.read() as session:
+    with core.read() as session:
         direct = build_report(session, since, until)
     assert report == direct | {"plot": str(chart)}
     assert report["yen_lost"] == 8_000 and report["victims"] == 2 and report["yen_compensated"] == 5_000
@@ -78,9 +78,9 @@ def test_victims_and_the_report_from_the_command_line(
 
 
 def test_compensating_from_the_command_line_pays_once_and_keeps_the_books(
-    incident_core: Core, incident: Incident, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    core: Core, incident: Incident, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = store_args(incident_core, tmp_path)
+    store = store_args(core, tmp_path)
     victim = str(incident.owners[1])
     paying = ["admin", *store, "compensate", victim, "--amount", "3000", "--id", "inc-owner1", "--reason", "takeover"]
     assert main(paying) == 0
@@ -90,7 +90,7 @@ def test_compensating_from_the_command_line_pays_once_and_keeps_the_books(
     assert main(["admin", *store, "compensate", victim, "--amount", "2000", "--id", "inc-owner1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("possim admin compensate: idempotency_conflict: ") and err.count("\n") == 1
-    with incident_core.read() as session:
+    with core.read() as session:
         actors = session.scalars(
             select(AuditEvent.actor).where(
                 AuditEvent.action == "compensation", AuditEvent.target == f"account:{victim}"

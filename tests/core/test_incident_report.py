@@ -6,7 +6,6 @@ counts over the audit trail and the ledger. Real cores on both stores; the clock
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,12 +20,13 @@ from payment_core.incident_report import build_report
 from payment_core.models import Account, Device
 from payment_core.server import ServerThread
 from payment_core.victims import find_victims
-from possim.world import add_terminal, new_core, serve
+from possim.world import add_terminal
 from protocol import ManualClock
-from tests.conftest import Database
-from tests.signins import CHEAP_HASHING, from_address, try_new_phone
+from tests.signins import from_address, try_new_phone
 from tests.support import PASSWORD, SignedCaller, assert_books_balance, fresh_otp, fund_wallet
 from wallet_app.minter import CodeMinter
+
+pytestmark = pytest.mark.cheap_hashing  # many sign-ups and sign-ins: argon2id at its cheapest
 
 DAY = 24 * 3600
 HOUR = 3600
@@ -42,19 +42,6 @@ class Incident:
     attacker_devices: list[int]
     payments: dict[str, str]  # name -> payment id
     innocent_device: int
-
-
-@pytest.fixture
-def incident_core(database: Database, clock: ManualClock) -> Iterator[Core]:
-    core = new_core(database.url, db_schema=database.schema, clock=clock, passwords=CHEAP_HASHING)
-    yield core
-    core.close()
-
-
-@pytest.fixture
-def incident_server(incident_core: Core) -> Iterator[ServerThread]:
-    with serve(incident_core) as running:
-        yield running
 
 
 def home(number: int) -> str:
@@ -173,10 +160,9 @@ def count(core: Core, sql: str, **params: Any) -> int:
 
 
 def test_victims_are_the_accounts_robbed_through_a_phone_added_from_a_new_place(
-    incident_core: Core, incident_server: ServerThread, clock: ManualClock
+    core: Core, server: ServerThread, clock: ManualClock
 ) -> None:
-    core = incident_core
-    incident = build_incident(core, clock, incident_server.url)
+    incident = build_incident(core, clock, server.url)
     with core.read() as session:
         victims = find_victims(session)
     assert [victim.account_id for victim in victims] == incident.owners[:2]  # most lost first
@@ -204,10 +190,9 @@ def test_victims_are_the_accounts_robbed_through_a_phone_added_from_a_new_place(
 
 
 def test_the_report_equals_direct_counts_of_the_audit_and_the_ledger(
-    incident_core: Core, incident_server: ServerThread, clock: ManualClock
+    core: Core, server: ServerThread, clock: ManualClock
 ) -> None:
-    core = incident_core
-    incident = build_incident(core, clock, incident_server.url)
+    incident = build_incident(core, clock, server.url)
     since, until = incident.started - timedelta(minutes=5), incident.ended + timedelta(minutes=5)
     with core.read() as session:
         report = build_report(session, since, until)

@@ -26,25 +26,17 @@ from payment_core import accounts, outbox, queued_work
 from payment_core.core import Core
 from payment_core.models import Account, AuditEvent, QueuedWork
 from payment_core.server import ServerThread
-from possim.world import new_core, serve
+from possim.world import serve
 from protocol import ManualClock
-from tests.conftest import Database
 from tests.security.conftest import from_address
-from tests.signins import CHEAP_HASHING
 from tests.support import PASSWORD, mailbox
+
+pytestmark = pytest.mark.cheap_hashing  # many sign-ups and sign-ins: argon2id at its cheapest
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+819012345678"
 START_SECONDS = 60.0
 DONE_SECONDS = 60.0
-
-
-@pytest.fixture
-def core(database: Database, clock: ManualClock) -> Iterator[Core]:
-    """The suite's core, hashing cheaply: these tests hash dozens of sign-ups."""
-    instance = new_core(database.url, db_schema=database.schema, clock=clock, passwords=CHEAP_HASHING)
-    yield instance
-    instance.close()
 
 
 @pytest.fixture

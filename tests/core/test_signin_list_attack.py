@@ -6,7 +6,6 @@ sign in as ever. Real cores on both stores; the clock is moved, never slept on."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,20 +17,13 @@ from payment_core.core import Core
 from payment_core.models import Account, AuditEvent, RiskAlert
 from payment_core.risk import Verdict
 from payment_core.risk.signin_attack import place_of
-from possim.world import new_core
 from protocol import ManualClock
-from tests.conftest import Database
-from tests.signins import CHEAP_HASHING, from_address, try_new_phone
+from tests.signins import from_address, try_new_phone
 from tests.support import PASSWORD, fresh_otp, mailbox
 
+pytestmark = pytest.mark.cheap_hashing  # many sign-ups and sign-ins: argon2id at its cheapest
+
 OWNERS = 6
-
-
-@pytest.fixture
-def attacked(database: Database, clock: ManualClock) -> Iterator[Core]:
-    core = new_core(database.url, db_schema=database.schema, clock=clock, passwords=CHEAP_HASHING)
-    yield core
-    core.close()
 
 
 def owner_place(number: int) -> str:
@@ -73,10 +65,7 @@ def alerts(core: Core) -> list[RiskAlert]:
         return list(session.scalars(select(RiskAlert)).all())
 
 
-def test_a_list_attack_over_many_addresses_is_seen_within_a_minute_and_slowed(
-    attacked: Core, clock: ManualClock
-) -> None:
-    core = attacked
+def test_a_list_attack_over_many_addresses_is_seen_within_a_minute_and_slowed(core: Core, clock: ManualClock) -> None:
     owners = open_accounts(core, clock)
     clock.advance(3600)
     rule = core.config.risk.signin_list_attack
@@ -108,8 +97,7 @@ def test_a_list_attack_over_many_addresses_is_seen_within_a_minute_and_slowed(
     assert enrolled.device.account_id == owners[4].id
 
 
-def test_an_ordinary_hour_of_typos_raises_no_alert(attacked: Core, clock: ManualClock) -> None:
-    core = attacked
+def test_an_ordinary_hour_of_typos_raises_no_alert(core: Core, clock: ManualClock) -> None:
     owners = open_accounts(core, clock)
     for _ in range(5):
         for number, owner in enumerate(owners):
@@ -118,8 +106,7 @@ def test_an_ordinary_hour_of_typos_raises_no_alert(attacked: Core, clock: Manual
     assert alerts(core) == []
 
 
-def test_with_decline_every_new_place_waits_and_the_alert_ends_on_its_own(attacked: Core, clock: ManualClock) -> None:
-    core = attacked
+def test_with_decline_every_new_place_waits_and_the_alert_ends_on_its_own(core: Core, clock: ManualClock) -> None:
     rule = replace(core.config.risk.signin_list_attack, action=Verdict.DECLINE)
     core.config = replace(core.config, risk=replace(core.config.risk, signin_list_attack=rule))
     owners = open_accounts(core, clock)
@@ -139,9 +126,8 @@ def test_places_are_ranges() -> None:
     assert place_of("unknown") == "unknown"
 
 
-def test_alerts_are_dated(attacked: Core, clock: ManualClock) -> None:
+def test_alerts_are_dated(core: Core, clock: ManualClock) -> None:
     """An alert's times are the core's clock, stored in UTC."""
-    core = attacked
     owners = open_accounts(core, clock)
     for n, (email, password) in enumerate(leaked_list(owners, 40)):
         attempt(core, attacker_address(n), email, password)

@@ -325,8 +325,9 @@ def test_the_default_decoder_reads_a_smaller_frame_after_a_bigger_one() -> None:
     searched afresh, not cut where the bigger frame's code was (an empty crop made OpenCV raise)."""
     decoder = default_decoder()
     big = film("default")[0]
-    assert decoder.decode(big) != []
-    x0, y0 = min(x for x, _ in decoder.decode(big)[0].points), min(y for _, y in decoder.decode(big)[0].points)
+    points = decoder.decode(big)[0].points
+    assert points is not None
+    x0, y0 = min(x for x, _ in points), min(y for _, y in points)
     small = np.ascontiguousarray(big[: y0 // 2, : x0 // 2])  # a corner wholly outside where the code was
     assert decoder.decode(small) == []
     assert decoder.decode(big) != []  # and the big one still reads

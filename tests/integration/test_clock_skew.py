@@ -1,7 +1,8 @@
 """Clock skew end to end, against a served core: the phone's, the register's and the core's clocks (a
 ManualClock each) off by just under their tolerance still pay; beyond it the answer says whose clock is off,
 by how much and the core's time, in the register's and the wallet's words; a forged or replayed code is
-refused as before, and a forged one learns no clock."""
+refused as before, and a forged one learns no clock. A code refused for its time carries the phone's clock as
+the core measured it in the 402 answer, the same on a replay of the request, in the clerk's words."""
 
 from __future__ import annotations
 
@@ -159,3 +160,54 @@ def test_forged_and_replayed_codes_are_refused_as_before(
     assert (late.status_code, error_code(late)) == (402, "code_expired")
     assert balance(core, wallet) == funded - 300
     assert failures(core) == 2
+
+
+def phone_off_by(wallet: WalletState, clock: ManualClock, seconds: int) -> CodeMinter:
+    return CodeMinter(wallet.device_id, wallet.secret, ManualClock(clock() + timedelta(seconds=seconds)))
+
+
+def test_the_register_reads_that_the_customers_phone_clock_is_off_and_by_how_much(
+    core: Core,
+    server: ServerThread,
+    register_key: tuple[str, bytes],
+    wallet: WalletState,
+    funded: int,
+    clock: ManualClock,
+) -> None:
+    """A code from a phone 3 min ahead, one 95 s behind, and a cash top-up with a code 3 min ahead: each is
+    declined with the core's measurement, and the clerk is told it is the customer's phone, not the register."""
+    terminal_id, secret = register_key
+    with PaymentClient(server.url, terminal_id, secret, clock=clock, retries=0) as register:
+        ahead = register.pay("phone-ahead", 500, phone_off_by(wallet, clock, 180).mint().numeric)
+        behind = register.pay("phone-behind", 500, phone_off_by(wallet, clock, -95).mint().qr)
+        topup = register.topup_cash("cash-ahead", 1_000, phone_off_by(wallet, clock, 181).mint().qr)
+    assert (ahead.status, ahead.decline_code, ahead.http_status) == (PaymentStatus.DECLINED, "code_not_yet_valid", 402)
+    assert ahead.message == (
+        "The customer's phone clock is 3 min ahead — ask them to set the time automatically, then show a new code."
+    )
+    error = (ahead.data or {})["error"]
+    assert (error["clock"], error["clock_offset_seconds"], error["tolerance_seconds"]) == ("phone", 180, 30)
+    assert datetime.fromisoformat(error["server_time"]) == clock()
+    assert ahead.payment_id == error["payment_id"]  # the decline is stored, as before
+
+    assert (behind.decline_code, (behind.data or {})["error"]["clock_offset_seconds"]) == ("code_expired", -95)
+    assert behind.message.startswith("This code was made 95 s ago (a code is taken for 90 s) — ask for a new code.")
+    assert "the customer's phone clock is about 95 s behind" in behind.message
+
+    assert (topup.status, topup.decline_code) == (PaymentStatus.DECLINED, "code_not_yet_valid")
+    assert topup.message.startswith("The customer's phone clock is 3 min 1 s ahead")
+    assert balance(core, wallet) == funded
+
+
+def test_a_replayed_request_gets_the_same_measured_answer(
+    core: Core, terminal: SignedCaller, wallet: WalletState, funded: int, clock: ManualClock
+) -> None:
+    """The register's retry of a lost answer (the same order, the same code) is answered from the stored decline
+    with the same measurement, even later: it is the decision's, not the replay's."""
+    code = phone_off_by(wallet, clock, 240).mint().numeric
+    first = terminal.pay("ahead-once", 500, code)
+    clock.advance(20)
+    again = terminal.pay("ahead-once", 500, code)
+    assert first.status_code == again.status_code == 402
+    assert first.json() == again.json()
+    assert first.json()["error"]["clock_offset_seconds"] == 240
