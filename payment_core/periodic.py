@@ -9,7 +9,18 @@ import threading
 from collections.abc import Callable
 from typing import Self
 
+from sqlalchemy.exc import OperationalError
+
 log = logging.getLogger("possim.core")
+
+
+def described(error: Exception) -> str:
+    """An error for the log: its type, and for a database that failed to answer (``OperationalError``: down,
+    locked, the connection lost) the driver's own first line, which holds no statement parameters; other
+    errors by type only, as their text may carry what a request held."""
+    if isinstance(error, OperationalError):
+        return f"{type(error.orig).__name__}: {str(error.orig).splitlines()[0][:200] if str(error.orig) else ''}"
+    return type(error).__name__
 
 
 class Periodic:
@@ -51,7 +62,7 @@ class Periodic:
             try:
                 done = self._job()
             except Exception as error:  # logged; the next run tries again
-                log.error("%s failed: %s", self._what, type(error).__name__)
+                log.error("%s failed: %s", self._what, described(error))
                 done = 0
             if done:
                 log.info("%s: %d", self._what, done)

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 
 from payment_core import audit
 from payment_core.models import QueuedWork
-from payment_core.periodic import Periodic
+from payment_core.periodic import Periodic, described
 from payment_core.request_unit import RequestUnit, current_unit
 from payment_core.sources import current_source
 from protocol import ErrorCode, ProtocolError
@@ -129,8 +129,8 @@ def _run_one(core: Core) -> int | None:
             session.delete(row)
             unit.commit()
             return 1
-        except Exception as error:  # the type only: a payload may name an address
-            failure = type(error).__name__
+        except Exception as error:  # no payload in the log: it names an address
+            failure = described(error)
         finally:
             current_source.reset(source_token)
     finally:

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,10 +22,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from payment_core import accounts, outbox, queued_work
 from payment_core.core import Core
 from payment_core.models import Account, AuditEvent, QueuedWork
+from payment_core.periodic import described
 from payment_core.server import ServerThread
 from possim.world import serve
 from protocol import ManualClock
@@ -259,3 +262,13 @@ def test_an_in_process_server_does_its_work_without_a_drain(core: Core, clock: M
         assert client.post("/v1/accounts", json=_sign_up_body("self@example.jp")).status_code == 202
         _wait_for(lambda: bool(outbox.messages(core, to="self@example.jp")), DONE_SECONDS, lambda: "no mail")
     assert _rows(core) == []
+
+
+def test_a_failed_run_is_logged_by_its_kind_and_never_with_a_requests_values() -> None:
+    """A database that failed to answer is logged with the driver's words; nothing else with any text, as it
+    could carry what the request held (an address, a password)."""
+    locked = OperationalError(
+        "INSERT INTO queued_work ...", {"payload": "secret@example.jp"}, sqlite3.OperationalError("database is locked")
+    )
+    assert described(locked) == "OperationalError: database is locked"
+    assert described(ValueError("hunter2 is the password")) == "ValueError"

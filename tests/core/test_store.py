@@ -126,7 +126,7 @@ def test_no_secret_is_stored_in_plain_text(core: Core, wallet: WalletState) -> N
 
 
 def test_a_database_that_is_down_gives_503_and_no_traceback(tmp_path: object) -> None:
-    """A core whose PostgreSQL is unreachable answers with a clean service_unavailable."""
+    """A core whose PostgreSQL is unreachable answers with a clean service_unavailable and when to try again."""
     config = CoreConfig(db_url="postgresql://127.0.0.1:9/none", server_key=secrets.token_bytes(32))
     core = Core(config)
     with ServerThread(create_app(core)) as server:
@@ -134,11 +134,14 @@ def test_a_database_that_is_down_gives_503_and_no_traceback(tmp_path: object) ->
         headers = sign_request(b"k" * 32, "term_x", "POST", "/v1/payments", body, datetime.now(UTC)).as_dict()
         response = httpx.post(f"{server.url}/v1/payments", content=body, headers=headers, timeout=30)
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     assert response.json() == {
         "error": {
             "type": "api_error",
             "code": "service_unavailable",
-            "message": "The service is unavailable; retry later.",
+            "message": "The payment service cannot reach its database, so nothing was done; try again in a few "
+            "seconds (a payment with the same order id).",
+            "retry_after": 5,
         }
     }
     core.close()
