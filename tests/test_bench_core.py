@@ -38,7 +38,9 @@ def test_the_core_bench_reports_the_ceiling_and_each_store(
 ) -> None:
     monkeypatch.setattr(core_load, "POSTGRES_URL", POSTGRES_URL)  # the suite's server ($POSSIM_TEST_POSTGRES)
     # smaller than --quick: the shape and the counts are the same at any size, and the suite has 15 minutes
-    monkeypatch.setattr(core_load, "QUICK", dataclasses.replace(core_load.QUICK, payments=SENT, flood_payments=FLOOD_SENT))
+    monkeypatch.setattr(
+        core_load, "QUICK", dataclasses.replace(core_load.QUICK, payments=SENT, flood_payments=FLOOD_SENT)
+    )
     assert main(["bench", "--only", "core", "--quick", "--json"]) == 0
     core = json.loads(capsys.readouterr().out)["core"]
     assert (core["terminals"], core["phones"], core["payments"]) == (4, 5, SENT)
