@@ -88,7 +88,7 @@ class Sizes:
     background_pace: float  # payments a second one background register could send at most: its jobs a round
 
 
-FULL = Sizes(500, 5, 20.0, 10, 250, 4, 16, 2, 20.0)
+FULL = Sizes(500, 5, 20.0, 10, 250, 4, 48, 2, 40.0)  # the others could pay 320/s a round: never run dry
 QUICK = Sizes(20, 1, 4.0, 1, 20, 1, 1, 1, 12.0)
 
 
