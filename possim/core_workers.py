@@ -50,7 +50,10 @@ from payment_core.api import create_app
 from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.db import make_engine
+from payment_core.periodic import Periodic
+from payment_core.retention import Pruner
 from payment_core.server import bind_loopback
+from payment_core.sweep import Sweeper
 
 STOP_SECONDS = 20.0  # how long a stopping child may take to finish its requests before it is killed
 _POLL_SECONDS = 0.2
@@ -90,6 +93,8 @@ class WorkerPlan:
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
     access_log: bool = True
+    sweep_seconds: float = 5.0  # each worker's Sweeper (0: none); closing a payment locks its row, so N agree
+    prune_seconds: float = 600.0  # each worker's Pruner (0: none); a row two workers would delete goes once
 
 
 def share_budget(config: CoreConfig, workers: int) -> CoreConfig:
@@ -215,9 +220,23 @@ def _child_main(plan: WorkerPlan, listener: socket.socket, parent: int) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop)
         threading.Thread(target=_stop_when_orphaned, args=(server, parent), daemon=True).start()
-        server.run(sockets=[listener])
+        jobs = periodic_jobs(core, plan.sweep_seconds, plan.prune_seconds)
+        try:
+            server.run(sockets=[listener])
+        finally:
+            for job in jobs:
+                job.stop()
     finally:
-        core.close()  # the work deferred after answers (sign-up mail) is finished first
+        core.close()  # a queued job under way is finished first (the rest wait in the database)
+
+
+def periodic_jobs(core: Core, sweep_seconds: float, prune_seconds: float) -> list[Periodic]:
+    """The core's own jobs, started: closing unanswered payments and pruning what no window reads any more."""
+    jobs: list[Periodic] = [Sweeper(core, sweep_seconds)] if sweep_seconds > 0 else []
+    jobs += [Pruner(core, prune_seconds)] if prune_seconds > 0 else []
+    for job in jobs:
+        job.start()
+    return jobs
 
 
 def _stop_when_orphaned(server: uvicorn.Server, parent: int) -> None:

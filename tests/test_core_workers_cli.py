@@ -3,13 +3,24 @@ is shared. The workers themselves serving money races: ``tests/core/test_races_m
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from payment_core.config import CoreConfig
+from payment_core.core import Core
+from payment_core.models import AuditEvent, RequestNonce
+from possim.bench.served import free_port
 from possim.cli import main
 from possim.core_workers import share_budget
+from possim.world import new_core
 
 
 @pytest.mark.parametrize("db", [":memory:", "sqlite://", "sqlite:///:memory:"])
@@ -36,3 +47,44 @@ def test_the_password_budget_is_split_between_the_workers() -> None:
     assert (share_budget(config, 2).password_workers, share_budget(config, 2).password_queue) == (1, 8)
     assert (share_budget(config, 1).password_workers, share_budget(config, 1).password_queue) == (3, 16)
     assert (share_budget(config, 32).password_workers, share_budget(config, 32).password_queue) == (1, 1)
+
+
+def test_each_worker_prunes_on_its_schedule(tmp_path: Path) -> None:
+    """``--workers 2 --prune-every`` prunes as one process does: old nonces go, a fresh one stays, the run is
+    audited (once or by both workers, never an error)."""
+    core = new_core(tmp_path / "core.db")
+    try:
+        old, fresh = core.now() - timedelta(days=2), core.now()
+        with core.transaction() as session:
+            session.add_all([RequestNonce(key_id="term_old", nonce=f"n{n}", seen_at=old) for n in range(5)])
+            session.add(RequestNonce(key_id="term_new", nonce="fresh", seen_at=fresh))
+        key_file = tmp_path / "server.key"
+        key_file.write_text(core.config.server_key.hex())
+        key_file.chmod(0o600)
+        port = free_port()
+        command = [sys.executable, "-m", "possim", "core", "serve", "--db", core.config.db_url, "--workers", "2"]
+        command += ["--key-file", str(key_file), "--port", str(port), "--prune-every", "0.005", "--no-access-log"]
+        env = {name: value for name, value in os.environ.items() if name not in ("POSSIM_SERVER_KEY", "POSSIM_DB")}
+        env["POSSIM_HOME"] = str(tmp_path / "home")
+        log = tmp_path / "core.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while _nonces(core) != ["term_new"]:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.1)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        assert process.returncode == 0, log.read_text(errors="replace")
+        with core.read() as session:
+            runs = session.scalars(select(AuditEvent).where(AuditEvent.action == "retention.prune")).all()
+        assert runs and all(event.actor == "core" for event in runs)
+    finally:
+        core.close()
+
+
+def _nonces(core: Core) -> list[str]:
+    with core.read() as session:
+        return sorted(session.scalars(select(RequestNonce.key_id)))

@@ -15,10 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payment_core.api import create_app
 from payment_core.db import normalise_url
-from payment_core.periodic import Periodic
-from payment_core.retention import Pruner
 from payment_core.risk import RiskSettingsError, load_settings
-from payment_core.sweep import Sweeper
 from possim import core_workers, home
 from possim.attack import defences
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, sqlite_file
@@ -170,18 +167,19 @@ def run_serve(args: argparse.Namespace) -> int:
         f"possim core on http://{args.host}:{args.port} (database: {core.engine.url.render_as_string()}{workers})",
         flush=True,
     )
+    prune_minutes = core.config.retention.prune_every_minutes if args.prune_every is None else args.prune_every
     if args.workers > 1:
         config = core.config
         core.close()  # migrated above, once, before the fork; each worker opens its own engine and pool
         plan = core_workers.WorkerPlan(
-            config, sqlite_synchronous=args.sqlite_synchronous.upper(), access_log=args.access_log
+            config,
+            sqlite_synchronous=args.sqlite_synchronous.upper(),
+            access_log=args.access_log,
+            sweep_seconds=args.sweep_every,
+            prune_seconds=prune_minutes * 60.0,
         )
         return core_workers.serve(plan, args.host, args.port, args.workers)
-    prune_minutes = core.config.retention.prune_every_minutes if args.prune_every is None else args.prune_every
-    jobs: list[Periodic] = [Sweeper(core, args.sweep_every)] if args.sweep_every > 0 else []
-    jobs += [Pruner(core, prune_minutes * 60.0)] if prune_minutes > 0 else []
-    for job in jobs:
-        job.start()
+    jobs = core_workers.periodic_jobs(core, args.sweep_every, prune_minutes * 60.0)
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
         uvicorn.run(
