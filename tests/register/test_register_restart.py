@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import select
+from textual.pilot import Pilot
 
 from hardware.printer import dummy_printer
 from payment_core.api import create_app
@@ -57,16 +58,22 @@ def _core_status(world: World, order_id: str) -> str | None:
         )
 
 
+async def checked_at_start(pilot: Pilot[None], app: RegisterApp) -> PendingScreen:
+    """The unfinished-payments screen the register opens with, once its check with the core is done."""
+    await wait_for(pilot, lambda: isinstance(app.screen, PendingScreen), "the unfinished payments screen")
+    screen = app.screen
+    assert isinstance(screen, PendingScreen)
+    await wait_for(pilot, lambda: screen.result is not None, "the check with the core")
+    return screen
+
+
 async def test_the_restarted_register_records_the_charged_order_and_reverses_the_lost_one(world: World) -> None:
     charged, lost = _products(world)
     paid_order, lost_order = _stopped_mid_payment(world, charged, lost)
     app = world.app()  # the same register file, started again
     assert world.store is not None
     async with app.run_test(size=(140, 42)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, PendingScreen), "the unfinished payments screen")
-        screen = app.screen
-        assert isinstance(screen, PendingScreen)
-        await wait_for(pilot, lambda: screen.result is not None, "the check with the core")
+        await checked_at_start(pilot, app)
         summary = text_of(app, "#pending-summary")
         assert "2 pending payments found: 1 recorded as paid (receipt R1-000001), 1 reversed" in summary
         lines = text_of(app, "#pending-lines")
@@ -109,10 +116,7 @@ async def test_with_the_core_unreachable_the_order_stays_pending_and_f9_settles_
     app = RegisterApp(till, None, None, RegisterOptions(show_clock=False))
     try:
         async with app.run_test(size=(140, 42)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, PendingScreen), "the unfinished payments screen")
-            pending_screen = app.screen
-            assert isinstance(pending_screen, PendingScreen)
-            await wait_for(pilot, lambda: pending_screen.result is not None, "the check with the core")
+            await checked_at_start(pilot, app)
             summary = text_of(app, "#pending-summary")
             assert "2 pending payments found: 2 still pending: the payment service cannot be reached" in summary
             await pilot.press("enter")  # the clerk may sell meanwhile
