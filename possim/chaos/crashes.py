@@ -6,7 +6,8 @@ run, so the registers are selling flat out around each one. For a single-process
 SIGKILL to it, then starts ``possim core serve`` again on the same database and key and points the proxy
 at it; requests meanwhile find no core (the registers retry, query and reverse). For a core served by
 several workers it kills one that is answering a request of the proxy's at that moment (found by matching the
-proxy's connections awaiting an answer to the workers' sockets in ``/proc``; failing that within
+proxy's connections awaiting an answer to the workers' sockets in ``/proc``, every worker stopped with SIGSTOP
+while it looks, so that request cannot be answered before the SIGKILL; failing that within
 ``_TARGET_SECONDS``, the one holding the most connections; the seed breaks ties), so a register's request dies
 with it; the supervisor starts another while the others keep serving, and that register's retry lands on a
 live one.
@@ -26,7 +27,7 @@ from possim.chaos.registers import Tally
 from possim.chaos.served import ServedCore
 
 _WATCH_SECONDS = 0.02
-_TARGET_SECONDS = 2.0  # how long to look for a worker answering a request before killing one
+_TARGET_SECONDS = 10.0  # how long to look for a worker answering a request before killing one anyway
 
 
 def plan_crashes(seed: int, payments: int, crashes: int) -> tuple[int, ...]:
@@ -47,7 +48,7 @@ class Crash:
     at_sale: int
     kind: str  # "core": the whole core process; "worker": one of the supervisor's workers
     victim_pid: int
-    victim_connections: int | None  # a worker's established connections when it was killed
+    victim_connections: int | None  # the proxy's connections the worker held when it was chosen, just before the kill
     back_pid: int | None  # the restarted core, or the worker that replaced the victim
     down_seconds: float  # from the kill until the core (or the replacement) served again
     upstream_failures_before: int  # the proxy's count of unanswered requests at the kill
@@ -108,28 +109,30 @@ class CrashDriver:
         return Crash(moment, "core", victim, None, self._core.pid, round(time.monotonic() - killed_at, 2), before)
 
     def _crash_worker(self, moment: int) -> Crash:
-        victim, held = self._busiest_worker()
         before = self._log.upstream_failures
+        victim, held = self._kill_busiest_worker()
         killed_at = time.monotonic()
-        self._core.kill_worker(victim)
         back = self._core.wait_for_replacement(victim)
         if back is None:
             raise RuntimeError(f"worker {victim} was killed and not replaced:\n{self._core.output()[-2000:]}")
         return Crash(moment, "worker", victim, held, back, round(time.monotonic() - killed_at, 2), before)
 
-    def _busiest_worker(self) -> tuple[int, int]:
-        """The worker to kill and its connections from the proxy: one answering a request right now (looked for
-        during at most ``_TARGET_SECONDS``), else the one holding the most connections; the seed breaks ties."""
+    def _kill_busiest_worker(self) -> tuple[int, int]:
+        """Kill a worker answering a request of the proxy's and say how many of the proxy's connections it held.
+        The workers are frozen while they are looked at, so the request cannot be answered between the look
+        and the kill; looked for during at most ``_TARGET_SECONDS``, else the one holding the most connections;
+        the seed breaks ties."""
         deadline = time.monotonic() + _TARGET_SECONDS
         while True:
-            busy = self._core.connections_by_worker(self._proxy.in_flight())
-            if any(busy.values()) or time.monotonic() >= deadline:
-                break
+            with self._core.frozen_workers():
+                busy = self._core.connections_by_worker(self._proxy.in_flight())
+                last_look = time.monotonic() >= deadline
+                if any(busy.values()) or last_look:
+                    ranked = busy if any(busy.values()) else self._core.connections_by_worker()
+                    if not ranked:
+                        raise RuntimeError("the core's workers cannot be found in /proc")
+                    most = max(ranked.values())
+                    victim = self._draw.choice(sorted(pid for pid, count in ranked.items() if count == most))
+                    self._core.kill_worker(victim)  # while frozen: its request dies unanswered
+                    return victim, ranked[victim]
             time.sleep(_WATCH_SECONDS)
-        held = self._core.connections_by_worker()
-        if not held:
-            raise RuntimeError("the core's workers cannot be found in /proc")
-        ranked = busy if any(busy.values()) else held
-        most = max(ranked.values())
-        victim = self._draw.choice(sorted(pid for pid, count in ranked.items() if count == most))
-        return victim, held[victim]

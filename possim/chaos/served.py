@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from payment_core.risk import BURST_FILE
@@ -99,6 +100,21 @@ class ServedCore:
 
     def kill_worker(self, pid: int) -> None:
         _kill(pid)
+
+    @contextlib.contextmanager
+    def frozen_workers(self) -> Iterator[list[int]]:
+        """Every worker stopped (SIGSTOP) for the duration, so a request one of them is answering stays
+        unanswered while the chaos driver looks and kills; the survivors continue (SIGCONT) after."""
+        pids = self.workers()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        try:
+            yield pids
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def wait_for_replacement(self, victim: int) -> int | None:
         """Wait (at most ``REPLACE_SECONDS``) until the supervisor has ``workers`` workers again, ``victim`` not
