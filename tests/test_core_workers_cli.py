@@ -3,11 +3,6 @@ is shared. The workers themselves serving money races: ``tests/core/test_races_m
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,10 +12,10 @@ from sqlalchemy import select
 from payment_core.config import CoreConfig
 from payment_core.core import Core
 from payment_core.models import AuditEvent, RequestNonce
-from possim.bench.served import free_port
 from possim.cli import main
 from possim.core_workers import share_budget
 from possim.world import new_core
+from tests.served_core import ServedCore, wait_until
 
 
 @pytest.mark.parametrize("db", [":memory:", "sqlite://", "sqlite:///:memory:"])
@@ -58,26 +53,17 @@ def test_each_worker_prunes_on_its_schedule(tmp_path: Path) -> None:
         with core.transaction() as session:
             session.add_all([RequestNonce(key_id="term_old", nonce=f"n{n}", seen_at=old) for n in range(5)])
             session.add(RequestNonce(key_id="term_new", nonce="fresh", seen_at=fresh))
-        key_file = tmp_path / "server.key"
-        key_file.write_text(core.config.server_key.hex())
-        key_file.chmod(0o600)
-        port = free_port()
-        command = [sys.executable, "-m", "possim", "core", "serve", "--db", core.config.db_url, "--workers", "2"]
-        command += ["--key-file", str(key_file), "--port", str(port), "--prune-every", "0.005", "--no-access-log"]
-        env = {name: value for name, value in os.environ.items() if name not in ("POSSIM_SERVER_KEY", "POSSIM_DB")}
-        env["POSSIM_HOME"] = str(tmp_path / "home")
-        log = tmp_path / "core.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+        served = ServedCore(core, tmp_path, "--workers", "2", "--prune-every", "0.005")
         try:
-            deadline = time.monotonic() + 60
-            while _nonces(core) != ["term_new"]:
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-                time.sleep(0.1)
+
+            def pruned() -> bool:
+                assert served.process.poll() is None, served.output()
+                return _nonces(core) == ["term_new"]
+
+            wait_until(pruned, 60, served.output)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        assert process.returncode == 0, log.read_text(errors="replace")
+            stopped = served.stop()
+        assert stopped == 0, served.output()
         with core.read() as session:
             runs = session.scalars(select(AuditEvent).where(AuditEvent.action == "retention.prune")).all()
         assert runs and all(event.actor == "core" for event in runs)

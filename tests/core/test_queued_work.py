@@ -7,14 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,13 +26,12 @@ from payment_core.server import ServerThread
 from possim.world import serve
 from protocol import ManualClock
 from tests.security.conftest import from_address
+from tests.served_core import ServedCore, wait_until
 from tests.support import PASSWORD, mailbox
 
 pytestmark = pytest.mark.cheap_hashing  # many sign-ups and sign-ins: argon2id at its cheapest
 
-ROOT = Path(__file__).resolve().parents[2]
 PHONE = "+819012345678"
-START_SECONDS = 60.0
 DONE_SECONDS = 60.0
 
 
@@ -164,58 +157,6 @@ def test_two_runners_never_do_one_job_twice(paused: Core) -> None:
 # kill -9 of a served core: what it answered 202 to is done after the restart
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, message: Callable[[], str]) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, message()
-        time.sleep(0.05)
-
-
-class ServedCore:
-    """``possim core serve`` in a subprocess on the test core's database and key."""
-
-    def __init__(self, core: Core, folder: Path, *extra: str) -> None:
-        key_file = folder / "server.key"
-        if not key_file.exists():
-            key_file.write_text(core.config.server_key.hex())
-            key_file.chmod(0o600)
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        command = [sys.executable, "-m", "possim", "core", "serve", "--db", core.config.db_url]
-        command += ["--db-schema", core.config.db_schema] if core.config.db_schema else []
-        command += ["--key-file", str(key_file), "--port", self.url.rsplit(":", 1)[1], "--no-access-log", *extra]
-        env = {name: value for name, value in os.environ.items() if name not in ("POSSIM_SERVER_KEY", "POSSIM_DB")}
-        env["POSSIM_HOME"] = str(folder / "home")
-        self.log = folder / f"core-{self.url.rsplit(':', 1)[1]}.log"
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env)
-        _wait_for(self._answers, START_SECONDS, self.output)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def _answers(self) -> bool:
-        assert self.process.poll() is None, self.output()
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
 def served(core: Core, tmp_path: Path) -> Iterator[list[ServedCore]]:
     started: list[ServedCore] = []
@@ -250,7 +191,7 @@ def test_work_answered_202_survives_kill_9s_before_and_while_it_is_done(
     assert _accept(working.url, range(6, 12)) == 6
     working.kill()
     served.append(ServedCore(core, tmp_path))
-    _wait_for(lambda: not _rows(core), DONE_SECONDS, lambda: "the queue was not drained")
+    wait_until(lambda: not _rows(core), DONE_SECONDS, lambda: "the queue was not drained")
     assert sorted(message.to for message in outbox.messages(core)) == sorted(f"k{n}@example.jp" for n in range(12))
     with core.read() as session:
         assert len(session.scalars(select(Account)).all()) == 12
@@ -260,7 +201,7 @@ def test_an_in_process_server_does_its_work_without_a_drain(core: Core, clock: M
     """A served core's runner does what was queued by itself (woken by the request)."""
     with serve(core) as running, httpx.Client(base_url=running.url, timeout=30) as client:
         assert client.post("/v1/accounts", json=_sign_up_body("self@example.jp")).status_code == 202
-        _wait_for(lambda: bool(outbox.messages(core, to="self@example.jp")), DONE_SECONDS, lambda: "no mail")
+        wait_until(lambda: bool(outbox.messages(core, to="self@example.jp")), DONE_SECONDS, lambda: "no mail")
     assert _rows(core) == []
 
 
