@@ -84,7 +84,11 @@ def enqueue(core: Core, kind: str, payload: dict[str, Any]) -> None:
         )
         session.add(row)
         session.flush()
-    core.work.wake()
+    unit = current_unit.get()
+    if unit is not None:  # inside an API request: a runner woken now would not see the row yet
+        unit.after_commit(core.work.wake)
+    else:
+        core.work.wake()
 
 
 def waiting(core: Core) -> int:

@@ -14,7 +14,7 @@ get a copy of the request's context, so they all see the same unit (one after an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -27,6 +27,11 @@ class RequestUnit:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, call: Callable[[], None]) -> None:
+        """Call ``call`` once this unit has committed (not if it rolls back): what must see its rows."""
+        self._after_commit.append(call)
 
     @property
     def used(self) -> bool:
@@ -57,8 +62,12 @@ class RequestUnit:
             raise
         finally:
             session.close()
+        calls, self._after_commit = self._after_commit, []
+        for call in calls:
+            call()
 
     def rollback(self) -> None:
+        self._after_commit = []
         session, self._session = self._session, None
         if session is not None:
             session.close()  # closing rolls back what was not committed

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from payment_core.core import Core
 from payment_core.models import AuditEvent, Payment, RequestNonce
+from payment_core.request_unit import RequestUnit
 from tests.support import SignedCaller, assert_books_balance, balance, error_code
 from wallet_app.minter import CodeMinter
 from wallet_app.state import WalletState
@@ -85,3 +86,24 @@ def test_a_failed_commit_answers_503_and_keeps_nothing(
     retried = terminal.pay("unit-3", 500, code)  # the register retries the same order: it goes through once
     assert retried.status_code == 200 and retried.json()["status"] == "succeeded"
     assert balance(core, wallet) == funded - 500
+
+
+def test_what_waits_for_the_commit_runs_after_it_and_never_after_a_rollback(core: Core) -> None:
+    """A queued job's runner is woken once the request's rows are committed, where it can see them."""
+    seen: list[int] = []
+
+    def count_nonces() -> None:
+        with core.read() as session:
+            seen.append(len(session.scalars(select(RequestNonce)).all()))
+
+    kept = RequestUnit(core.sessions)
+    kept.session().add(RequestNonce(key_id="term_x", nonce="kept", seen_at=core.now()))
+    kept.after_commit(count_nonces)
+    assert seen == []
+    kept.commit()
+    assert seen == [1]  # it ran after the commit and saw the row from another session
+    dropped = RequestUnit(core.sessions)
+    dropped.session().add(RequestNonce(key_id="term_x", nonce="dropped", seen_at=core.now()))
+    dropped.after_commit(count_nonces)
+    dropped.rollback()
+    assert seen == [1]
