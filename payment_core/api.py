@@ -4,7 +4,9 @@
 Each route declares what it needs as dependencies (``payment_core.api_request``): the raw body (what the
 signature covers, read under the size limit), the terminal, phone or session that sent it. Route
 functions are plain ``def``s, so FastAPI runs them in its worker threads: the store is synchronous
-SQLAlchemy. Terminal routes are here; the wallet's are in ``payment_core.api_wallet`` and
+SQLAlchemy. The registers' routes, here, are the exception: each checks the signature, does its work and
+commits in one worker thread (``api_request.TerminalCall``), the fewest waits for the event loop, which a
+sign-in flood keeps busy. Terminal routes are here; the wallet's are in ``payment_core.api_wallet`` and
 ``payment_core.api_account``.
 """
 
@@ -22,8 +24,8 @@ from payment_core.api_openapi import Auth, operation
 from payment_core.api_request import (
     ORDER_ID_PATH,
     PAYMENT_ID_PATH,
-    CallData,
-    SignedTerminal,
+    Call,
+    TerminalCall,
     check_order_id,
     parse_body,
 )
@@ -31,6 +33,7 @@ from payment_core.api_unit import RequestTransactions
 from payment_core.api_views import payment_response, payment_view_response, topup_response
 from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
+from payment_core.models import Terminal
 from payment_core.schemas import CashTopupBody, PaymentBody, RefundBody
 
 __all__ = ["create_app", "error_response", "parse_body"]
@@ -55,31 +58,46 @@ def create_app(core: Core) -> FastAPI:
         return {"status": "ok", "pid": os.getpid(), "password_work": core.password_work.status()}
 
     @app.post("/v1/payments", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), PaymentBody, ok=(200, 202)))
-    def create_payment(terminal: SignedTerminal, call: CallData) -> JSONResponse:
-        data = parse_body(PaymentBody, call.body)
-        categories = tuple(data.categories or ())
-        wanted = payments.PaymentRequest(data.order_id, data.amount, data.code, data.description, categories)
-        return payment_response(core, payments.create_payment(core, terminal, wanted), data.code)
+    async def create_payment(register: TerminalCall) -> JSONResponse:
+        def work(terminal: Terminal, call: Call) -> JSONResponse:
+            data = parse_body(PaymentBody, call.body)
+            categories = tuple(data.categories or ())
+            wanted = payments.PaymentRequest(data.order_id, data.amount, data.code, data.description, categories)
+            return payment_response(core, payments.create_payment(core, terminal, wanted), data.code)
+
+        return await register.run(work)
 
     @app.get("/v1/orders/{order_id}", openapi_extra=operation(Auth.TERMINAL, (404,)))
-    def get_order(terminal: SignedTerminal, order_id: ORDER_ID_PATH) -> JSONResponse:
-        return payment_view_response(core, payments.get_order(core, terminal, check_order_id(order_id)))
+    async def get_order(register: TerminalCall, order_id: ORDER_ID_PATH) -> JSONResponse:
+        def work(terminal: Terminal, _call: Call) -> JSONResponse:
+            return payment_view_response(core, payments.get_order(core, terminal, check_order_id(order_id)))
+
+        return await register.run(work)
 
     @app.post("/v1/orders/{order_id}/reverse", openapi_extra=operation(Auth.TERMINAL, (400,)))
-    def reverse_order(terminal: SignedTerminal, order_id: ORDER_ID_PATH) -> JSONResponse:
-        return payment_view_response(core, payments.reverse_order(core, terminal, check_order_id(order_id)))
+    async def reverse_order(register: TerminalCall, order_id: ORDER_ID_PATH) -> JSONResponse:
+        def work(terminal: Terminal, _call: Call) -> JSONResponse:
+            return payment_view_response(core, payments.reverse_order(core, terminal, check_order_id(order_id)))
+
+        return await register.run(work)
 
     @app.post("/v1/payments/{payment_id}/refunds", openapi_extra=operation(Auth.TERMINAL, (400, 404, 409), RefundBody))
-    def refund(terminal: SignedTerminal, call: CallData, payment_id: PAYMENT_ID_PATH) -> JSONResponse:
-        data = parse_body(RefundBody, call.body)
-        made = payments.refund_payment(core, terminal, payment_id, data.refund_id, data.amount)
-        return JSONResponse(payments.refund_view(made))
+    async def refund(register: TerminalCall, payment_id: PAYMENT_ID_PATH) -> JSONResponse:
+        def work(terminal: Terminal, call: Call) -> JSONResponse:
+            data = parse_body(RefundBody, call.body)
+            made = payments.refund_payment(core, terminal, payment_id, data.refund_id, data.amount)
+            return JSONResponse(payments.refund_view(made))
+
+        return await register.run(work)
 
     @app.post("/v1/topups/cash", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), CashTopupBody))
-    def topup_cash(terminal: SignedTerminal, call: CallData) -> JSONResponse:
-        data = parse_body(CashTopupBody, call.body)
-        wanted = topups.TopupRequest(data.topup_id, data.amount, "cash", data.code)
-        return topup_response(core, topups.topup_cash(core, terminal, wanted), data.code)
+    async def topup_cash(register: TerminalCall) -> JSONResponse:
+        def work(terminal: Terminal, call: Call) -> JSONResponse:
+            data = parse_body(CashTopupBody, call.body)
+            wanted = topups.TopupRequest(data.topup_id, data.amount, "cash", data.code)
+            return topup_response(core, topups.topup_cash(core, terminal, wanted), data.code)
+
+        return await register.run(work)
 
     api_wallet.add_routes(app, core)
     api_account.add_routes(app, core)

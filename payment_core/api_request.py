@@ -5,8 +5,13 @@ Every route takes what it needs as a FastAPI dependency; nothing repeats the met
 - ``Call``: the method, the request target exactly as sent (what a signature covers), the headers and
   the raw body, read once under ``protocol.MAX_BODY_BYTES``; reading it also sets ``sources.current_source``
   to the caller's address for the audit trail and the throttle.
-- ``SignedTerminal`` / ``SignedDevice``: the terminal or phone whose signature over that call checks out
-  (``payment_core.auth``); ``BearerSession``: the live session an access token names.
+- ``SignedDevice``: the phone whose signature over that call checks out (``payment_core.auth``);
+  ``BearerSession``: the live session an access token names.
+- ``TerminalCall``: a register's call, whose route does all of its database work in one worker
+  thread: the terminal's signature checked, the route's work done and the request's transaction committed, one
+  hand-over from the event loop instead of three (the signature's dependency, the route, the commit).
+  Under a sign-in flood the event loop is busy, and each hand-over waited for it while the request held
+  SQLite's one slot.
 - ``parse_body``: the body as one of ``payment_core.schemas``' models, or a 422 naming the field.
 
 The authenticator and the core hang on ``app.state`` (``payment_core.api.create_app`` puts them there).
@@ -15,24 +20,27 @@ The authenticator and the core hang on ``app.state`` (``payment_core.api.create_
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from payment_core import sessions
 from payment_core.auth import RequestAuthenticator
 from payment_core.core import Core
 from payment_core.models import AuthSession, Device, Terminal
+from payment_core.request_unit import commit_request
 from payment_core.schemas import ID_PATTERN, ORDER_ID
 from payment_core.sources import current_source, request_source
 from protocol import ErrorCode, ProtocolError, read_limited_body, request_target
 
 _WHOLE_DIGITS = 19  # a whole float with more digits than this is no amount: left a float (refused)
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 # Path parameters, checked before the handler runs (422): ids the core makes are `pay_<hex>`, device numbers
 # fit the 32-bit column (a larger one was a database error).
@@ -73,10 +81,6 @@ def _authenticator(request: Request) -> RequestAuthenticator:
     return authenticator
 
 
-def signed_terminal(request: Request, call: CallData) -> Terminal:
-    return _authenticator(request).terminal(call.headers, call.method, call.target, call.body)
-
-
 def signed_device(request: Request, call: CallData) -> Device:
     return _authenticator(request).device(call.headers, call.method, call.target, call.body)
 
@@ -85,7 +89,33 @@ def bearer_session(request: Request, call: CallData) -> AuthSession:
     return sessions.authenticate(app_core(request), call.headers.get("authorization"))
 
 
-SignedTerminal = Annotated[Terminal, Depends(signed_terminal)]
+@dataclass(frozen=True)
+class RegisterCall:
+    """A register's request, read but not yet checked: :meth:`run` checks it and does the route's work."""
+
+    authenticator: RequestAuthenticator
+    call: Call
+
+    async def run(self, work: Callable[[Terminal, Call], R]) -> R:
+        """In one worker thread: the terminal whose signature checks out, ``work(terminal, call)`` (the answer),
+        then the request's commit, so the answer is durable before the event loop sees it. A failed commit
+        raises (a 503 with nothing kept); an error from ``work`` leaves what its savepoints kept for the
+        request's middleware to commit with the error's answer, as for any other route."""
+        return await run_in_threadpool(self._run, work)
+
+    def _run(self, work: Callable[[Terminal, Call], R]) -> R:
+        call = self.call
+        terminal = self.authenticator.terminal(call.headers, call.method, call.target, call.body)
+        answer = work(terminal, call)
+        commit_request()
+        return answer
+
+
+async def register_call(request: Request, call: CallData) -> RegisterCall:  # no thread: nothing to wait for
+    return RegisterCall(_authenticator(request), call)
+
+
+TerminalCall = Annotated[RegisterCall, Depends(register_call)]
 SignedDevice = Annotated[Device, Depends(signed_device)]
 BearerSession = Annotated[AuthSession, Depends(bearer_session)]
 

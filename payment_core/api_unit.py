@@ -29,6 +29,7 @@ from payment_core.core import Core
 from payment_core.db import is_postgres
 from payment_core.password_work import PasswordWorkFull
 from payment_core.request_unit import RequestUnit, current_unit
+from protocol import MAX_BODY_BYTES
 
 log = logging.getLogger("possim.core")
 NO_DATABASE_PATHS = frozenset({"/healthz", "/openapi.json"})
@@ -56,15 +57,20 @@ class RequestTransactions:
             return
         if self._admit is None:  # made in the server's event loop, on first use
             self._admit = asyncio.Semaphore(self.slots)
-        async with self._admit:
-            unit = RequestUnit(self.core.sessions)
-            token = current_unit.set(unit)
+        receive = await _body_read_ahead(receive)  # a slow or busy client's body is not read holding the slot
+        await self._admit.acquire()
+        slot = _Slot(self._admit)
+        unit = RequestUnit(self.core.sessions)
+        token = current_unit.set(unit)
+        try:
+            await self.app(scope, receive, _CommitFirst(unit, slot, scope, receive, send))
+        finally:
+            current_unit.reset(token)
             try:
-                await self.app(scope, receive, _CommitFirst(unit, scope, receive, send))
-            finally:
-                current_unit.reset(token)
                 if unit.used:  # the answer was never started: an error escaped, nothing is kept
                     await run_in_threadpool(unit.rollback)
+            finally:
+                slot.release()
 
     async def _password_route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._password_admit is None:
@@ -76,11 +82,43 @@ class RequestTransactions:
             await self.app(scope, receive, send)
 
 
-class _CommitFirst:
-    """Wraps ``send``: commits the unit before the answer starts; a failed commit answers 503 instead."""
+class _Slot:
+    """A request's admission slot, given back once: when its transaction has ended, before the answer is sent."""
 
-    def __init__(self, unit: RequestUnit, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore: asyncio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        semaphore, self._semaphore = self._semaphore, None
+        if semaphore is not None:
+            semaphore.release()
+
+
+async def _body_read_ahead(receive: Receive) -> Receive:
+    """``receive``, with the request's body read now, up to one byte past ``MAX_BODY_BYTES`` (beyond that the
+    route reads the rest itself and refuses it): the read then waits for nobody while the request holds a slot."""
+    early: list[Message] = []
+    size = 0
+    while size <= MAX_BODY_BYTES:
+        message = await receive()
+        early.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+        size += len(message.get("body", b""))
+
+    async def replay() -> Message:
+        return early.pop(0) if early else await receive()
+
+    return replay
+
+
+class _CommitFirst:
+    """Wraps ``send``: commits the unit before the answer starts (a failed commit answers 503 instead), then
+    gives the slot back; a unit its route has already committed (``api_request.TerminalCall``) costs no hop."""
+
+    def __init__(self, unit: RequestUnit, slot: _Slot, scope: Scope, receive: Receive, send: Send) -> None:
         self._unit = unit
+        self._slot = slot
         self._scope = scope
         self._receive = receive
         self._send = send
@@ -91,10 +129,14 @@ class _CommitFirst:
             return  # the original answer's body: dropped, the 503 was sent whole
         if message["type"] == "http.response.start":
             try:
-                await run_in_threadpool(self._unit.commit)
+                if self._unit.used:
+                    await run_in_threadpool(self._unit.commit)
             except SQLAlchemyError as error:
                 log.error("commit failed: %s", type(error).__name__)
                 self._replaced = True
                 await error_response(DatabaseUnavailable())(self._scope, self._receive, self._send)
                 return
+            finally:
+                if not self._unit.used:
+                    self._slot.release()
         await self._send(message)

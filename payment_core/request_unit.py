@@ -74,3 +74,10 @@ class RequestUnit:
 
 
 current_unit: ContextVar[RequestUnit | None] = ContextVar("possim_request_unit", default=None)
+
+
+def commit_request() -> None:
+    """Commit the current request's unit now, in this thread (nothing outside a request, or if it is unused)."""
+    unit = current_unit.get()
+    if unit is not None:
+        unit.commit()
