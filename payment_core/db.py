@@ -49,6 +49,12 @@ POOL_OVERFLOW = 8
 # core has answered. NORMAL is faster but may lose the last commits on a power cut (not on a crash of
 # the process); it is an explicit choice (``possim core serve --sqlite-synchronous normal``), never the default.
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}  # what ``PRAGMA synchronous`` answers, by name
+
+
+def sqlite_synchronous_name(level: object) -> str:
+    """``PRAGMA synchronous``'s answer (a number) by name."""
+    return SYNCHRONOUS_NAMES.get(int(str(level or 0)), str(level))
 
 
 def make_engine(

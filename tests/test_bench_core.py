@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from possim.bench import core_load
+from possim.bench.floor_app import FloorStore
 from possim.cli import main
 from tests.conftest import POSTGRES_URL
 
@@ -50,6 +53,10 @@ def test_the_core_bench_reports_the_ceiling_and_each_store(
     _check_counts(ceiling, SENT)
     assert ceiling["approved"] == SENT and ceiling["cut_short"] == 0
     assert core["ceiling_per_s"] == ceiling["answers_per_s"] > 0
+    floor = core["floor"]
+    _check_counts(floor, SENT)
+    assert floor["approved"] == SENT and floor["cut_short"] == 0
+    assert floor["ratio"] == pytest.approx(floor["answers_per_s"] / core["ceiling_per_s"], abs=5e-5)
     for store in ("sqlite", "postgresql"):
         row = core[store]
         _check_counts(row, SENT - row["cut_short"])
@@ -73,3 +80,24 @@ def _check_flood(flood: dict[str, Any]) -> None:
     assert all(status in ("401", "503") or status.startswith("error:") for status in signins["by_status"])
     assert isinstance(flood["healthz_saturated_seen"], bool)
     assert flood["healthz_polls"] > 0 and flood["healthz_p99_ms"] is not None
+
+
+def test_the_floor_writes_each_payment_whole_and_durably(tmp_path: Path) -> None:
+    """The floor's stand-in store: every charge is its ten rows in one WAL transaction with synchronous=FULL,
+    the books balance, and a nonce seen twice is refused with nothing written."""
+    store = FloorStore(str(tmp_path / "floor.db"))
+    for number in range(5):
+        answer = store.charge({"order_id": f"o{number}", "amount": 100, "code": "c"}, nonce=f"n{number}")
+        assert answer == {"id": f"pay_{number + 1}", "order_id": f"o{number}", "status": "succeeded", "amount": 100}
+    with pytest.raises(sqlite3.IntegrityError):
+        store.charge({"order_id": "again", "amount": 100, "code": "c"}, nonce="n0")
+    with sqlite3.connect(tmp_path / "floor.db") as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        counts = [check.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in _FLOOR_TABLES]
+        assert counts == [5, 5, 5, 5, 10, 5, 5]
+        assert check.execute("SELECT sum(amount) FROM postings").fetchone() == (0,)
+        assert check.execute("SELECT balance FROM books WHERE id = 2").fetchone() == (500,)
+    assert store.synchronous() == "FULL"
+
+
+_FLOOR_TABLES = ("nonces", "used_codes", "payments", "journals", "postings", "notifications", "audit")

@@ -17,6 +17,10 @@ the body and answers. Then, on SQLite and on PostgreSQL in turn:
 - the load: every connection sends its warm-up payments, then its share of the measured ones, each
   ``POST /v1/payments`` with a fresh order id, a fresh code and 100 yen; no retry, every answer counted.
 
+Between them, the floor (``possim.bench.floor_app``): the same load against the same FastAPI writing a
+payment's rows by hand in one durable SQLite transaction, the best any core on this stack could do
+(``floor.ratio``, over the same ceiling).
+
 ``payments_per_s`` counts approved payments over the measured span (first request sent to last answer);
 ``ratio`` is that over the ceiling. ``server_cpu`` and ``client_cpu`` say how many cores the server and
 the clients kept busy meanwhile (``None`` where ``/proc`` is missing); ``server_memory_mb`` the server's
@@ -70,7 +74,6 @@ PROCESSES = 2
 _START_SECONDS = 60.0
 _CODE_MARGIN_SECONDS = 5  # the load stops this long before its oldest code would expire
 _ENROLL_WORKERS = 2  # argon2 (sign-up and enrollment) keeps a core busy: two at a time on a 2-core machine
-_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         ceiling = _ceiling(scale, Path(folder))
         result["ceiling_per_s"] = ceiling["answers_per_s"]
         result["ceiling"] = ceiling
+        floor = _floor(scale, Path(folder))
+        result["floor"] = floor | {"ratio": round(floor["answers_per_s"] / ceiling["answers_per_s"], 4)}
         for kind in ("sqlite", "postgresql"):
             section = _store(kind, scale, Path(folder) / kind)
             section["ratio"] = round(section["payments_per_s"] / ceiling["answers_per_s"], 4)
@@ -164,15 +169,25 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def _ceiling(scale: Scale, folder: Path) -> dict[str, Any]:
+    return _bare("ceiling", [sys.executable, "-m", "possim.bench.ceiling_app"], scale, folder)
+
+
+def _floor(scale: Scale, folder: Path) -> dict[str, Any]:
+    """``possim.bench.floor_app``: the same load against the least a durable SQLite payment costs."""
+    return _bare(
+        "floor", [sys.executable, "-m", "possim.bench.floor_app", "--db", str(folder / "floor.db")], scale, folder
+    )
+
+
+def _bare(label: str, command: list[str], scale: Scale, folder: Path) -> dict[str, Any]:
+    """The load against a stand-in server (no registers or phones of its own: it checks no signature or code)."""
     fake_phones = [_fresh_phone(number + 1, secrets.token_bytes(32)) for number in range(scale.phones)]
     fake_terminals = [
-        RegisteredTerminal(f"term_ceiling{index}", secrets.token_bytes(32), "ceiling")
-        for index in range(scale.terminals)
+        RegisteredTerminal(f"term_{label}{index}", secrets.token_bytes(32), label) for index in range(scale.terminals)
     ]
-    command = [sys.executable, "-m", "possim.bench.ceiling_app", "--host", "127.0.0.1"]
-    with _served(command, folder / "ceiling.log") as (url, pid):
+    with _served([*command, "--host", "127.0.0.1"], folder / f"{label}.log") as (url, pid):
         pools, oldest = code_pools(fake_phones, codes_per_phone(scale))
-        plans = payment_plans("ceiling", scale, fake_terminals, pools)
+        plans = payment_plans(label, scale, fake_terminals, pools)
         tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: _cpu_seconds(pid))
     return summary(tally, server_cpu)
 
@@ -244,8 +259,7 @@ def durability(core: Core) -> dict[str, Any]:
     """How durable a commit is: SQLite's ``PRAGMA synchronous`` (as the core sets it), PostgreSQL's settings."""
     with core.engine.connect() as conn:
         if core.engine.dialect.name == "sqlite":
-            level = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-            return {"synchronous": _SYNCHRONOUS.get(int(level or 0), str(level))}
+            return {"synchronous": db.sqlite_synchronous_name(conn.exec_driver_sql("PRAGMA synchronous").scalar())}
         return {name: conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("synchronous_commit", "fsync")}
 
 

@@ -210,7 +210,9 @@ def _print_core(console: Console, core: dict[str, Any]) -> None:
     )
     for column in ("server", "paid/s", "ratio", "p50 ms", "p99 ms", "approved", "declined", "errors"):
         table.add_column(column, justify="left" if column == "server" else "right")
-    for name in ("ceiling", "sqlite", "postgresql"):
+    for name in ("ceiling", "floor", "sqlite", "postgresql"):
+        if name not in core:
+            continue
         row = core[name]
         ratio = "1" if name == "ceiling" else f"{row['ratio']:.3f}"
         table.add_row(
@@ -226,8 +228,8 @@ def _print_core(console: Console, core: dict[str, Any]) -> None:
     console.print(table)
     cpu = ", ".join(
         f"{name} {core[name]['server_cpu']:.2f}"
-        for name in ("ceiling", "sqlite", "postgresql")
-        if core[name]["server_cpu"] is not None
+        for name in ("ceiling", "floor", "sqlite", "postgresql")
+        if name in core and core[name]["server_cpu"] is not None
     )
     memory = ", ".join(
         f"{name} {core[name]['server_memory_mb']['peak']}"
