@@ -39,7 +39,9 @@ from payment_core.schemas import CashTopupBody, PaymentBody, RefundBody
 __all__ = ["create_app", "error_response", "parse_body"]
 
 
-def create_app(core: Core) -> FastAPI:
+def create_app(core: Core, *, registers_only: bool = False) -> FastAPI:
+    """The core's API; ``registers_only``: the registers' routes and ``/healthz`` alone (``possim core serve
+    --register-port``: the registers' own port and process, which no sign-in can reach)."""
     # The core exports no OpenTelemetry: FastAPI's own spans, metrics and logs stay off (on, with no provider
     # configured, they cost a held sign-in a tenth of its CPU for nothing).
     telemetry: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
@@ -99,7 +101,8 @@ def create_app(core: Core) -> FastAPI:
 
         return await register.run(work)
 
-    api_wallet.add_routes(app, core)
-    api_account.add_routes(app, core)
-    api_admin.add_routes(app)
+    if not registers_only:
+        api_wallet.add_routes(app, core)
+        api_account.add_routes(app, core)
+        api_admin.add_routes(app)
     return app

@@ -9,6 +9,11 @@ through that pipe, never on a command line or in an environment. Each child make
 and :class:`payment_core.core.Core`, then runs ``uvicorn.Server`` on the shared socket; the kernel hands
 each new connection to one of them.
 
+``--register-port P`` adds one more child on a second socket, serving the registers' routes alone
+(``create_app(registers_only=True)``), and runs the children of the public port at a lower CPU priority
+(``PUBLIC_NICENESS``): a flood of sign-ins on the public port then queues in other processes' event loops
+and below the tills in the scheduler, where with one process it shared the tills' event loop and GIL.
+
 The parent only watches. SIGTERM or SIGINT: every child is asked to stop (SIGTERM: uvicorn finishes the
 requests it holds), and killed if it has not within ``STOP_SECONDS``. A child that exits on its own (a
 crash, ``kill -9``) is reported on stderr with its pid and exit code and replaced by a new child on the
@@ -61,6 +66,7 @@ _PARENT_CHECK_SECONDS = 1.0
 EXIT_CHILD_FAILED = 1
 MAX_RESTARTS = 5  # children replaced within RESTART_WINDOW_SECONDS; one more death stops the whole
 RESTART_WINDOW_SECONDS = 60.0
+PUBLIC_NICENESS = 5  # the public processes' niceness beside a register port: the tills get the CPU first
 
 
 class RestartBudget:
@@ -93,6 +99,8 @@ class WorkerPlan:
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
     access_log: bool = True
+    registers_only: bool = False  # the registers' routes alone (``--register-port``'s process)
+    niceness: int = 0  # added to the process's CPU niceness (the public processes beside a register port)
     sweep_seconds: float = 5.0  # each worker's Sweeper (0: none); closing a payment locks its row, so N agree
     prune_seconds: float = 600.0  # each worker's Pruner (0: none); a row two workers would delete goes once
 
@@ -107,28 +115,39 @@ def share_budget(config: CoreConfig, workers: int) -> CoreConfig:
     )
 
 
-def serve(plan: WorkerPlan, host: str, port: int, workers: int) -> int:
-    """Serve on ``host:port`` with ``workers`` processes until SIGTERM/SIGINT (0) or a child's exit (1)."""
+def serve(plan: WorkerPlan, host: str, port: int, workers: int, register_port: int | None = None) -> int:
+    """Serve on ``host:port`` with ``workers`` processes, and on ``register_port`` (if any) with one more that
+    answers the registers alone, until SIGTERM/SIGINT (0) or a child's exit past the restart budget (1)."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    listeners: list[socket.socket] = []
     try:
-        listener = bind_loopback(host, port)  # any address, despite the name
-    except OSError as error:
-        _say(f"cannot listen on {host}:{port}: {error.strerror or type(error).__name__}")
-        return 2
-    plan = dataclasses.replace(plan, config=share_budget(plan.config, workers))
-    supervisor = _Supervisor(plan, listener, workers)
-    try:
-        return supervisor.run()
+        for number in (port, *([register_port] if register_port else [])):
+            try:
+                listeners.append(bind_loopback(host, number))  # any address, despite the name
+            except OSError as error:
+                _say(f"cannot listen on {host}:{number}: {error.strerror or type(error).__name__}")
+                return 2
+        niceness = PUBLIC_NICENESS if register_port else 0
+        public = dataclasses.replace(plan, config=share_budget(plan.config, workers), niceness=niceness)
+        seats = [(public, listeners[0])] * workers
+        # The registers' process queues no work and does none: sign-ups and resets are the public port's.
+        tills = dataclasses.replace(
+            plan, registers_only=True, config=dataclasses.replace(plan.config, queued_work_runner=False)
+        )
+        seats += [(tills, listener) for listener in listeners[1:]]
+        return _Supervisor(seats).run()
     finally:
-        listener.close()
+        for listener in listeners:
+            listener.close()
+
+
+Seat = tuple[WorkerPlan, socket.socket]  # what a child serves, and where
 
 
 class _Supervisor:
-    def __init__(self, plan: WorkerPlan, listener: socket.socket, workers: int) -> None:
-        self._plan = plan
-        self._listener = listener
-        self._workers = workers
+    def __init__(self, seats: list[Seat]) -> None:
+        self._seats = seats
         self._children: list[BaseProcess] = []
         self._signalled: int | None = None
         self._budget = RestartBudget()
@@ -139,19 +158,20 @@ class _Supervisor:
         try:
             alone = threading.active_count() == 1
             context = multiprocessing.get_context("fork") if alone else multiprocessing.get_context("spawn")
-            self._children = [self._start(context) for _ in range(self._workers)]
+            self._children = [self._start(context, seat) for seat in self._seats]
             return self._watch(context)
         finally:
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def _start(self, context: ForkContext | SpawnContext) -> BaseProcess:
-        """A new child serving on the shared socket."""
+    def _start(self, context: ForkContext | SpawnContext, seat: Seat) -> BaseProcess:
+        """A new child serving ``seat``'s plan on its shared socket."""
         self._started += 1
+        plan, listener = seat
         child = context.Process(
             target=_child_main,
-            args=(self._plan, self._listener, os.getpid()),
+            args=(plan, listener, os.getpid()),
             name=f"possim-core-worker-{self._started}",
         )
         child.start()
@@ -176,7 +196,7 @@ class _Supervisor:
                     limit, window = self._budget.limit, self._budget.window_seconds
                     _say(f"{gone}; {limit} restarts within {window:.0f} s already: stopping the others")
                     return EXIT_CHILD_FAILED
-                self._children[index] = self._start(context)
+                self._children[index] = self._start(context, self._seats[index])
                 _say(f"{gone}; replaced by worker pid {self._children[index].pid}")
         return 0
 
@@ -197,6 +217,8 @@ def _child_main(plan: WorkerPlan, listener: socket.socket, parent: int) -> None:
     """One worker: its own engine, pool, core and app, served on the shared socket."""
     for sig in (signal.SIGTERM, signal.SIGINT):  # not the supervisor's handlers, if forked: stop at once
         signal.signal(sig, signal.SIG_DFL)
+    if plan.niceness:
+        os.nice(plan.niceness)
     config = plan.config
     try:
         engine = make_engine(
@@ -209,7 +231,12 @@ def _child_main(plan: WorkerPlan, listener: socket.socket, parent: int) -> None:
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
         server = uvicorn.Server(
-            uvicorn.Config(create_app(core), log_level=plan.log_level, access_log=plan.access_log, proxy_headers=False)
+            uvicorn.Config(
+                create_app(core, registers_only=plan.registers_only),
+                log_level=plan.log_level,
+                access_log=plan.access_log,
+                proxy_headers=False,
+            )
         )
 
         def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -80,6 +80,14 @@ def register(subparsers: Any) -> None:
         "on a lock file beside the database; not for a database in memory) (default 1)",
     )
     serve.add_argument(
+        "--register-port",
+        type=int,
+        metavar="PORT",
+        help="serve the registers' routes on PORT too, in a process of their own that no sign-in reaches, and "
+        "run the processes of --port below it in CPU priority (nice +5): a sign-in flood on the public port "
+        "cannot take the tills' CPU or event loop (not for a database in memory)",
+    )
+    serve.add_argument(
         "--sweep-every",
         type=float,
         default=5.0,
@@ -118,9 +126,11 @@ def _positive(value: str) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    if args.workers > 1 and normalise_url(args.db).startswith("sqlite") and sqlite_file(args.db) is None:
+    processes = args.workers + (1 if args.register_port else 0)
+    if processes > 1 and normalise_url(args.db).startswith("sqlite") and sqlite_file(args.db) is None:
+        asked = "--register-port" if args.workers == 1 else f"--workers {args.workers}"
         print(
-            f"possim core: --workers {args.workers} needs a database file or PostgreSQL: "
+            f"possim core: {asked} needs a database file or PostgreSQL: "
             "a SQLite database in memory lives in one process",
             file=sys.stderr,
         )
@@ -168,7 +178,9 @@ def run_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     prune_minutes = core.config.retention.prune_every_minutes if args.prune_every is None else args.prune_every
-    if args.workers > 1:
+    if args.register_port:
+        print(f"possim core: the registers' own port http://{args.host}:{args.register_port}", flush=True)
+    if processes > 1:
         config = core.config
         core.close()  # migrated above, once, before the fork; each worker opens its own engine and pool
         plan = core_workers.WorkerPlan(
@@ -178,7 +190,7 @@ def run_serve(args: argparse.Namespace) -> int:
             sweep_seconds=args.sweep_every,
             prune_seconds=prune_minutes * 60.0,
         )
-        return core_workers.serve(plan, args.host, args.port, args.workers)
+        return core_workers.serve(plan, args.host, args.port, args.workers, register_port=args.register_port)
     jobs = core_workers.periodic_jobs(core, args.sweep_every, prune_minutes * 60.0)
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
