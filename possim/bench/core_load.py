@@ -10,7 +10,9 @@ the body and answers. Then, on SQLite and on PostgreSQL in turn:
   50 phones signed up, verified from the simulated mail and enrolled with password and TOTP through
   the wallet API (each from its own loopback address, as phones come from their own networks: one
   address may ask for only 10 sign-ups a window), then funded with cash at a register;
-- the same database served by a real ``possim core serve`` subprocess on a free loopback port;
+- the same database served by a real ``possim core serve --register-port`` subprocess on free loopback
+  ports: the registers pay on their own port, served by a process of its own; the public port (the
+  wallets' and sign-ins') by another, below it in CPU priority;
 - each phone's codes minted offline (``wallet_app.minter.CodeMinter`` on a manual clock) in its most
   recent seconds, ten a second as the protocol allows, QR form, each used once; the run must end
   within the codes' 60 s lifetime and 30 s skew, hence the measured phase's time bound;
@@ -24,9 +26,10 @@ payment's rows by hand in one durable SQLite transaction, the best any core on t
 ``payments_per_s`` counts approved payments over the measured span (first request sent to last answer);
 ``ratio`` is that over the ceiling. ``server_cpu`` and ``client_cpu`` say how many cores the server and
 the clients kept busy meanwhile (``None`` where ``/proc`` is missing); ``server_memory_mb`` the server's
-resident memory at the end of the load (``possim.bench.served.memory_mb``). Then ``flood``: a shorter run
-(``flood_payments``) on the same server while ``possim.bench.flood`` sends 100 sign-ins at a time from
-rotating loopback addresses and polls ``/healthz`` (its module says how). Default limits: 100 yen
+resident memory at the end of the load (``possim.bench.served.memory_mb``), the registers' process's.
+Then ``flood``: a shorter run (``flood_payments``) of the registers on the same server while
+``possim.bench.flood`` sends 100 sign-ins at a time to the public port from rotating loopback addresses
+and polls its ``/healthz`` (its module says how). Default limits: 100 yen
 payments are below ``confirm_above_yen`` and each phone's one top-up is within a new device's limits.
 """
 
@@ -53,7 +56,7 @@ from payment_core.risk import BURST_FILE, load_settings
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
 from possim.bench.served import cpu_seconds as _cpu_seconds
-from possim.bench.served import memory_mb
+from possim.bench.served import free_port, memory_mb, tree_cpu_seconds
 from possim.bench.served import served as _served
 from possim.world import Customer, RegisteredTerminal, add_terminal, fund, new_core, serve, sign_up_verified
 from protocol import (
@@ -201,14 +204,16 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
         terminals, phones, key_file, settings = prepare_world(db, scale, folder, schema)
         command = [sys.executable, "-m", "possim", "core", "serve", "--db", db, "--key-file", str(key_file)]
         command += ["--host", "127.0.0.1", *(["--db-schema", schema] if schema else [])]
-        command += ["--risk-config", str(BURST_FILE)]
+        register_port = free_port()
+        command += ["--risk-config", str(BURST_FILE), "--register-port", str(register_port)]
         with _served(command, folder / "core.log") as (url, pid):
+            registers = _registers_url(register_port)
             setup_seconds = time.monotonic() - started
             pools, oldest = code_pools(phones, codes_per_phone(scale))
             plans = payment_plans(kind, scale, terminals, pools)
-            tally, server_cpu = drive(url, plans, bounded_load(scale, oldest), lambda: _cpu_seconds(pid))
-            memory = memory_mb(pid)  # the server's, at the end of the load (before the flood)
-            flood = _flood(url, pid, kind, scale, terminals, phones)
+            tally, server_cpu = drive(registers, plans, bounded_load(scale, oldest), lambda: tree_cpu_seconds(pid))
+            memory = memory_mb(httpx.get(f"{registers}/healthz", timeout=10).json()["pid"])  # before the flood
+            flood = _flood(url, registers, pid, kind, scale, terminals, phones)
     finally:
         if schema:
             drop_schema(schema)
@@ -216,12 +221,33 @@ def _store(kind: str, scale: Scale, folder: Path) -> dict[str, Any]:
     return summary(tally, server_cpu) | settings | extra
 
 
+def _registers_url(port: int) -> str:
+    """The registers' own port (``possim core serve --register-port``), once it answers."""
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + _START_SECONDS
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=2).raise_for_status()
+            return url
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _flood(
-    url: str, pid: int, kind: str, scale: Scale, terminals: list[RegisteredTerminal], phones: list[Phone]
+    url: str,
+    registers: str,
+    pid: int,
+    kind: str,
+    scale: Scale,
+    terminals: list[RegisteredTerminal],
+    phones: list[Phone],
 ) -> dict[str, Any]:
-    """A shorter measured run (``flood_payments``) while ``possim.bench.flood`` floods the core with sign-ins.
-    Besides the server's CPU it reports the flood's own (``flood_client_cpu``, cores): on this machine the
-    attacker's client shares the cores with the server and the registers' clients."""
+    """A shorter measured run (``flood_payments``) of the registers on their own port (``registers``) while
+    ``possim.bench.flood`` floods the public port (``url``) with sign-ins. Besides the server's CPU (every
+    process of it) it reports the flood's own (``flood_client_cpu``, cores): on this machine the attacker's
+    client shares the cores with the server and the registers' clients."""
     short = _flood_scale(scale)
     phones = [dataclasses.replace(phone, used=phone.used | minted_keys(phone)) for phone in phones]
     pools, oldest = code_pools(phones, codes_per_phone(short))
@@ -229,7 +255,9 @@ def _flood(
     flood = Flood(url, scale.flood_signins, short.seconds)  # from the measured phase's start
     flood_cpu = time.process_time()  # this process runs nothing but the flood's threads meanwhile
     try:
-        tally, server_cpu = drive(url, plans, bounded_load(short, oldest), lambda: _cpu_seconds(pid), flood.start)
+        tally, server_cpu = drive(
+            registers, plans, bounded_load(short, oldest), lambda: tree_cpu_seconds(pid), flood.start
+        )
     finally:
         figures = flood.stop()
         flood_cpu = time.process_time() - flood_cpu

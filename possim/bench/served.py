@@ -1,7 +1,7 @@
 """A server the benchmarks run in a subprocess: started on a free loopback port, waited for, always stopped.
 
-Also what ``/proc`` says of such a process: the CPU time it has used (:func:`cpu_seconds`) and its
-resident memory (:func:`memory_mb`: the peak, ``VmHWM``, and now, ``VmRSS``). Each is ``None`` where
+Also what ``/proc`` says of such a process: the CPU time it has used (:func:`cpu_seconds`; with its
+children, :func:`tree_cpu_seconds`) and its resident memory (:func:`memory_mb`: the peak, ``VmHWM``, and now, ``VmRSS``). Each is ``None`` where
 ``/proc`` is missing.
 """
 
@@ -71,6 +71,27 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """The CPU time process ``pid`` and its children have used so far (a supervisor and its workers)."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(cpu_seconds(child) or 0.0 for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from ``/proc`` (none where it is missing)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(entry.read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not a process's line
+        if parent == pid:
+            found.append(int(entry.parent.name))
+    return found
 
 
 def memory_mb(pid: int | str = "self") -> dict[str, float | None]:
