@@ -19,14 +19,17 @@ from tests.served_core import ServedCore, wait_until
 
 
 @pytest.mark.parametrize("db", [":memory:", "sqlite://", "sqlite:///:memory:"])
-def test_workers_on_sqlite_in_memory_are_refused_in_one_line(
-    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("asked", [("--workers", "2"), ("--register-port", "8799")])
+def test_more_processes_on_sqlite_in_memory_are_refused_in_one_line(
+    db: str, asked: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A database in memory lives in one process (a SQLite file is served by N: tests/core/test_races_multiprocess.py)."""
+    """A database in memory lives in one process (a SQLite file is served by N: tests/core/test_races_multiprocess.py;
+    the registers' own port too: tests/test_register_port.py)."""
     key = tmp_path / "server.key"
-    assert main(["core", "serve", "--db", db, "--key-file", str(key), "--workers", "2"]) == 2
+    assert main(["core", "serve", "--db", db, "--key-file", str(key), *asked]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("possim core: --workers 2 needs a database file or PostgreSQL") and err.count("\n") == 1, err
+    named = " ".join(asked) if asked[0] == "--workers" else asked[0]
+    assert err.startswith(f"possim core: {named} needs a database file or PostgreSQL") and err.count("\n") == 1, err
     assert not key.exists()  # refused before anything was made
 
 

@@ -8,12 +8,10 @@ import signal
 from pathlib import Path
 
 import httpx
-import pytest
 
 from payment_core.risk import BURST_FILE, load_settings
 from possim.bench import core_load
 from possim.bench.served import free_port
-from possim.cli import main
 from possim.core_workers import PUBLIC_NICENESS
 from possim.world import new_core
 from protocol import PaymentStatus
@@ -58,16 +56,6 @@ def test_registers_pay_on_their_own_port_which_answers_nothing_else(tmp_path: Pa
         assert stopped == 0, served.output()
     finally:
         core.close()
-
-
-def test_a_register_port_on_sqlite_in_memory_is_refused_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    key = tmp_path / "server.key"
-    assert main(["core", "serve", "--db", ":memory:", "--key-file", str(key), "--register-port", "8799"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("possim core: --register-port needs a database file or PostgreSQL") and err.count("\n") == 1
-    assert not key.exists()
 
 
 def _answers(url: str) -> bool:
