@@ -11,7 +11,8 @@ Every route takes what it needs as a FastAPI dependency; nothing repeats the met
   thread: the terminal's signature checked, the route's work done and the request's transaction committed, one
   hand-over from the event loop instead of three (the signature's dependency, the route, the commit).
   Under a sign-in flood the event loop is busy, and each hand-over waited for it while the request held
-  SQLite's one slot.
+  SQLite's one slot. On SQLite that call runs in the core's group writer instead, with the other
+  registers' requests of the moment, in one transaction (``payment_core.group_commit``).
 - ``parse_body``: the body as one of ``payment_core.schemas``' models, or a 422 naming the field.
 
 The authenticator and the core hang on ``app.state`` (``payment_core.api.create_app`` puts them there).
@@ -19,6 +20,8 @@ The authenticator and the core hang on ``app.state`` (``payment_core.api.create_
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -95,13 +98,22 @@ class RegisterCall:
 
     authenticator: RequestAuthenticator
     call: Call
+    core: Core
 
     async def run(self, work: Callable[[Terminal, Call], R]) -> R:
         """In one worker thread: the terminal whose signature checks out, ``work(terminal, call)`` (the answer),
         then the request's commit, so the answer is durable before the event loop sees it. A failed commit
         raises (a 503 with nothing kept); an error from ``work`` leaves what its savepoints kept for the
-        request's middleware to commit with the error's answer, as for any other route."""
-        return await run_in_threadpool(self._run, work)
+        request's middleware to commit with the error's answer, as for any other route.
+
+        On SQLite the same runs in the core's group writer instead (``payment_core.group_commit``), in a
+        savepoint of a transaction shared with the other registers' requests of the moment, and is answered
+        once that has committed."""
+        writer = self.core.group_writer
+        if writer is None:
+            return await run_in_threadpool(self._run, work)
+        answer: R = await asyncio.wrap_future(writer.submit(functools.partial(self._run, work)))
+        return answer
 
     def _run(self, work: Callable[[Terminal, Call], R]) -> R:
         call = self.call
@@ -112,7 +124,7 @@ class RegisterCall:
 
 
 async def register_call(request: Request, call: CallData) -> RegisterCall:  # no thread: nothing to wait for
-    return RegisterCall(_authenticator(request), call)
+    return RegisterCall(_authenticator(request), call, app_core(request))
 
 
 TerminalCall = Annotated[RegisterCall, Depends(register_call)]

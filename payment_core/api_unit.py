@@ -20,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payment_core.api_errors import DatabaseUnavailable, error_response
+from payment_core.api_request import register_call
 from payment_core.core import Core
 from payment_core.db import is_postgres
 from payment_core.password_work import PasswordWorkFull
@@ -58,8 +61,11 @@ class RequestTransactions:
         if self._admit is None:  # made in the server's event loop, on first use
             self._admit = asyncio.Semaphore(self.slots)
         receive = await _body_read_ahead(receive)  # a slow or busy client's body is not read holding the slot
-        await self._admit.acquire()
-        slot = _Slot(self._admit)
+        if self.core.group_writer is not None and _register_route(scope):
+            slot = _Slot(None)  # the group writer queues it (payment_core.group_commit): no slot to wait for
+        else:
+            await self._admit.acquire()
+            slot = _Slot(self._admit)
         unit = RequestUnit(self.core.sessions)
         token = current_unit.set(unit)
         try:
@@ -82,10 +88,27 @@ class RequestTransactions:
             await self.app(scope, receive, send)
 
 
+def _register_route(scope: Scope) -> bool:
+    """Is this one of the registers' routes (``api_request.TerminalCall``), whose work the core's group writer
+    runs? Found among the app's routes once (on the first request), then matched like the router does."""
+    app = scope.get("app")
+    if app is None:  # an app not served by Starlette (a test's bare ASGI app)
+        return False
+    routes: list[APIRoute] | None = getattr(app.state, "register_routes", None)
+    if routes is None:
+        routes = [route for route in app.routes if isinstance(route, APIRoute) and _takes_register_call(route)]
+        app.state.register_routes = routes
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+
+def _takes_register_call(route: APIRoute) -> bool:
+    return any(dependency.call is register_call for dependency in route.dependant.dependencies)
+
+
 class _Slot:
     """A request's admission slot, given back once: when its transaction has ended, before the answer is sent."""
 
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+    def __init__(self, semaphore: asyncio.Semaphore | None) -> None:
         self._semaphore: asyncio.Semaphore | None = semaphore
 
     def release(self) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from payment_core.config import CoreConfig
 from payment_core.db import durable_commit, is_postgres, make_engine, make_session_factory, migrate, transaction
+from payment_core.group_commit import GroupCommitWriter
 from payment_core.models import (
     Account,
     Base,
@@ -76,6 +77,8 @@ class Core:
         # answer (payment_core.queued_work), so an answer's timing never depends on whether an account exists
         # and a crash loses none of it.
         self.work = WorkRunner(self)
+        # On SQLite the registers' requests share transactions and commits (payment_core.group_commit).
+        self.group_writer = None if is_postgres(self.engine) else GroupCommitWriter(self.engine, self.sessions)
 
     def now(self) -> datetime:
         return self.config.clock()
@@ -130,6 +133,8 @@ class Core:
         self.work.drain(timeout)
 
     def close(self) -> None:
+        if self.group_writer is not None:
+            self.group_writer.close()
         self.work.stop()
         self.password_work.close()
         self.engine.dispose()

@@ -18,16 +18,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 
 class RequestUnit:
     """The transaction of one request, begun on first use."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Callable[[], Session], after_commit: list[Callable[[], None]] | None = None) -> None:
+        """``after_commit``: where to leave the calls of :meth:`after_commit` when this unit is a savepoint of a
+        larger transaction (``payment_core.group_commit``), for its owner to make once that has committed."""
         self._sessions = sessions
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
+        self._later = after_commit
 
     def after_commit(self, call: Callable[[], None]) -> None:
         """Call ``call`` once this unit has committed (not if it rolls back): what must see its rows."""
@@ -63,6 +66,9 @@ class RequestUnit:
         finally:
             session.close()
         calls, self._after_commit = self._after_commit, []
+        if self._later is not None:
+            self._later.extend(calls)
+            return
         for call in calls:
             call()
 
