@@ -27,6 +27,7 @@ answered ``code_not_yet_valid`` or ``code_expired`` with how far its phone's clo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
@@ -56,6 +57,23 @@ _FAILURES_SINCE = select(  # built once: it runs for every code presented
 
 # PostgreSQL only: NO KEY UPDATE on the register's row (see redeem_code), built once like the count above.
 _LOCK_TERMINAL = select(Terminal.id).where(Terminal.id == bindparam("terminal")).with_for_update(key_share=True)
+_DEVICE = select(
+    Device.id, Device.account_id, Device.name, Device.status, Device.enrolled_at, Device.secret_salt
+).where(Device.id == bindparam("device"))
+_DEVICE_SHARED = _DEVICE.with_for_update(key_share=True)  # PostgreSQL: FOR NO KEY UPDATE, as the register
+
+
+@dataclass(frozen=True)
+class CodeDevice:
+    """What redeeming a code reads of the device it names (a plain row: no ORM object to load)."""
+
+    id: int
+    account_id: int
+    name: str
+    status: str
+    enrolled_at: datetime
+    secret_salt: bytes = field(repr=False)
+
 
 # An unknown device's code is checked against a secret derived with this salt, so it takes the same steps
 # (and the same answers) as a known device's forged code. No device has this salt: new_salt() is random.
@@ -102,7 +120,7 @@ def _record_failure(
     config: CoreConfig,
     used_by: str,
     parsed: ParsedCode,
-    device: Device | None,
+    device: CodeDevice | None,
     at_device: int,
     now: datetime,
 ) -> None:
@@ -125,7 +143,7 @@ def _record_failure(
     notify.notify(session, device.account_id, notify.SECURITY, message, now)
 
 
-def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, now: datetime) -> Device:
+def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, now: datetime) -> CodeDevice:
     """The device behind a valid, unexpired, unused code, marking the code used.
 
     Raises :class:`ProtocolError` with the reason otherwise. A failed MAC is recorded (in the caller's
@@ -139,11 +157,13 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     # NO KEY UPDATE: it does not wait for the key-share locks that inserting rows referencing the
     # terminal takes, so two payments at one register cannot deadlock on it.
     # On SQLite the transaction is the database's one writer (BEGIN IMMEDIATE): there are no row locks to take.
-    if is_postgres(session.get_bind()):
-        session.execute(_LOCK_TERMINAL, {"terminal": used_by})
-        device = session.get(Device, parsed.device_id, with_for_update={"key_share": True})
+    connection = session.connection()
+    if is_postgres(connection):
+        connection.execute(_LOCK_TERMINAL, {"terminal": used_by})
+        found = connection.execute(_DEVICE_SHARED, {"device": parsed.device_id}).one_or_none()
     else:
-        device = session.get(Device, parsed.device_id)
+        found = connection.execute(_DEVICE, {"device": parsed.device_id}).one_or_none()
+    device = None if found is None else CodeDevice(*found)
     at_terminal, at_store, at_device = _failures(session, config, used_by, parsed.device_id, now)
     _check_guessing(config, parsed, at_terminal, at_store, at_device)
     salt = device.secret_salt if device is not None else _DECOY_SALT

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, notify, risk
@@ -89,14 +89,29 @@ def _replay(existing: Payment, request: PaymentRequest) -> Payment:
     raise ProtocolError(ErrorCode.IDEMPOTENCY_CONFLICT, param="order_id")
 
 
-_ORDER = select(Payment).where(Payment.terminal_id == bindparam("terminal"), Payment.order_id == bindparam("order"))
+_THE_ORDER = (Payment.terminal_id == bindparam("terminal"), Payment.order_id == bindparam("order"))
+_ORDER = select(Payment).where(*_THE_ORDER)
 _ORDER_LOCKED = _ORDER.with_for_update()
+_ORDER_SEEN = select(Payment.id).where(*_THE_ORDER)
 _ACCOUNT_STATUS = select(Account.status, Account.created_at).where(Account.id == bindparam("account"))
+_NEW_PAYMENT = insert(Payment)
+_PAYMENT_COLUMNS = tuple((attribute.key, attribute.columns[0].key) for attribute in inspect(Payment).column_attrs)
 
 
 def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = False) -> Payment | None:
-    query = _ORDER_LOCKED if lock else _ORDER
-    return session.scalars(query, {"terminal": terminal_id, "order": order_id}).one_or_none()
+    """The register's order, if it has been seen (under its row lock with ``lock``). A new order, nearly
+    every time, costs one plain statement; only a repeat loads the stored payment."""
+    params = {"terminal": terminal_id, "order": order_id}
+    if session.connection().execute(_ORDER_SEEN, params).first() is None:
+        return None  # a twin that gets in meanwhile makes this payment's INSERT fail, and the retry finds it
+    return session.scalars(_ORDER_LOCKED if lock else _ORDER, params).one_or_none()
+
+
+def _insert_decided(session: Session, payment: Payment) -> None:
+    """Write the decided payment in one INSERT, without the ORM's unit of work (it stays a plain object,
+    which is all an answer reads)."""
+    row = {column: getattr(payment, attribute) for attribute, column in _PAYMENT_COLUMNS}
+    session.connection().execute(_NEW_PAYMENT, row)
 
 
 def _charge(
@@ -234,8 +249,7 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
             _charge(session, core, terminal, payment, request, now)
             # Written once, decided: a concurrent twin of this order that got in first makes this INSERT fail,
             # which undoes all of the above (the savepoint), and the next attempt answers with the twin's result.
-            session.add(payment)
-            session.flush()
+            _insert_decided(session, payment)
             return payment
 
     return retry_on_conflict(attempt)

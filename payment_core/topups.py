@@ -46,7 +46,7 @@ from payment_core.ledger import (
     post,
     wallet_book_name,
 )
-from payment_core.models import Account, Device, Terminal, Topup
+from payment_core.models import Account, Device, EnrolledDevice, Terminal, Topup
 from payment_core.risk.topup_check import audit_fields, judge_topup
 from protocol import ErrorCode, ProtocolError, TopupStatus, format_yen, require_amount
 
@@ -111,7 +111,7 @@ def _check_limits(core: Core, request: TopupRequest) -> None:
 
 
 def check_daily_limits(
-    session: Session, core: Core, account_id: int, device: Device, amount: int, now: datetime, method: str
+    session: Session, core: Core, account_id: int, device: EnrolledDevice, amount: int, now: datetime, method: str
 ) -> None:
     """The per-day limits (any 24 hours) of the account, and the lower ones of a device enrolled lately.
 

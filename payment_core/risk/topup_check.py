@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payment_core.core import Core
-from payment_core.models import Device, RiskDecision, Topup
+from payment_core.models import EnrolledDevice, RiskDecision, Topup
 from payment_core.risk.actions import freeze_for_risk
 from payment_core.risk.engine import assess_topup, keep
 from payment_core.risk.facts import TopupFacts
@@ -37,7 +37,7 @@ STEP_UP_MESSAGE = (
 )
 
 
-def judge_topup(session: Session, core: Core, topup: Topup, device: Device, terminal_id: str | None) -> Verdict:
+def judge_topup(session: Session, core: Core, topup: Topup, device: EnrolledDevice, terminal_id: str | None) -> Verdict:
     """Ask the top-up rules, keep their findings, and refuse (or freeze) when they say so."""
     assert topup.account_id is not None
     facts = TopupFacts(
