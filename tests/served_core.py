@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from payment_core.core import Core
-from possim.bench.served import free_port
+from possim.bench.served import free_port, health_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 60.0
@@ -54,10 +52,7 @@ class ServedCore:
 
     def _answers(self) -> bool:
         assert self.process.poll() is None, self.output()
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
+        return health_answers(self.url)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

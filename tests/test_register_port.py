@@ -11,7 +11,7 @@ import httpx
 
 from payment_core.risk import BURST_FILE, load_settings
 from possim.bench import core_load
-from possim.bench.served import free_port
+from possim.bench.served import free_port, health_answers
 from possim.core_workers import PUBLIC_NICENESS
 from possim.world import new_core
 from protocol import PaymentStatus
@@ -32,7 +32,7 @@ def test_registers_pay_on_their_own_port_which_answers_nothing_else(tmp_path: Pa
         served = ServedCore(core, tmp_path, "--register-port", str(port))
         registers = f"http://127.0.0.1:{port}"
         try:
-            wait_until(lambda: _answers(registers), WAIT_SECONDS, served.output)
+            wait_until(lambda: health_answers(registers), WAIT_SECONDS, served.output)
             with terminals[0].client(registers) as register:
                 paid = register.pay("own-port-1", 100, codes[0])
             assert paid.status == PaymentStatus.SUCCEEDED, paid
@@ -49,20 +49,15 @@ def test_registers_pay_on_their_own_port_which_answers_nothing_else(tmp_path: Pa
             assert _niceness(public_pid) == _niceness(register_pid) + PUBLIC_NICENESS
 
             os.kill(register_pid, signal.SIGKILL)  # the tills' process dies: a new one takes the port
-            wait_until(lambda: _answers(registers) and _pid(registers) != register_pid, WAIT_SECONDS, served.output)
+            wait_until(
+                lambda: health_answers(registers) and _pid(registers) != register_pid, WAIT_SECONDS, served.output
+            )
             assert f"worker pid {register_pid} exited" in served.output()
         finally:
             stopped = served.stop()
         assert stopped == 0, served.output()
     finally:
         core.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _pid(url: str) -> int:

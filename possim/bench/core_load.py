@@ -56,7 +56,7 @@ from payment_core.risk import BURST_FILE, load_settings
 from possim.bench.flood import Flood
 from possim.bench.load_client import APPROVED, Connection, Load, Tally, drive
 from possim.bench.served import cpu_seconds as _cpu_seconds
-from possim.bench.served import free_port, memory_mb, tree_cpu_seconds
+from possim.bench.served import free_port, health_answers, memory_mb, tree_cpu_seconds
 from possim.bench.served import served as _served
 from possim.world import Customer, RegisteredTerminal, add_terminal, fund, new_core, serve, sign_up_verified
 from protocol import (
@@ -225,14 +225,11 @@ def _registers_url(port: int) -> str:
     """The registers' own port (``possim core serve --register-port``), once it answers."""
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + _START_SECONDS
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=2).raise_for_status()
-            return url
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    while not health_answers(url):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the registers' port {port} did not answer within {_START_SECONDS:.0f} s")
+        time.sleep(0.1)
+    return url
 
 
 def _flood(

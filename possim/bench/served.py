@@ -50,6 +50,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def health_answers(url: str) -> bool:
+    """Does the core at ``url`` answer ``/healthz`` with 200? False while nothing listens there yet."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def wait_until_answering(url: str, process: subprocess.Popen[bytes], command: list[str], log: Path) -> None:
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:

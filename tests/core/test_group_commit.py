@@ -54,23 +54,29 @@ def _kept(core: Core) -> set[str]:
         return set(session.scalars(select(CoreMeta.name).where(CoreMeta.name.like("job-%"))))
 
 
-def _held_open(core: Core, started: threading.Event, release: threading.Event) -> Callable[[], str]:
-    def work() -> str:
+def _behind_a_held_request(
+    core: Core, jobs: list[Callable[[], str]]
+) -> tuple[Future[str], list[Future[str]], threading.Event]:
+    """A first request that the writer runs until ``release`` is set (it writes ``job-first``), and ``jobs``
+    submitted while it runs, so they wait together for the next batch."""
+    started, release = threading.Event(), threading.Event()
+
+    def held() -> str:
         started.set()
         assert release.wait(WAIT_SECONDS)
         return _note(core, "job-first")()
 
-    return work
+    writer = _writer(core)
+    first = writer.submit(held)
+    assert started.wait(WAIT_SECONDS)
+    return first, [writer.submit(job) for job in jobs], release
 
 
 def test_the_requests_that_wait_share_one_transaction_and_none_is_answered_before_it_commits(
     sqlite_core: Core,
 ) -> None:
     writer = _writer(sqlite_core)
-    started, release = threading.Event(), threading.Event()
-    first = writer.submit(_held_open(sqlite_core, started, release))
-    assert started.wait(WAIT_SECONDS)
-    waiting = [writer.submit(_note(sqlite_core, f"job-{index}")) for index in range(5)]
+    first, waiting, release = _behind_a_held_request(sqlite_core, [_note(sqlite_core, f"job-{n}") for n in range(5)])
     assert not any(future.done() for future in [first, *waiting])  # nothing answered while the first runs
     release.set()
     done, _ = wait_for_futures([first, *waiting], WAIT_SECONDS)
@@ -95,10 +101,7 @@ def test_a_refused_request_keeps_what_it_kept_and_a_failed_one_only_loses_its_ow
             session.execute(select(func.no_such_function()))  # the database refuses the request
         return "never"
 
-    started, release = threading.Event(), threading.Event()
-    first = writer.submit(_held_open(core, started, release))
-    assert started.wait(WAIT_SECONDS)
-    futures = [writer.submit(refused), writer.submit(failed), writer.submit(_note(core, "job-after"))]
+    first, futures, release = _behind_a_held_request(core, [refused, failed, _note(core, "job-after")])
     release.set()
     wait_for_futures([first, *futures], WAIT_SECONDS)
     with pytest.raises(ProtocolError) as refusal:
@@ -115,10 +118,7 @@ def test_a_failed_commit_answers_every_request_of_the_batch_with_the_error_and_k
     sqlite_core: Core,
 ) -> None:
     writer = _writer(sqlite_core)
-    started, release = threading.Event(), threading.Event()
-    first = writer.submit(_held_open(sqlite_core, started, release))
-    assert started.wait(WAIT_SECONDS)
-    waiting = [writer.submit(_note(sqlite_core, f"job-{index}")) for index in range(3)]
+    first, waiting, release = _behind_a_held_request(sqlite_core, [_note(sqlite_core, f"job-{n}") for n in range(3)])
 
     def refuse_commit(_connection: object) -> None:
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
