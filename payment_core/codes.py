@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -61,6 +62,17 @@ _DEVICE = select(
     Device.id, Device.account_id, Device.name, Device.status, Device.enrolled_at, Device.secret_salt
 ).where(Device.id == bindparam("device"))
 _DEVICE_SHARED = _DEVICE.with_for_update(key_share=True)  # PostgreSQL: FOR NO KEY UPDATE, as the register
+
+
+class EnrolledDevice(Protocol):
+    """What the limits and risk rules read of a device: a ``models.Device``, or the row a code's redemption
+    read (:class:`CodeDevice`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def enrolled_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)

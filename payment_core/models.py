@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -102,17 +102,6 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class EnrolledDevice(Protocol):
-    """What the limits and risk rules read of a device: a :class:`Device`, or the row a code's redemption
-    read (``payment_core.codes.CodeDevice``)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def enrolled_at(self) -> datetime: ...
 
 
 class Device(Base):

@@ -36,7 +36,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, cards, incident, notify, otp
-from payment_core.codes import redeem_code
+from payment_core.codes import EnrolledDevice, redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
     BANK_CLEARING,
@@ -46,7 +46,7 @@ from payment_core.ledger import (
     post,
     wallet_book_name,
 )
-from payment_core.models import Account, Device, EnrolledDevice, Terminal, Topup
+from payment_core.models import Account, Device, Terminal, Topup
 from payment_core.risk.topup_check import audit_fields, judge_topup
 from protocol import ErrorCode, ProtocolError, TopupStatus, format_yen, require_amount
 

@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from payment_core.codes import EnrolledDevice
 from payment_core.core import Core
-from payment_core.models import EnrolledDevice, RiskDecision, Topup
+from payment_core.models import RiskDecision, Topup
 from payment_core.risk.actions import freeze_for_risk
 from payment_core.risk.engine import assess_topup, keep
 from payment_core.risk.facts import TopupFacts
