@@ -110,10 +110,8 @@ class GroupCommitWriter:
                     outcomes.append(self._run_one(connection, job, after_commit))
         except BaseException as error:  # the transaction (BEGIN, a savepoint, COMMIT) failed: nothing was kept
             log.error("group commit failed: %s", type(error).__name__)
-            for job in batch:
+            for job in batch:  # and the thread goes on: the next requests must still be answered
                 job.future.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
             return
         self.batches += 1
         self.requests += len(batch)
