@@ -31,9 +31,8 @@ from payment_core.api_request import (
 )
 from payment_core.api_unit import RequestTransactions
 from payment_core.api_views import payment_response, payment_view_response, topup_response
-from payment_core.auth import RequestAuthenticator
+from payment_core.auth import RequestAuthenticator, TerminalRef
 from payment_core.core import Core
-from payment_core.models import Terminal
 from payment_core.schemas import CashTopupBody, PaymentBody, RefundBody
 
 __all__ = ["create_app", "error_response", "parse_body"]
@@ -61,7 +60,7 @@ def create_app(core: Core, *, registers_only: bool = False) -> FastAPI:
 
     @app.post("/v1/payments", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), PaymentBody, ok=(200, 202)))
     async def create_payment(register: TerminalCall) -> JSONResponse:
-        def work(terminal: Terminal, call: Call) -> JSONResponse:
+        def work(terminal: TerminalRef, call: Call) -> JSONResponse:
             data = parse_body(PaymentBody, call.body)
             categories = tuple(data.categories or ())
             wanted = payments.PaymentRequest(data.order_id, data.amount, data.code, data.description, categories)
@@ -71,21 +70,21 @@ def create_app(core: Core, *, registers_only: bool = False) -> FastAPI:
 
     @app.get("/v1/orders/{order_id}", openapi_extra=operation(Auth.TERMINAL, (404,)))
     async def get_order(register: TerminalCall, order_id: ORDER_ID_PATH) -> JSONResponse:
-        def work(terminal: Terminal, _call: Call) -> JSONResponse:
+        def work(terminal: TerminalRef, _call: Call) -> JSONResponse:
             return payment_view_response(core, payments.get_order(core, terminal, check_order_id(order_id)))
 
         return await register.run(work)
 
     @app.post("/v1/orders/{order_id}/reverse", openapi_extra=operation(Auth.TERMINAL, (400,)))
     async def reverse_order(register: TerminalCall, order_id: ORDER_ID_PATH) -> JSONResponse:
-        def work(terminal: Terminal, _call: Call) -> JSONResponse:
+        def work(terminal: TerminalRef, _call: Call) -> JSONResponse:
             return payment_view_response(core, payments.reverse_order(core, terminal, check_order_id(order_id)))
 
         return await register.run(work)
 
     @app.post("/v1/payments/{payment_id}/refunds", openapi_extra=operation(Auth.TERMINAL, (400, 404, 409), RefundBody))
     async def refund(register: TerminalCall, payment_id: PAYMENT_ID_PATH) -> JSONResponse:
-        def work(terminal: Terminal, call: Call) -> JSONResponse:
+        def work(terminal: TerminalRef, call: Call) -> JSONResponse:
             data = parse_body(RefundBody, call.body)
             made = payments.refund_payment(core, terminal, payment_id, data.refund_id, data.amount)
             return JSONResponse(payments.refund_view(made))
@@ -94,7 +93,7 @@ def create_app(core: Core, *, registers_only: bool = False) -> FastAPI:
 
     @app.post("/v1/topups/cash", openapi_extra=operation(Auth.TERMINAL, (400, 402, 409, 429), CashTopupBody))
     async def topup_cash(register: TerminalCall) -> JSONResponse:
-        def work(terminal: Terminal, call: Call) -> JSONResponse:
+        def work(terminal: TerminalRef, call: Call) -> JSONResponse:
             data = parse_body(CashTopupBody, call.body)
             wanted = topups.TopupRequest(data.topup_id, data.amount, "cash", data.code)
             return topup_response(core, topups.topup_cash(core, terminal, wanted), data.code)

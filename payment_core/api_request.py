@@ -33,9 +33,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from payment_core import sessions
-from payment_core.auth import RequestAuthenticator
+from payment_core.auth import RequestAuthenticator, TerminalRef
 from payment_core.core import Core
-from payment_core.models import AuthSession, Device, Terminal
+from payment_core.models import AuthSession, Device
 from payment_core.request_unit import commit_request
 from payment_core.schemas import ID_PATTERN, ORDER_ID
 from payment_core.sources import current_source, request_source
@@ -100,7 +100,7 @@ class RegisterCall:
     call: Call
     core: Core
 
-    async def run(self, work: Callable[[Terminal, Call], R]) -> R:
+    async def run(self, work: Callable[[TerminalRef, Call], R]) -> R:
         """In one worker thread: the terminal whose signature checks out, ``work(terminal, call)`` (the answer),
         then the request's commit, so the answer is durable before the event loop sees it. A failed commit
         raises (a 503 with nothing kept); an error from ``work`` leaves what its savepoints kept for the
@@ -115,7 +115,7 @@ class RegisterCall:
         answer: R = await asyncio.wrap_future(writer.submit(functools.partial(self._run, work)))
         return answer
 
-    def _run(self, work: Callable[[Terminal, Call], R]) -> R:
+    def _run(self, work: Callable[[TerminalRef, Call], R]) -> R:
         call = self.call
         terminal = self.authenticator.terminal(call.headers, call.method, call.target, call.body)
         answer = work(terminal, call)

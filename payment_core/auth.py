@@ -10,14 +10,17 @@ timestamp the core would still accept.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
 
 from payment_core.core import Core
 from payment_core.db import insert_new
 from payment_core.keys import device_secret, terminal_secret
-from payment_core.models import Device, RequestNonce, Terminal
+from payment_core.models import Device, Merchant, RequestNonce, Terminal
+from payment_core.notify import remember_store_name
 from protocol import (
     NONCE_RETENTION_SECONDS,
     ErrorCode,
@@ -29,6 +32,29 @@ from protocol import (
 from protocol.errors import SkewedClock
 
 _PRUNE_EVERY = 500
+_TERMINAL = (
+    select(Terminal.id, Terminal.merchant_id, Terminal.status, Terminal.secret_salt, Merchant.name)
+    .join(Merchant, Merchant.id == Terminal.merchant_id)
+    .where(Terminal.id == bindparam("terminal"))
+)
+
+
+class TerminalRef(Protocol):
+    """What a register's routes need of a terminal: its id and its store (a ``models.Terminal`` will do)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def merchant_id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SigningTerminal:
+    """The terminal whose signature checked out, as read in one plain statement (no ORM object to load)."""
+
+    id: str
+    merchant_id: int
 
 
 def nonce_retention_seconds(tolerance: int) -> int:
@@ -42,15 +68,17 @@ class RequestAuthenticator:
         self._seen = 0
         self._retention_seconds = nonce_retention_seconds(core.config.signature_tolerance_seconds)
 
-    def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Terminal:
+    def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> SigningTerminal:
         signed = read_signed_headers(headers)
         with self._core.read() as session:
-            terminal = session.get(Terminal, signed.key_id)
-        if terminal is None or terminal.status != "active":
+            found = session.connection().execute(_TERMINAL, {"terminal": signed.key_id}).one_or_none()
+            if found is not None:  # the answer names the store: read with the terminal, not again
+                remember_store_name(session, found.merchant_id, found.name)
+        if found is None or found.status != "active":
             raise ProtocolError(ErrorCode.TERMINAL_UNKNOWN)
-        secret = terminal_secret(self._core.config.server_key, terminal.id, terminal.secret_salt)
+        secret = terminal_secret(self._core.config.server_key, found.id, found.secret_salt)
         self._verify(secret, signed, method, path, body, SkewedClock.REGISTER)
-        return terminal
+        return SigningTerminal(found.id, found.merchant_id)
 
     def device(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Device:
         signed = read_signed_headers(headers)

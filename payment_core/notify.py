@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from payment_core.core import Core
@@ -34,9 +34,25 @@ def notify(
     session.connection().execute(_NEW_NOTIFICATION, row)  # at once, in the caller's transaction: no ORM object
 
 
+_STORE_NAMES = "possim_store_names"  # Session.info: the store names this session has read
+_STORE_NAME = select(Merchant.name).where(Merchant.id == bindparam("merchant"))
+
+
+def store_name(session: Session, merchant_id: int) -> str | None:
+    """The store's name, read once a session (a payment's notice and its answer both need it; the register's
+    signature check has usually read it already: :func:`remember_store_name`)."""
+    names: dict[int, str | None] = session.info.setdefault(_STORE_NAMES, {})
+    if merchant_id not in names:
+        names[merchant_id] = session.connection().execute(_STORE_NAME, {"merchant": merchant_id}).scalar_one_or_none()
+    return names[merchant_id]
+
+
+def remember_store_name(session: Session, merchant_id: int, name: str) -> None:
+    session.info.setdefault(_STORE_NAMES, {})[merchant_id] = name
+
+
 def _store(session: Session, merchant_id: int) -> str:
-    merchant = session.get(Merchant, merchant_id)
-    return merchant.name if merchant else "a store"
+    return store_name(session, merchant_id) or "a store"
 
 
 def payment_succeeded(session: Session, payment: Payment, at: datetime) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from payment_core import audit, notify, risk
 from payment_core.audit import AuditOutcome
+from payment_core.auth import TerminalRef
 from payment_core.codes import redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
@@ -29,7 +30,7 @@ from payment_core.ledger import (
     till_book_name,
     wallet_book_name,
 )
-from payment_core.models import Account, Merchant, Payment, Refund, Terminal
+from payment_core.models import Account, Payment, Refund
 from payment_core.risk.actions import freeze_for_risk
 from protocol import ErrorCode, PaymentStatus, ProtocolError, RefundStatus, require_amount
 
@@ -79,8 +80,7 @@ def awaiting_view(payment: Payment, store: str, confirm_before: datetime) -> dic
 
 
 def store_name(session: Session, merchant_id: int) -> str:
-    merchant = session.get(Merchant, merchant_id)
-    return merchant.name if merchant else ""
+    return notify.store_name(session, merchant_id) or ""
 
 
 def _replay(existing: Payment, request: PaymentRequest) -> Payment:
@@ -115,7 +115,7 @@ def _insert_decided(session: Session, payment: Payment) -> None:
 
 
 def _charge(
-    session: Session, core: Core, terminal: Terminal, payment: Payment, request: PaymentRequest, now: datetime
+    session: Session, core: Core, terminal: TerminalRef, payment: Payment, request: PaymentRequest, now: datetime
 ) -> risk.Assessment | None:
     """Use the code, ask the risk rules, then move the money, or (above the threshold, or when a rule asks
     for it) wait for the customer's approval. The risk assessment, when the rules ran."""
@@ -222,7 +222,7 @@ def move_money(session: Session, payment: Payment, now: datetime) -> None:
     notify.payment_succeeded(session, payment, now)
 
 
-def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> Payment:
+def create_payment(core: Core, terminal: TerminalRef, request: PaymentRequest) -> Payment:
     """Charge once per (terminal, order id); a repeat returns the stored payment, a changed one is a 409."""
     require_amount(request.amount)
 
@@ -255,7 +255,7 @@ def create_payment(core: Core, terminal: Terminal, request: PaymentRequest) -> P
     return retry_on_conflict(attempt)
 
 
-def get_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
+def get_order(core: Core, terminal: TerminalRef, order_id: str) -> Payment:
     def attempt() -> Payment | None:
         now = core.now()
         with core.transaction() as session:
@@ -305,7 +305,7 @@ def _refund_into_wallet(
     return refund
 
 
-def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
+def reverse_order(core: Core, terminal: TerminalRef, order_id: str) -> Payment:
     """Close an order whatever happened to it: refund a success in full, close one never seen."""
 
     def attempt() -> Payment:
@@ -359,12 +359,12 @@ def reverse_order(core: Core, terminal: Terminal, order_id: str) -> Payment:
     return retry_on_conflict(attempt)
 
 
-def refund_payment(core: Core, terminal: Terminal, payment_id: str, refund_key: str, amount: int | None) -> Refund:
+def refund_payment(core: Core, terminal: TerminalRef, payment_id: str, refund_key: str, amount: int | None) -> Refund:
     """Refund part or all of what is left; the same ``refund_key`` again returns the same refund."""
     return retry_on_conflict(lambda: _refund_once(core, terminal, payment_id, refund_key, amount))
 
 
-def _refund_once(core: Core, terminal: Terminal, payment_id: str, refund_key: str, amount: int | None) -> Refund:
+def _refund_once(core: Core, terminal: TerminalRef, payment_id: str, refund_key: str, amount: int | None) -> Refund:
     now = core.now()
     with core.transaction() as session:
         payment = session.get(Payment, payment_id, with_for_update=True)

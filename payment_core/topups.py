@@ -36,6 +36,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from payment_core import audit, cards, incident, notify, otp
+from payment_core.auth import TerminalRef
 from payment_core.codes import EnrolledDevice, redeem_code
 from payment_core.core import Core, new_id, retry_on_conflict
 from payment_core.ledger import (
@@ -46,7 +47,7 @@ from payment_core.ledger import (
     post,
     wallet_book_name,
 )
-from payment_core.models import Account, Device, Terminal, Topup
+from payment_core.models import Account, Device, Topup
 from payment_core.risk.topup_check import audit_fields, judge_topup
 from protocol import ErrorCode, ProtocolError, TopupStatus, format_yen, require_amount
 
@@ -205,7 +206,7 @@ def _record(
     return retry_on_conflict(attempt)
 
 
-def topup_cash(core: Core, terminal: Terminal, request: TopupRequest) -> Topup:
+def topup_cash(core: Core, terminal: TerminalRef, request: TopupRequest) -> Topup:
     """Cash at the register: the code names the wallet and is used up (even if the top-up declines)."""
     incident.require_running(core, incident.TOPUP_SWITCHES["cash"])  # before the code is used up
 
