@@ -99,12 +99,15 @@ _PAYMENT_COLUMNS = tuple((attribute.key, attribute.columns[0].key) for attribute
 
 
 def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = False) -> Payment | None:
-    """The register's order, if it has been seen (under its row lock with ``lock``). A new order, nearly
-    every time, costs one plain statement; only a repeat loads the stored payment."""
+    query = _ORDER_LOCKED if lock else _ORDER
+    return session.scalars(query, {"terminal": terminal_id, "order": order_id}).one_or_none()
+
+
+def _order_seen(session: Session, terminal_id: str, order_id: str) -> bool:
+    """Has the register sent this order before? One plain statement: a new charge, nearly every one, loads
+    no stored payment (a look-up or a reversal, which nearly always finds one, loads it at once)."""
     params = {"terminal": terminal_id, "order": order_id}
-    if session.connection().execute(_ORDER_SEEN, params).first() is None:
-        return None  # a twin that gets in meanwhile makes this payment's INSERT fail, and the retry finds it
-    return session.scalars(_ORDER_LOCKED if lock else _ORDER, params).one_or_none()
+    return session.connection().execute(_ORDER_SEEN, params).first() is not None
 
 
 def _insert_decided(session: Session, payment: Payment) -> None:
@@ -229,7 +232,9 @@ def create_payment(core: Core, terminal: TerminalRef, request: PaymentRequest) -
     def attempt() -> Payment:
         now = core.now()
         with core.transaction() as session:
-            existing = _find_order(session, terminal.id, request.order_id, lock=True)
+            # A twin that gets in after this look makes this payment's INSERT fail, and the retry finds it.
+            seen = _order_seen(session, terminal.id, request.order_id)
+            existing = _find_order(session, terminal.id, request.order_id, lock=True) if seen else None
             if existing is not None:
                 expire_if_unanswered(core, session, existing, now)
                 return _replay(existing, request)
