@@ -7,13 +7,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.orm import Session
 
 from payment_core.models import AuditEvent
+from payment_core.prepared import Prepared
 from payment_core.sources import current_source
 
-_NEW_EVENT = insert(AuditEvent)
+_NEW_EVENT = Prepared(
+    insert(AuditEvent).values(
+        {name: bindparam(name) for name in ("at", "actor", "action", "target", "result", "detail", "source")}
+    )
+)
 
 
 class AuditOutcome(StrEnum):
@@ -61,4 +66,4 @@ def record(session: Session, *, at: datetime, actor: str, action: str, target: s
         "detail": json.dumps(detail, sort_keys=True, default=str),
         "source": current_source.get()[:64],
     }
-    session.connection().execute(_NEW_EVENT, event)  # at once, in the caller's transaction: no ORM object
+    _NEW_EVENT.run(session, event)  # at once, in the caller's transaction: no ORM object

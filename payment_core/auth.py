@@ -21,6 +21,7 @@ from payment_core.db import insert_new
 from payment_core.keys import device_secret, terminal_secret
 from payment_core.models import Device, Merchant, RequestNonce, Terminal
 from payment_core.notify import remember_store_name
+from payment_core.prepared import Prepared
 from protocol import (
     NONCE_RETENTION_SECONDS,
     ErrorCode,
@@ -32,7 +33,7 @@ from protocol import (
 from protocol.errors import SkewedClock
 
 _PRUNE_EVERY = 500
-_TERMINAL = (
+_TERMINAL = Prepared(
     select(Terminal.id, Terminal.merchant_id, Terminal.status, Terminal.secret_salt, Merchant.name)
     .join(Merchant, Merchant.id == Terminal.merchant_id)
     .where(Terminal.id == bindparam("terminal"))
@@ -71,14 +72,15 @@ class RequestAuthenticator:
     def terminal(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> SigningTerminal:
         signed = read_signed_headers(headers)
         with self._core.read() as session:
-            found = session.connection().execute(_TERMINAL, {"terminal": signed.key_id}).one_or_none()
+            found = _TERMINAL.first(session, {"terminal": signed.key_id})
             if found is not None:  # the answer names the store: read with the terminal, not again
-                remember_store_name(session, found.merchant_id, found.name)
-        if found is None or found.status != "active":
+                remember_store_name(session, found[1], found[4])
+        if found is None or found[2] != "active":
             raise ProtocolError(ErrorCode.TERMINAL_UNKNOWN)
-        secret = terminal_secret(self._core.config.server_key, found.id, found.secret_salt)
+        terminal_id, merchant_id, _status, salt, _store = found
+        secret = terminal_secret(self._core.config.server_key, terminal_id, salt)
         self._verify(secret, signed, method, path, body, SkewedClock.REGISTER)
-        return SigningTerminal(found.id, found.merchant_id)
+        return SigningTerminal(terminal_id, merchant_id)
 
     def device(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> Device:
         signed = read_signed_headers(headers)

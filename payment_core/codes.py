@@ -40,6 +40,7 @@ from payment_core.config import CoreConfig
 from payment_core.db import insert_new, is_postgres
 from payment_core.keys import device_secret
 from payment_core.models import CodeFailure, Device, Terminal, UsedCode
+from payment_core.prepared import Prepared
 from protocol import CodeForm, ErrorCode, ParsedCode, ProtocolError, parse_code, verify_code
 from protocol.payment_code import code_time_refusal, restore_minted_at
 
@@ -50,18 +51,25 @@ _RECENT = CodeFailure.at >= bindparam("since")
 _AT_TERMINAL = and_(_RECENT, CodeFailure.terminal_id == bindparam("terminal"))
 _AT_STORE = and_(_RECENT, CodeFailure.terminal_id.in_(_STORE_TERMINALS))  # the register's own included
 _AT_DEVICE = and_(CodeFailure.device_id == bindparam("device"), CodeFailure.at >= bindparam("device_since"))
-_FAILURES_SINCE = select(  # built once: it runs for every code presented
-    func.coalesce(func.sum(case((_AT_TERMINAL, 1), else_=0)), 0),
-    func.coalesce(func.sum(case((_AT_STORE, 1), else_=0)), 0),
-    func.coalesce(func.sum(case((_AT_DEVICE, 1), else_=0)), 0),
-).where(or_(_AT_STORE, _AT_DEVICE))
+_FAILURES_SINCE = Prepared(  # built once: it runs for every code presented
+    select(
+        func.coalesce(func.sum(case((_AT_TERMINAL, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((_AT_STORE, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((_AT_DEVICE, 1), else_=0)), 0),
+    ).where(or_(_AT_STORE, _AT_DEVICE))
+)
 
 # PostgreSQL only: NO KEY UPDATE on the register's row (see redeem_code), built once like the count above.
-_LOCK_TERMINAL = select(Terminal.id).where(Terminal.id == bindparam("terminal")).with_for_update(key_share=True)
-_DEVICE = select(
+_LOCK_TERMINAL = Prepared(
+    select(Terminal.id).where(Terminal.id == bindparam("terminal")).with_for_update(key_share=True)
+)
+_DEVICE_QUERY = select(
     Device.id, Device.account_id, Device.name, Device.status, Device.enrolled_at, Device.secret_salt
 ).where(Device.id == bindparam("device"))
-_DEVICE_SHARED = _DEVICE.with_for_update(key_share=True)  # PostgreSQL: FOR NO KEY UPDATE, as the register
+_DEVICE = Prepared(_DEVICE_QUERY)
+_DEVICE_SHARED = Prepared(
+    _DEVICE_QUERY.with_for_update(key_share=True)
+)  # PostgreSQL: FOR NO KEY UPDATE, as the register
 
 
 class EnrolledDevice(Protocol):
@@ -103,7 +111,7 @@ def _failures(session: Session, config: CoreConfig, terminal_id: str, device_id:
         "terminal": terminal_id,
         "device": device_id,
     }
-    at_terminal, at_store, at_device = session.connection().execute(_FAILURES_SINCE, params).one()
+    at_terminal, at_store, at_device = _FAILURES_SINCE.first(session, params) or (0, 0, 0)
     return int(at_terminal), int(at_store), int(at_device)
 
 
@@ -169,12 +177,11 @@ def redeem_code(session: Session, config: CoreConfig, used_by: str, text: str, n
     # NO KEY UPDATE: it does not wait for the key-share locks that inserting rows referencing the
     # terminal takes, so two payments at one register cannot deadlock on it.
     # On SQLite the transaction is the database's one writer (BEGIN IMMEDIATE): there are no row locks to take.
-    connection = session.connection()
-    if is_postgres(connection):
-        connection.execute(_LOCK_TERMINAL, {"terminal": used_by})
-        found = connection.execute(_DEVICE_SHARED, {"device": parsed.device_id}).one_or_none()
+    if is_postgres(session.get_bind()):
+        _LOCK_TERMINAL.run(session, {"terminal": used_by})
+        found = _DEVICE_SHARED.first(session, {"device": parsed.device_id})
     else:
-        found = connection.execute(_DEVICE, {"device": parsed.device_id}).one_or_none()
+        found = _DEVICE.first(session, {"device": parsed.device_id})
     device = None if found is None else CodeDevice(*found)
     at_terminal, at_store, at_device = _failures(session, config, used_by, parsed.device_id, now)
     _check_guessing(config, parsed, at_terminal, at_store, at_device)

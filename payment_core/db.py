@@ -24,9 +24,11 @@ except ImportError:  # Windows: no flock; writers then queue within one process 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from payment_core.prepared import Prepared
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -378,12 +380,14 @@ def insert_new(session: Session, model: type[DeclarativeBase], **values: Any) ->
     For the keys that stand for "seen once" (a request's nonce, a payment code's use): the answer is whether
     the statement returned the row, so no savepoint is needed to catch a duplicate, and on PostgreSQL a
     concurrent twin waits for the first one's transaction and then finds the key taken."""
-    connection = session.connection()
-    return connection.execute(_insert_new_statement(model, connection.dialect.name), values).first() is not None
+    statement = _insert_new_statement(model, session.get_bind().dialect.name, tuple(values))
+    return statement.first(session, values) is not None
 
 
 @functools.cache
-def _insert_new_statement(model: type[DeclarativeBase], dialect_name: str) -> Any:
-    """Built once per table and database kind (building it each time cost more than running it)."""
+def _insert_new_statement(model: type[DeclarativeBase], dialect_name: str, columns: tuple[str, ...]) -> Prepared:
+    """Built once per table, database kind and set of columns (building it each time cost more than running it)."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing().returning(inspect(model).primary_key[0])
+    table = inspect(model).local_table
+    statement = dialect.insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    return Prepared(statement.on_conflict_do_nothing().returning(inspect(model).primary_key[0]))

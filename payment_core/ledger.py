@@ -16,26 +16,47 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from payment_core.models import Journal, LedgerAccount, Posting
+from payment_core.prepared import Prepared
 
 CASH_CLEARING = "cash_clearing"
 CARD_CLEARING = "card_clearing"
 BANK_CLEARING = "bank_clearing"  # from the second migration
 
 
-# The statements of every payment, built once: building a statement and its cache key each time cost more
-# than running it (profiled under the core bench's load).
+# The statements of every payment, built once and sent to the driver directly (payment_core.prepared):
+# building a statement and its cache key each time, then SQLAlchemy's execution, cost more than running it
+# (profiled under the core bench's load).
 _BOOK_IDS = select(LedgerAccount.name, LedgerAccount.id).where(
     LedgerAccount.name.in_(bindparam("names", expanding=True))
 )
-_NEW_JOURNAL = insert(Journal).returning(Journal.id)
-_NEW_POSTINGS = insert(Posting)
-_MOVE = (
+_BOOK_IDS_BY_COUNT = {  # a payment's one or two books, without an expanding parameter
+    count: Prepared(
+        select(LedgerAccount.name, LedgerAccount.id).where(
+            LedgerAccount.name.in_([bindparam(f"name{index}") for index in range(count)])
+        )
+    )
+    for count in (1, 2)
+}
+_NEW_JOURNAL = Prepared(
+    insert(Journal)
+    .values(kind=bindparam("kind"), reference=bindparam("reference"), created_at=bindparam("created_at"))
+    .returning(Journal.id)
+)
+_NEW_POSTINGS = Prepared(
+    insert(Posting).values(
+        journal_id=bindparam("journal_id"), ledger_account_id=bindparam("ledger_account_id"), amount=bindparam("amount")
+    )
+)
+_MOVE_STATEMENT = (
     update(LedgerAccount)
     .where(LedgerAccount.id == bindparam("book"))
     .values(balance=LedgerAccount.balance + bindparam("delta"))
     .returning(LedgerAccount.balance)
 )
-_MOVE_ABOVE_FLOOR = _MOVE.where((LedgerAccount.balance + bindparam("delta") >= 0) | (LedgerAccount.allow_negative == 1))
+_MOVE = Prepared(_MOVE_STATEMENT)
+_MOVE_ABOVE_FLOOR = Prepared(
+    _MOVE_STATEMENT.where((LedgerAccount.balance + bindparam("delta") >= 0) | (LedgerAccount.allow_negative == 1))
+)
 
 
 class InsufficientBalance(Exception):
@@ -98,7 +119,12 @@ def book_by_name(session: Session, name: str) -> LedgerAccount:
 
 def book_ids(session: Session, *names: str) -> tuple[int, ...]:
     """The ids of the books ``names``, in that order, read in one statement (``LookupError`` if one is missing)."""
-    found = {name: book_id for name, book_id in session.connection().execute(_BOOK_IDS, {"names": names})}
+    prepared = _BOOK_IDS_BY_COUNT.get(len(names))
+    if prepared is not None:
+        rows = prepared.rows(session, {f"name{index}": name for index, name in enumerate(names)})
+    else:
+        rows = [tuple(row) for row in session.connection().execute(_BOOK_IDS, {"names": names})]
+    found = {name: book_id for name, book_id in rows}
     missing = [name for name in names if name not in found]
     if missing:
         raise LookupError(f"no ledger book {missing[0]!r}")
@@ -126,8 +152,7 @@ def post(session: Session, kind: str, reference: str, at: datetime, entries: lis
         raise ValueError("a journal must balance")
     if any(amount == 0 for _, amount in entries):
         raise ValueError("a posting moves a non-zero amount")
-    connection = session.connection()
-    journal_id = connection.execute(_NEW_JOURNAL, {"kind": kind, "reference": reference, "created_at": at}).scalar_one()
+    journal_id = _NEW_JOURNAL.scalar(session, {"kind": kind, "reference": reference, "created_at": at})
     balances: dict[int, int] = {}
     for book_id, amount in sorted(entries):  # one global lock order (book id): no deadlocks on PostgreSQL
         after = _move(session, book_id, amount, floor=True)
@@ -135,12 +160,11 @@ def post(session: Session, kind: str, reference: str, at: datetime, entries: lis
             for moved_id, moved_amount in sorted(entries):
                 if moved_id in balances:
                     _move(session, moved_id, -moved_amount, floor=False)
-            connection.execute(delete(Journal).where(Journal.id == journal_id))  # rare: not prebuilt
+            session.connection().execute(delete(Journal).where(Journal.id == journal_id))  # rare: not prebuilt
             raise InsufficientBalance(book_id)
         balances[book_id] = after
-    connection.execute(
-        _NEW_POSTINGS,
-        [{"journal_id": journal_id, "ledger_account_id": book, "amount": amount} for book, amount in entries],
+    _NEW_POSTINGS.run_many(
+        session, [{"journal_id": journal_id, "ledger_account_id": book, "amount": amount} for book, amount in entries]
     )
     return balances
 
@@ -149,7 +173,7 @@ def _move(session: Session, book_id: int, amount: int, *, floor: bool) -> int | 
     """Add ``amount`` to a book's balance: its new balance, or None when ``floor`` and the book would go below
     zero (a book allowed below zero has no floor)."""
     statement = _MOVE_ABOVE_FLOOR if floor else _MOVE
-    after = session.connection().execute(statement, {"book": book_id, "delta": amount}).scalar()
+    after = statement.scalar(session, {"book": book_id, "delta": amount})
     return None if after is None else int(after)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from payment_core.core import Core
 from payment_core.models import Device, Merchant, Notification, Payment, Topup
+from payment_core.prepared import Prepared
 from protocol import format_yen
 
 NEW_DEVICE = "new_device"
@@ -24,18 +25,22 @@ DEVICE_REVOKED = "device_revoked"
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a notification kind)
 SECURITY = "security"  # a sign-in ended, a recovery code used, a sign-in with the right password but no second factor
 MAX_LIST = 50
-_NEW_NOTIFICATION = insert(Notification)
+_NEW_NOTIFICATION = Prepared(
+    insert(Notification).values(
+        {name: bindparam(name) for name in ("account_id", "device_id", "kind", "message", "created_at")}
+    )
+)
 
 
 def notify(
     session: Session, account_id: int, kind: str, message: str, at: datetime, device_id: int | None = None
 ) -> None:
     row = {"account_id": account_id, "device_id": device_id, "kind": kind, "message": message[:300], "created_at": at}
-    session.connection().execute(_NEW_NOTIFICATION, row)  # at once, in the caller's transaction: no ORM object
+    _NEW_NOTIFICATION.run(session, row)  # at once, in the caller's transaction: no ORM object
 
 
 _STORE_NAMES = "possim_store_names"  # Session.info: the store names this session has read
-_STORE_NAME = select(Merchant.name).where(Merchant.id == bindparam("merchant"))
+_STORE_NAME = Prepared(select(Merchant.name).where(Merchant.id == bindparam("merchant")))
 
 
 def store_name(session: Session, merchant_id: int) -> str | None:
@@ -43,7 +48,7 @@ def store_name(session: Session, merchant_id: int) -> str | None:
     signature check has usually read it already: :func:`remember_store_name`)."""
     names: dict[int, str | None] = session.info.setdefault(_STORE_NAMES, {})
     if merchant_id not in names:
-        names[merchant_id] = session.connection().execute(_STORE_NAME, {"merchant": merchant_id}).scalar_one_or_none()
+        names[merchant_id] = _STORE_NAME.scalar(session, {"merchant": merchant_id})
     return names[merchant_id]
 
 

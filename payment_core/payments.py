@@ -31,6 +31,7 @@ from payment_core.ledger import (
     wallet_book_name,
 )
 from payment_core.models import Account, Payment, Refund
+from payment_core.prepared import Prepared
 from payment_core.risk.actions import freeze_for_risk
 from protocol import ErrorCode, PaymentStatus, ProtocolError, RefundStatus, require_amount
 
@@ -92,10 +93,10 @@ def _replay(existing: Payment, request: PaymentRequest) -> Payment:
 _THE_ORDER = (Payment.terminal_id == bindparam("terminal"), Payment.order_id == bindparam("order"))
 _ORDER = select(Payment).where(*_THE_ORDER)
 _ORDER_LOCKED = _ORDER.with_for_update()
-_ORDER_SEEN = select(Payment.id).where(*_THE_ORDER)
-_ACCOUNT_STATUS = select(Account.status, Account.created_at).where(Account.id == bindparam("account"))
-_NEW_PAYMENT = insert(Payment)
+_ORDER_SEEN = Prepared(select(Payment.id).where(*_THE_ORDER))
+_ACCOUNT_STATUS = Prepared(select(Account.status, Account.created_at).where(Account.id == bindparam("account")))
 _PAYMENT_COLUMNS = tuple((attribute.key, attribute.columns[0].key) for attribute in inspect(Payment).column_attrs)
+_NEW_PAYMENT = Prepared(insert(Payment).values({column: bindparam(column) for _, column in _PAYMENT_COLUMNS}))
 
 
 def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = False) -> Payment | None:
@@ -106,15 +107,14 @@ def _find_order(session: Session, terminal_id: str, order_id: str, lock: bool = 
 def _order_seen(session: Session, terminal_id: str, order_id: str) -> bool:
     """Has the register sent this order before? One plain statement: a new charge, nearly every one, loads
     no stored payment (a look-up or a reversal, which nearly always finds one, loads it at once)."""
-    params = {"terminal": terminal_id, "order": order_id}
-    return session.connection().execute(_ORDER_SEEN, params).first() is not None
+    return _ORDER_SEEN.first(session, {"terminal": terminal_id, "order": order_id}) is not None
 
 
 def _insert_decided(session: Session, payment: Payment) -> None:
     """Write the decided payment in one INSERT, without the ORM's unit of work (it stays a plain object,
     which is all an answer reads)."""
     row = {column: getattr(payment, attribute) for attribute, column in _PAYMENT_COLUMNS}
-    session.connection().execute(_NEW_PAYMENT, row)
+    _NEW_PAYMENT.run(session, row)
 
 
 def _charge(
@@ -179,11 +179,10 @@ def _act_on(session: Session, core: Core, assessment: risk.Assessment, account_i
 
 def require_active(session: Session, account_id: int | None) -> datetime:
     """Refuse a frozen (or missing) account; the account's creation time when it is active."""
-    connection = session.connection()
-    row = None if account_id is None else connection.execute(_ACCOUNT_STATUS, {"account": account_id}).one_or_none()
-    if row is None or row.status != "active":
+    row = None if account_id is None else _ACCOUNT_STATUS.first(session, {"account": account_id})
+    if row is None or row[0] != "active":
         raise ProtocolError(ErrorCode.ACCOUNT_FROZEN)
-    created_at: datetime = row.created_at
+    created_at: datetime = row[1]
     return created_at
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from payment_core.models import Payment
+from payment_core.prepared import Prepared
 from payment_core.risk.facts import Finding, PaymentFacts
 from payment_core.risk.settings import RiskSettings
 
@@ -16,14 +17,18 @@ NAME = "velocity"
 _P = Payment.__table__.c
 _MINUTE = _P.created_at >= bindparam("minute_ago")
 _THIS_DEVICE = _P.device_id == bindparam("device")
-_BY_ACCOUNT = select(
-    func.count(),
-    func.count().filter(_MINUTE),
-    func.count().filter(_THIS_DEVICE),
-    func.count().filter(and_(_THIS_DEVICE, _MINUTE)),
-).where(_P.account_id == bindparam("account"), _P.created_at >= bindparam("hour_ago"))
-_BY_STORE = select(func.count(), func.count().filter(_P.terminal_id == bindparam("terminal"))).where(
-    _P.merchant_id == bindparam("merchant"), _MINUTE
+_BY_ACCOUNT = Prepared(
+    select(
+        func.count(),
+        func.count().filter(_MINUTE),
+        func.count().filter(_THIS_DEVICE),
+        func.count().filter(and_(_THIS_DEVICE, _MINUTE)),
+    ).where(_P.account_id == bindparam("account"), _P.created_at >= bindparam("hour_ago"))
+)
+_BY_STORE = Prepared(
+    select(func.count(), func.count().filter(_P.terminal_id == bindparam("terminal"))).where(
+        _P.merchant_id == bindparam("merchant"), _MINUTE
+    )
 )
 
 
@@ -32,14 +37,15 @@ def check(session: Session, settings: RiskSettings, facts: PaymentFacts) -> Find
     if not rule.enabled:
         return None
     minute_ago, hour_ago = facts.now - timedelta(minutes=1), facts.now - timedelta(hours=1)
-    connection = session.connection()
-    account_hour, account_minute, device_hour, device_minute = connection.execute(
-        _BY_ACCOUNT,
-        {"account": facts.account_id, "device": facts.device_id, "minute_ago": minute_ago, "hour_ago": hour_ago},
-    ).one()
-    store_minute, terminal_minute = connection.execute(
-        _BY_STORE, {"merchant": facts.merchant_id, "terminal": facts.terminal_id, "minute_ago": minute_ago}
-    ).one()
+    by_account = {
+        "account": facts.account_id,
+        "device": facts.device_id,
+        "minute_ago": minute_ago,
+        "hour_ago": hour_ago,
+    }
+    account_hour, account_minute, device_hour, device_minute = _BY_ACCOUNT.first(session, by_account) or (0, 0, 0, 0)
+    by_store = {"merchant": facts.merchant_id, "terminal": facts.terminal_id, "minute_ago": minute_ago}
+    store_minute, terminal_minute = _BY_STORE.first(session, by_store) or (0, 0)
     # this payment counts too
     counts = {
         "account_per_minute": (account_minute + 1, rule.account_per_minute),
