@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insp
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from payment_core.prepared import Prepared
+from payment_core.prepared import Prepared, send_savepoints_plainly
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -77,6 +77,7 @@ def make_engine(
     engine = create_engine(
         url, connect_args=connect_args, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
     )
+    send_savepoints_plainly(engine.dialect)
     if schema is not None and create_schema:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -115,6 +116,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_SECONDS, "factory": connection_class},
     )
+    send_savepoints_plainly(engine.dialect)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

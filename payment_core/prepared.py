@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
@@ -143,6 +143,45 @@ class _Answered:
 
 def _as_read(form: _Form) -> _Form:
     return dataclasses.replace(form, readers=None)
+
+
+def run_plain(connection: Connection, sql: str) -> None:
+    """Send ``sql`` (no parameters, nothing answered: a ``SAVEPOINT``, say) to the connection's driver."""
+    if connection.dispatch.before_cursor_execute:  # someone watches the statements: let them see this one
+        connection.exec_driver_sql(sql)
+        return
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(sql, None, error, connection.dialect.loaded_dbapi.Error) from error
+    finally:
+        cursor.close()
+
+
+def send_savepoints_plainly(dialect: Dialect) -> None:
+    """Make ``dialect`` (one engine's) send SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT with
+    :func:`run_plain`: SQLAlchemy compiles each of them afresh, which cost 7% of the registers' process
+    under the core bench (a request takes two savepoints). The same statements, in the same places."""
+    preparer = dialect.identifier_preparer
+
+    def name_of(name: str) -> str:
+        return str(preparer.format_savepoint(None, name))  # type: ignore[no-untyped-call]
+
+    def savepoint(connection: Connection, name: str) -> None:
+        run_plain(connection, f"SAVEPOINT {name_of(name)}")
+
+    def release(connection: Connection, name: str) -> None:
+        run_plain(connection, f"RELEASE SAVEPOINT {name_of(name)}")
+
+    def rollback_to(connection: Connection, name: str) -> None:
+        run_plain(connection, f"ROLLBACK TO SAVEPOINT {name_of(name)}")
+
+    plain = {"do_savepoint": savepoint, "do_release_savepoint": release, "do_rollback_to_savepoint": rollback_to}
+    for method, statement in plain.items():
+        setattr(dialect, method, statement)
 
 
 def _arguments(form: _Form, params: Mapping[str, Any]) -> Any:

@@ -141,3 +141,23 @@ def test_a_default_computed_per_row_is_refused(core: Core) -> None:
     computed = Prepared(insert(table).values(id=bindparam("id")))
     with core.transaction() as session, pytest.raises(ValueError, match="computed per row"):
         computed.run(session, {"id": 1})
+
+
+def test_savepoints_go_plainly_and_still_undo_and_keep(core: Core) -> None:
+    seen: list[str] = []
+
+    def listener(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    with core.transaction() as session:
+        with pytest.raises(IntegrityError), session.begin_nested():  # plain: no listener
+            _NEW_JOURNAL.first(session, {"kind": "refund", "reference": "r-7", "created_at": AT})
+            _NEW_JOURNAL.first(session, {"kind": "refund", "reference": "r-7", "created_at": AT})
+        event.listen(core.engine, "before_cursor_execute", listener)
+        try:
+            with session.begin_nested():  # watched: the listener sees the savepoint and its release
+                _NEW_JOURNAL.first(session, {"kind": "refund", "reference": "r-8", "created_at": AT})
+        finally:
+            event.remove(core.engine, "before_cursor_execute", listener)
+    assert _journal(core, "r-7") is None and _journal(core, "r-8") is not None
+    assert [statement.split()[0] for statement in seen] == ["SAVEPOINT", "INSERT", "RELEASE"]
