@@ -5,15 +5,16 @@ an approval after the sweep is refused. Real cores on both stores and a real ser
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from payment_core.core import Core
-from payment_core.models import AuditEvent, Payment
-from payment_core.sweep import ACTION, Sweeper, sweep_unanswered
-from protocol import ErrorCode, ManualClock, ProtocolError
+from payment_core.models import AWAITING_CUSTOMER_ROWS, AuditEvent, Payment
+from payment_core.sweep import _WAITING, ACTION, Sweeper, sweep_unanswered
+from protocol import ErrorCode, ManualClock, PaymentStatus, ProtocolError
 from tests.support import SignedCaller, assert_books_balance, balance, fund_wallet
 from wallet_app.client import WalletClient
 from wallet_app.minter import CodeMinter
@@ -92,3 +93,28 @@ def test_the_servers_sweeper_closes_them_on_its_own_and_stops_cleanly(
         sweeper.stop()
     assert not sweeper.alive
     assert balance(core, wallet) == rich
+
+
+def test_the_sweep_reads_the_waiting_payments_from_their_own_index(core: Core) -> None:
+    """The sweep runs every few seconds, on SQLite holding the one writer: it must read the few waiting
+    payments, not scan every payment ever made (a 1M-entry ledger had the registers' p99 at 2.2 s)."""
+    assert f"status = '{PaymentStatus.AWAITING_CUSTOMER.value}'" == AWAITING_CUSTOMER_ROWS
+    cutoff = datetime(2026, 11, 29, tzinfo=UTC)
+    with core.transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL enable_seqscan = off"))  # a small table: ask whether the index can serve
+            explain = "EXPLAIN "
+        else:
+            explain = "EXPLAIN QUERY PLAN "
+        dialect = session.get_bind().dialect
+        compiled = _WAITING.compile(dialect=dialect)
+        values = compiled.params | {"cutoff": cutoff.replace(tzinfo=None)}  # stored as naive UTC
+        if dialect.positional:
+            values = {**values, "cutoff": str(values["cutoff"])}
+            arguments: Any = tuple(values[name] for name in compiled.positiontup or ())
+        else:
+            arguments = values
+        plan = session.connection().exec_driver_sql(explain + compiled.string, arguments).all()
+    described = " ".join(str(part) for row in plan for part in row)
+    assert "ix_payments_awaiting" in described
+    assert "SCAN payments" not in described and "Seq Scan" not in described
