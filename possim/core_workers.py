@@ -57,7 +57,7 @@ from payment_core.core import Core
 from payment_core.db import make_engine
 from payment_core.periodic import Periodic
 from payment_core.retention import Pruner
-from payment_core.server import bind_loopback
+from payment_core.server import bind_loopback, settle_collector
 from payment_core.sweep import Sweeper
 
 STOP_SECONDS = 20.0  # how long a stopping child may take to finish its requests before it is killed
@@ -238,6 +238,7 @@ def _child_main(plan: WorkerPlan, listener: socket.socket, parent: int) -> None:
                 proxy_headers=False,
             )
         )
+        settle_collector()
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             server.should_exit = True

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from payment_core.api import create_app
 from payment_core.db import normalise_url
 from payment_core.risk import RiskSettingsError, load_settings
+from payment_core.server import settle_collector
 from possim import core_workers, home
 from possim.attack import defences
 from possim.runtime import StoreError, add_store_arguments, open_core, open_failure, sqlite_file
@@ -194,8 +195,10 @@ def run_serve(args: argparse.Namespace) -> int:
     jobs = core_workers.periodic_jobs(core, args.sweep_every, prune_minutes * 60.0)
     try:
         # proxy_headers off: the core alone decides whose X-Forwarded-For to believe (payment_core.sources).
+        app = create_app(core)
+        settle_collector()
         uvicorn.run(
-            create_app(core),
+            app,
             host=args.host,
             port=args.port,
             log_level="info",
