@@ -47,6 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 # The rows of the payments index above. A query reaches that index only by saying the same with a literal
 # (a bound parameter could be any status): payment_core.sweep uses this text too.
 AWAITING_CUSTOMER_ROWS = "status = 'awaiting_customer'"
+_AWAITING = text(AWAITING_CUSTOMER_ROWS)
 
 
 class Base(DeclarativeBase):
@@ -184,15 +185,8 @@ class Payment(Base):
         # The risk rules' velocity windows (payment_core.risk.velocity), counted from the index alone.
         Index("ix_payments_account_window", "account_id", "created_at", "device_id"),
         Index("ix_payments_merchant_window", "merchant_id", "created_at", "terminal_id"),
-        # The payments still waiting for their customer, oldest first (payment_core.sweep, every few seconds):
-        # only those rows are in it, so a payment that does not wait never touches it.
-        Index(
-            "ix_payments_awaiting",
-            "created_at",
-            "id",
-            sqlite_where=text(AWAITING_CUSTOMER_ROWS),
-            postgresql_where=text(AWAITING_CUSTOMER_ROWS),
-        ),
+        # The payments waiting for their customer, oldest first (payment_core.sweep): only those rows.
+        Index("ix_payments_awaiting", "created_at", "id", sqlite_where=_AWAITING, postgresql_where=_AWAITING),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"))
