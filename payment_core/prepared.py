@@ -89,12 +89,7 @@ class Prepared:
             found = cursor.fetchall()
         finally:
             cursor.close()
-        readers = form.readers
-        if readers is None:
-            return [tuple(row) for row in found]
-        return [
-            tuple(read(value) if read else value for read, value in zip(readers, row, strict=True)) for row in found
-        ]
+        return [_read(form, row) for row in found]
 
     def first(self, session: Session, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row, or None when there is none (the rest, if any, are not read)."""
@@ -103,12 +98,7 @@ class Prepared:
             row = cursor.fetchone()
         finally:
             cursor.close()
-        if row is None:
-            return None
-        readers = form.readers
-        if readers is None:
-            return tuple(row)
-        return tuple(read(value) if read else value for read, value in zip(readers, row, strict=True))
+        return None if row is None else _read(form, row)
 
     def scalar(self, session: Session, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None when there is no row."""
@@ -123,6 +113,13 @@ class Prepared:
         """Run a statement that answers nothing once for each set of ``params`` (one driver call)."""
         if params:
             self._cursor(session, params[0], params)[0].close()
+
+
+def _read(form: _Form, row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row as its columns' types read it back."""
+    if form.readers is None:
+        return tuple(row)
+    return tuple(read(value) if read else value for read, value in zip(form.readers, row, strict=True))
 
 
 class _Answered:
