@@ -45,7 +45,6 @@ class _Form:
     literals: dict[str, Any]  # the statement's own bound values (a ``coalesce(..., 0)``'s 0, say)
     binders: tuple[tuple[str, Processor], ...]  # the parameters whose type converts them, and how
     readers: tuple[Processor | None, ...] | None  # how each result column is read back; None: as it comes
-    error_base: type[Exception]  # the driver's base error class
 
 
 class Prepared:
@@ -69,18 +68,9 @@ class Prepared:
         if connection.dispatch.before_cursor_execute:  # someone watches the statements: let them see this one
             result = connection.execute(self.statement, list(many) if many else params)
             return _Answered(result), _as_read(form)
-        driver = connection.connection.dbapi_connection
-        assert driver is not None
-        cursor = driver.cursor()
-        try:
-            if many:
-                cursor.executemany(form.sql, [_arguments(form, each) for each in many])
-            else:
-                cursor.execute(form.sql, _arguments(form, params))
-        except form.error_base as error:
-            cursor.close()
-            raise DBAPIError.instance(form.sql, params, error, form.error_base) from error
-        return cursor, form
+        if many:
+            return _driver_cursor(connection, form.sql, [_arguments(form, each) for each in many], many=True), form
+        return _driver_cursor(connection, form.sql, _arguments(form, params)), form
 
     def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row the statement answers, each a tuple of its columns read back."""
@@ -147,15 +137,27 @@ def run_plain(connection: Connection, sql: str) -> None:
     if connection.dispatch.before_cursor_execute:  # someone watches the statements: let them see this one
         connection.exec_driver_sql(sql)
         return
+    _driver_cursor(connection, sql, None).close()
+
+
+def _driver_cursor(connection: Connection, sql: str, arguments: Any, *, many: bool = False) -> Any:
+    """A cursor of the connection's driver that has run ``sql`` (with ``arguments``, if not None; once for each
+    of them when ``many``); the driver's error is raised as SQLAlchemy's."""
     driver = connection.connection.dbapi_connection
     assert driver is not None
+    error_base: type[Exception] = connection.dialect.loaded_dbapi.Error
     cursor = driver.cursor()
     try:
-        cursor.execute(sql)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(sql, None, error, connection.dialect.loaded_dbapi.Error) from error
-    finally:
+        if many:
+            cursor.executemany(sql, arguments)
+        elif arguments is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, arguments)
+    except error_base as error:
         cursor.close()
+        raise DBAPIError.instance(sql, arguments, error, error_base) from error
+    return cursor
 
 
 def send_savepoints_plainly(dialect: Dialect) -> None:
@@ -218,5 +220,4 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
         literals=literals,
         binders=tuple(binders),
         readers=tuple(readers) if any(readers) else None,
-        error_base=dialect.loaded_dbapi.Error,
     )
