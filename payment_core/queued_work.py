@@ -174,18 +174,27 @@ class WorkRunner(Periodic):
     other processes or left by a crash. Started by the first wake-up (or by ``possim core serve``)."""
 
     def __init__(self, core: Core, poll_seconds: float = POLL_SECONDS) -> None:
-        super().__init__("possim-queued-work", poll_seconds, lambda: run_ready(core), "queued work")
+        super().__init__("possim-queued-work", poll_seconds, self._look, "queued work")
         self._core = core
 
+    def _look(self) -> int:
+        """A wake-up or a timed look: nothing while this process leaves the work to others
+        (``CoreConfig.queued_work_runner``, which may be turned off after the thread started)."""
+        return run_ready(self._core) if self._core.config.queued_work_runner else 0
+
     def wake(self) -> None:
-        """Start (once) and look for work soon, unless this process leaves the work to others
-        (``CoreConfig.queued_work_runner``)."""
+        """Start (once) and look for work soon, unless this process leaves the work to others."""
         if self._core.config.queued_work_runner:
             self.start().poke()
 
     def drain(self, timeout: float = 30.0) -> None:
-        """Do everything queued so far that is ready (tests, and a demo reading the mail it caused)."""
-        self.start().run_now(timeout)
+        """Do everything queued so far that is ready (tests, and a demo reading the mail it caused): on the
+        runner's thread, or on the caller's while this process leaves the work to others."""
+        if self._core.config.queued_work_runner:
+            self.start().run_now(timeout)
+            return
+        while run_ready(self._core) == JOBS_PER_RUN:
+            pass
 
 
 def _signup(core: Core, payload: dict[str, Any]) -> None:

@@ -101,6 +101,23 @@ def test_a_reset_goes_before_a_flood_of_sign_ups(paused: Core, server: ServerThr
     assert len(outbox.messages(paused)) == before + 31 and _rows(paused) == []
 
 
+def test_a_started_runner_leaves_the_work_once_told_to_and_drain_still_does_it(
+    core: Core, server: ServerThread
+) -> None:
+    """Turning ``queued_work_runner`` off holds a runner already started, its timed looks included (one such
+    look between two metered requests once did the first one's job in the second's count); ``drain`` then
+    does the work on the caller's thread."""
+    core.work.start()
+    core.config = dataclasses.replace(core.config, queued_work_runner=False)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.post("/v1/accounts", json=_sign_up_body("late@example.jp")).status_code == 202
+    core.work.run_now()  # one look of the runner's own, as its timer makes them
+    assert [row.kind for row in _rows(core)] == ["signup"]
+    core.drain()
+    assert _rows(core) == []
+    assert outbox.messages(core, to="late@example.jp") != []
+
+
 def test_a_full_queue_refuses_with_503_and_writes_nothing(paused: Core, server: ServerThread) -> None:
     paused.config = dataclasses.replace(paused.config, queued_work_limit=2)
     with httpx.Client(base_url=server.url, timeout=30) as client:
