@@ -15,6 +15,7 @@ from textual import events
 from textual.widgets import Input
 
 from terminal.register.screens.payment import APPROVED
+from tests.keys import send_keys
 from tests.register.conftest import World, world  # noqa: F401 - the fixture, shared with the register tests
 from tests.register.pilot_helpers import open_payment, sign_in, wait_for, wait_state
 
@@ -52,10 +53,9 @@ async def _measure(world: World) -> dict[str, Any]:  # noqa: F811
         fps = (stats.frames - frames0) / elapsed
         decoded_fps = (stats.decoded - decoded0) / elapsed
         world.stage.clear()
-        await pilot.press("2", "*")
-        for key in world.catalog.lookup(next(iter(world.catalog)).jan).jan:  # type: ignore[union-attr]
-            await pilot.press(key)
-        await pilot.press("enter")
+        jan = world.catalog.lookup(next(iter(world.catalog)).jan).jan  # type: ignore[union-attr]
+        await send_keys(pilot, "2", "*", *jan, "enter")
+        await wait_for(pilot, lambda: not app.till.sale.is_empty, "the product rung up")
         payment = await open_payment(pilot)
         shown = time.perf_counter()
         world.stage.toggle_phone()

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Static
 from terminal.register import RegisterApp
 from terminal.register.screens.payment import PaymentScreen
 from terminal.register.screens.sale import SaleScreen
+from tests.keys import send_keys
 from tests.register.conftest import CLERK_ID, CLERK_PIN
 
 ROUNDS = 600  # × 25 ms: at most 15 s for anything (a worker, the camera, the core)
@@ -34,9 +35,9 @@ async def input_focused(pilot: Pilot[None], what: str) -> Input:
 
 async def sign_in(pilot: Pilot[None]) -> SaleScreen:
     await input_focused(pilot, "the clerk id field")
-    await pilot.press(*CLERK_ID, "enter")
+    await send_keys(pilot, *CLERK_ID, "enter")
     await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) != "clerk-id", "the PIN field")
-    await pilot.press(*CLERK_PIN, "enter")
+    await send_keys(pilot, *CLERK_PIN, "enter")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SaleScreen), "the sale screen")
     screen = pilot.app.screen
     assert isinstance(screen, SaleScreen)
@@ -48,9 +49,9 @@ async def type_code(pilot: Pilot[None], code: str) -> None:
     """What a keyboard-wedge scanner does: the digits, then Enter, into the focused entry line; returns
     once the entry has taken the line (it empties itself)."""
     entry = await input_focused(pilot, "an entry line with the focus")
-    await pilot.press(*code)
+    await send_keys(pilot, *code)
     await wait_for(pilot, lambda: entry.value == code, f"{code} typed into the entry")
-    await pilot.press("enter")
+    await send_keys(pilot, "enter")
     await wait_for(pilot, lambda: entry.value == "", f"{code} taken by the entry")
 
 

@@ -12,8 +12,17 @@ from terminal.catalog import Catalog, Product
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog
 from terminal.register.screens.payment import APPROVED
 from terminal.register.screens.receipt import ReceiptScreen
+from tests.keys import send_keys
 from tests.register.conftest import FUNDS, World
-from tests.register.pilot_helpers import line_count, open_payment, sign_in, type_code, wait_for, wait_state
+from tests.register.pilot_helpers import (
+    input_focused,
+    line_count,
+    open_payment,
+    sign_in,
+    type_code,
+    wait_for,
+    wait_state,
+)
 from tests.support import balance
 
 
@@ -66,7 +75,9 @@ async def test_cash_tender_gives_change(world: World) -> None:
         await type_code(pilot, food.jan)
         await pilot.press("f3")
         await wait_for(pilot, lambda: isinstance(app.screen, NumberDialog), "the cash dialog")
-        await pilot.press("ctrl+u", *"1000", "enter")  # ctrl+u clears the pre-filled exact amount
+        await input_focused(pilot, "the cash amount")
+        await pilot.press("ctrl+u")  # clears the pre-filled exact amount
+        await send_keys(pilot, *"1000", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ReceiptScreen), "the receipt")
         receipt = world.printer.last_output.decode("cp932", errors="replace") if world.printer else ""
         assert "お釣り" in receipt and f"{1000 - food.price:,}" in receipt
@@ -114,7 +125,7 @@ async def test_the_command_palette_offers_the_register_actions(world: World) -> 
         await type_code(pilot, food.jan)
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"void sale")
+        await send_keys(pilot, *"void sale")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.till.sale.is_empty, "the palette to void the sale")
@@ -126,7 +137,7 @@ async def test_operator_sign_in_is_throttled(world: World) -> None:
         for _ in range(5):
             await pilot.press("ctrl+u", *"1001", "enter")
             await pilot.pause()
-            await pilot.press(*"0000", "enter")
+            await send_keys(pilot, *"0000", "enter")
             await wait_for(
                 pilot, lambda: "Checking" not in str(app.screen.query_one("#signin-message").render()), "an answer"
             )
@@ -135,7 +146,7 @@ async def test_operator_sign_in_is_throttled(world: World) -> None:
         assert "Too many" in message or "try again" in message.lower()
         await pilot.press("ctrl+u", *"1001", "enter")
         await pilot.pause()
-        await pilot.press(*"2580", "enter")  # even the right PIN waits out the lock
+        await send_keys(pilot, *"2580", "enter")  # even the right PIN waits out the lock
         await wait_for(
             pilot, lambda: "Checking" not in str(app.screen.query_one("#signin-message").render()), "an answer"
         )

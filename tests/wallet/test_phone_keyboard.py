@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, Static
 
 from payment_core import resets
 from protocol import ErrorCode, ProtocolError
+from tests.keys import send_keys
 from tests.register.pilot_helpers import wait_for
 from tests.support import PASSWORD, mailed_code, mailed_reset_token, sign_up_verified, totp_now
 from tests.wallet.conftest import PhoneCore
@@ -64,7 +65,7 @@ async def type_into(pilot: Pilot[None], field: str, text: str) -> None:
     """Type ``text`` key by key into whatever has focus (no click first) and wait until it is all in the empty
     field ``field``: the keys are handled in order, but the last may still be on its way."""
     app = pilot.app
-    await pilot.press(*text)
+    await send_keys(pilot, *text)
     await wait_for(pilot, lambda: value(app, field) == text, f"{text!r} in #{field}")
 
 
