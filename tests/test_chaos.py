@@ -48,6 +48,8 @@ from terminal.client import PaymentClient
 from tests.support import SignedCaller, assert_books_balance
 from wallet_app.minter import CodeMinter
 
+pytestmark = pytest.mark.slow
+
 SEED = 6  # its schedule puts every kind of fault in each register's first REQUESTS_SURE requests
 EVERY_FAULT = FaultRates(drop_request=0.05, drop_response=0.05, delay=0.05, duplicate=0.05, reorder=0.05, timeout=0.02)
 REGISTERS = 3

@@ -32,6 +32,8 @@ from protocol import ManualClock, PaymentStatus, TopupStatus
 from tests.conftest import Database
 from wallet_app.minter import CodeMinter
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "risk"
 DAY_START = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # midnight of 1 July in Japan
 CHEAP_HASHING = PasswordPolicy(time_cost=1, memory_cost=256, parallelism=1)  # hundreds of sign-ups: cheap

@@ -29,7 +29,7 @@ from tests.security.conftest import from_address
 from tests.served_core import ServedCore, wait_until
 from tests.support import PASSWORD, mailbox
 
-pytestmark = pytest.mark.cheap_hashing  # many sign-ups and sign-ins: argon2id at its cheapest
+pytestmark = [pytest.mark.cheap_hashing, pytest.mark.slow]  # cheap: many sign-ups and sign-ins
 
 PHONE = "+819012345678"
 DONE_SECONDS = 60.0
