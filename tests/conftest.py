@@ -26,13 +26,6 @@ POSTGRES_URL = os.environ.get("POSSIM_TEST_POSTGRES", "postgresql://127.0.0.1:54
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a ``slow`` test first, each file's own order kept: a file runs in one process
-    (``--dist loadfile``), and a long one handed out last keeps the suite waiting on one process at the end."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow_files)
-
-
 @dataclass
 class Database:
     url: str
