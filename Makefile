@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 COVERAGE_FLOOR := 90
 # The suite runs on this many processes (pytest-xdist), a test file to a process so that a module's servers
 # start once. CI and the reference machine have 2 cores; a third process fills the time the other two wait
-# (servers starting, a register waiting for the core): 13.3 min on 2, measured on this machine.
+# (servers starting, a register waiting for the core): 13.3 min on two, 12.2 on three in one checkout here.
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --dist loadfile
 
@@ -35,8 +35,8 @@ test: $(STAMP) test-deps lint typecheck
 	$(PYTEST) -n $(TEST_WORKERS) --no-cov
 
 # The whole suite again under coverage, counting the servers and clients it starts as subprocesses; it fails
-# below the floor. Kept out of `make test`: on Python 3.11 the tracer makes the suite about 30% slower
-# (20.8 min against 13.3 on 2 processes here), past the 15 minutes `make test` is given.
+# below the floor. Kept out of `make test`: on Python 3.11 the tracer makes the suite about 40% slower
+# (16.8 min against 12.2 on three processes here), past the 15 minutes `make test` is given.
 coverage: $(STAMP) test-deps
 	$(PYTEST) -n $(TEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
