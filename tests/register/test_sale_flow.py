@@ -7,6 +7,10 @@ the test, shown to the camera or typed; the core moves the money; the receipt go
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from textual.app import App
+from textual.command import CommandList, CommandPalette
 
 from terminal.catalog import Catalog, Product
 from terminal.register.screens.dialogs import AgeCheckDialog, NumberDialog
@@ -117,6 +121,15 @@ async def test_quantity_void_line_void_sale_and_age_check(world: World) -> None:
         assert app.till.sale.is_empty
 
 
+def first_command(app: App[Any]) -> str:
+    """The command palette's first offer, as it reads ("" while the palette is not up or offers nothing)."""
+    screen = app.screen
+    if not isinstance(screen, CommandPalette):
+        return ""
+    offers = screen.query_one(CommandList)
+    return str(offers.get_option_at_index(0).prompt) if offers.option_count else ""
+
+
 async def test_the_command_palette_offers_the_register_actions(world: World) -> None:
     food = pick(world.catalog, 8)
     app = world.app()
@@ -126,7 +139,7 @@ async def test_the_command_palette_offers_the_register_actions(world: World) -> 
         await pilot.press("ctrl+p")
         await pilot.pause()
         await send_keys(pilot, *"void sale")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "void sale" in first_command(app).lower(), "the palette to offer Void sale")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.till.sale.is_empty, "the palette to void the sale")
 
