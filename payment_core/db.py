@@ -29,9 +29,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from payment_core.prepared import Prepared, send_savepoints_plainly
+from payment_core.writer_lock import WriterLock
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_WRITERS: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()  # each SQLite engine's writer
 
 
 def normalise_url(url: str) -> str:
@@ -111,11 +113,13 @@ durable_commit: ContextVar[bool] = ContextVar("durable_commit", default=True)
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    connection_class = _writer_queued_connection(threading.Lock(), writer_lock_file(url), synchronous)
+    writer = WriterLock()
+    connection_class = _writer_queued_connection(writer, writer_lock_file(url), synchronous)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_SECONDS, "factory": connection_class},
     )
+    _WRITERS[engine] = writer
     send_savepoints_plainly(engine.dialect)
 
     @event.listens_for(engine, "connect")
@@ -140,6 +144,14 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def step_aside_for_writers(engine: Engine) -> None:
+    """Background work between two of its transactions: on SQLite, let the threads queued for the writer have
+    it first (``payment_core.writer_lock``); on PostgreSQL, nothing (row locks, many writers)."""
+    writer = _WRITERS.get(engine)
+    if writer is not None:
+        writer.step_aside()
 
 
 def writer_lock_file(url: str) -> Path | None:
@@ -250,7 +262,7 @@ class _ProcessWriterLock:
 
 
 def _writer_queued_connection(
-    writer: threading.Lock, lock_file: Path | None = None, synchronous: str = "FULL"
+    writer: WriterLock, lock_file: Path | None = None, synchronous: str = "FULL"
 ) -> type[sqlite3.Connection]:
     """A sqlite3 connection class whose transactions queue for ``writer``, one lock per database, and then
     for the flock on ``lock_file`` (one per database file, shared by every process: :class:`_ProcessWriterLock`).

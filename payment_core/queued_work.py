@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import func, select
 
 from payment_core import audit
+from payment_core.db import step_aside_for_writers
 from payment_core.models import QueuedWork
 from payment_core.periodic import Periodic, described
 from payment_core.request_unit import RequestUnit, current_unit
@@ -101,7 +102,9 @@ def run_ready(core: Core, limit: int = JOBS_PER_RUN) -> int:
     """Do queued jobs whose time has come, most urgent first, until none is left or ``limit`` are done;
     how many were done (a failed try counts as not done)."""
     done = 0
-    for _ in range(limit):
+    for number in range(limit):
+        if number:  # requests queued for SQLite's writer go before the next job (payment_core.writer_lock)
+            step_aside_for_writers(core.engine)
         outcome = _run_one(core)
         if outcome is None:
             break
