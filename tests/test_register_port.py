@@ -18,6 +18,7 @@ from protocol import PaymentStatus
 from tests.served_core import ServedCore, wait_until
 
 WAIT_SECONDS = 60.0
+_MOST_NICE = 19  # os.nice goes no further
 SMALL = core_load.Scale(
     stores=1, registers_per_store=1, phones=1, payments=2, warmup=0, seconds=30.0, flood_payments=0, flood_signins=0
 )
@@ -46,7 +47,7 @@ def test_registers_pay_on_their_own_port_which_answers_nothing_else(tmp_path: Pa
 
             public_pid, register_pid = _pid(served.url), _pid(registers)
             assert public_pid != register_pid
-            assert _niceness(public_pid) == _niceness(register_pid) + PUBLIC_NICENESS
+            assert _niceness(public_pid) == min(_MOST_NICE, _niceness(register_pid) + PUBLIC_NICENESS)
 
             os.kill(register_pid, signal.SIGKILL)  # the tills' process dies: a new one takes the port
             wait_until(

@@ -85,7 +85,7 @@ def register(subparsers: Any) -> None:
         type=int,
         metavar="PORT",
         help="serve the registers' routes on PORT too, in a process of their own that no sign-in reaches, and "
-        "run the processes of --port below it in CPU priority (nice +5): a sign-in flood on the public port "
+        "run the processes of --port below it in CPU priority (nice +19): a sign-in flood on the public port "
         "cannot take the tills' CPU or event loop (not for a database in memory)",
     )
     serve.add_argument(
