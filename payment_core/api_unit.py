@@ -54,9 +54,6 @@ class RequestTransactions:
         pool: int = core.engine.pool.size() if is_postgres(core.engine) else 1  # type: ignore[attr-defined]
         self.slots = min(pool, POSTGRES_ADMITTED)
         self._admit: asyncio.Semaphore | None = None
-        budget = core.password_work
-        self._password_slots = budget.workers + budget.queue
-        self._password_admit: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NO_DATABASE_PATHS:
@@ -86,13 +83,14 @@ class RequestTransactions:
                 slot.release()
 
     async def _password_route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._password_admit is None:
-            self._password_admit = asyncio.Semaphore(self._password_slots)
-        if self._password_admit.locked():
+        budget = self.core.password_work
+        if not budget.admit_request():  # as many in at once as the budget holds; /healthz says when it is full
             await error_response(PasswordWorkFull())(scope, receive, send)
             return
-        async with self._password_admit:
+        try:
             await self.app(scope, receive, send)
+        finally:
+            budget.leave_request()
 
 
 def _register_route(scope: Scope) -> bool:

@@ -58,6 +58,25 @@ class PasswordWork:
         self._admitted = threading.BoundedSemaphore(workers + queue)
         self._lock = threading.Lock()
         self._in = 0  # admitted: running or waiting
+        self._requests = 0  # sign-in requests in, anywhere in their route (admitted by payment_core.api_unit)
+
+    @property
+    def capacity(self) -> int:
+        return self.workers + self.queue
+
+    def admit_request(self) -> bool:
+        """Let one more request of a password route in, if fewer than :attr:`capacity` are in (False: refuse it,
+        503). It leaves with :meth:`leave_request`. Counted here rather than at the hashing itself, so that a
+        request between its transactions and its hash still takes its place."""
+        with self._lock:
+            if self._requests >= self.capacity:
+                return False
+            self._requests += 1
+            return True
+
+    def leave_request(self) -> None:
+        with self._lock:
+            self._requests -= 1
 
     def run(self, work: Callable[[], T], *, shed: bool = True) -> T:
         """Run ``work`` when a slot is free; with ``shed`` (a caller still waiting for its answer) refuse at
@@ -77,13 +96,14 @@ class PasswordWork:
         self._threads.shutdown(wait=True)
 
     def status(self) -> dict[str, int | bool]:
+        """``saturated``: the next sign-in would be refused with 503 (every place is taken)."""
         admitted = self._in
         return {
             "workers": self.workers,
             "queue": self.queue,
             "running": min(admitted, self.workers),
             "waiting": max(0, admitted - self.workers),
-            "saturated": admitted >= self.workers + self.queue,
+            "saturated": max(admitted, self._requests) >= self.capacity,
         }
 
 

@@ -163,3 +163,20 @@ def test_hashes_run_below_the_registers_priority() -> None:
         work.close()
     assert there == (min(19, here + 7) if sys.platform == "linux" else here)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here  # the caller's own is untouched
+
+
+def test_the_budget_is_full_when_its_places_are_taken_by_requests_not_yet_hashing() -> None:
+    """A sign-in holds its place from the moment the API lets it in, through its transactions and its hash:
+    with every place taken the next is refused, and /healthz says saturated, even before any hash runs (a
+    flood whose requests wait for the CPU between their steps is refused all the same, and said so)."""
+    work = PasswordWork(1, 1)
+    try:
+        assert work.admit_request() and work.admit_request()
+        assert work.admit_request() is False  # the third is refused (503 in the API)
+        status = work.status()
+        assert (status["running"], status["waiting"], status["saturated"]) == (0, 0, True)
+        work.leave_request()
+        assert work.status()["saturated"] is False
+        assert work.admit_request()  # the place is free again
+    finally:
+        work.close()
