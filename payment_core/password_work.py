@@ -55,7 +55,7 @@ class PasswordWork:
         self._threads = ThreadPoolExecutor(
             workers, "possim-password", initializer=lower_this_threads_priority, initargs=(niceness,)
         )
-        self._admitted = threading.BoundedSemaphore(workers + queue)
+        self._admitted = threading.BoundedSemaphore(self.capacity)
         self._lock = threading.Lock()
         self._in = 0  # admitted: running or waiting
         self._requests = 0  # sign-in requests in, anywhere in their route (admitted by payment_core.api_unit)
@@ -75,6 +75,7 @@ class PasswordWork:
             return True
 
     def leave_request(self) -> None:
+        """A request let in by :meth:`admit_request` has its answer: its place is free."""
         with self._lock:
             self._requests -= 1
 

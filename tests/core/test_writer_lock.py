@@ -27,13 +27,12 @@ def _until(condition: Callable[[], bool]) -> None:
 
 
 @contextmanager
-def _queued_holder(take: Callable[[], object], drop: Callable[[], None], lock: WriterLock) -> Iterator[threading.Event]:
+def _queued_holder(take: Callable[[], object], drop: Callable[[], None], lock: WriterLock) -> Iterator[None]:
     """A thread that queues for ``lock`` (through ``take``), then holds it until the block ends."""
-    holding, let_go = threading.Event(), threading.Event()
+    let_go = threading.Event()
 
     def hold() -> None:
         take()
-        holding.set()
         let_go.wait(BOUND_SECONDS)
         drop()
 
@@ -41,14 +40,14 @@ def _queued_holder(take: Callable[[], object], drop: Callable[[], None], lock: W
     thread.start()
     try:
         _until(lambda: lock.queued == 1)
-        yield holding
+        yield
     finally:
         let_go.set()
         thread.join(BOUND_SECONDS)
     assert not thread.is_alive()
 
 
-def test_a_free_lock_is_taken_at_once_and_a_second_taker_waits_in_the_queue() -> None:
+def test_a_free_lock_is_taken_at_once_and_a_taker_that_gives_up_leaves_the_queue() -> None:
     lock = WriterLock()
     assert lock.acquire(timeout=1.0) and lock.queued == 0
     assert lock.acquire(timeout=0.0) is False and lock.queued == 0  # it gave up: out of the queue again
