@@ -101,6 +101,11 @@ def drop_schema(url: str, schema: str) -> None:
 # How long a writer waits for SQLite's one write lock: in the process, then for the other processes, then in
 # SQLite's busy handler.
 SQLITE_LOCK_SECONDS = 30
+# Each connection's page cache (SQLite's default is 2 MiB). With a 1M-entry ledger, every payment's inserts land
+# on index pages spread over a gigabyte, each fetched again from the OS: `possim bench --only growth` gave 344.7
+# payments/s at 1M entries against 476.4/s at 1k (p50 93 against 64 ms); with 64 MiB, 460.3/s against 405.5/s
+# in the next run. A page is only kept once read; the registers' work runs on one connection (group commit).
+SQLITE_CACHE_KIB = 65_536
 # Beside a database file, the file whose flock its writers in every process queue on (not for :memory:).
 WRITER_LOCK_SUFFIX = ".writer-lock"
 
@@ -132,6 +137,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_SECONDS * 1000}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
