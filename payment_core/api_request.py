@@ -8,7 +8,7 @@ Every route takes what it needs as a FastAPI dependency; nothing repeats the met
 - ``SignedDevice``: the phone whose signature over that call checks out (``payment_core.auth``);
   ``BearerSession``: the live session an access token names.
 - ``TerminalCall``: a register's call, whose route does all of its database work in one worker
-  thread: the terminal's signature checked, the route's work done and the request's transaction committed, one
+  thread (on PostgreSQL one of the core's register threads): the terminal's signature checked, the route's work done and the request's transaction committed, one
   hand-over from the event loop instead of three (the signature's dependency, the route, the commit).
   Under a sign-in flood the event loop is busy, and each hand-over waited for it while the request held
   SQLite's one slot. On SQLite that call runs in the core's group writer instead, with the other
@@ -21,6 +21,7 @@ The authenticator and the core hang on ``app.state`` (``payment_core.api.create_
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -30,7 +31,6 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from payment_core import sessions
 from payment_core.auth import RequestAuthenticator, TerminalRef
@@ -106,12 +106,16 @@ class RegisterCall:
         raises (a 503 with nothing kept); an error from ``work`` leaves what its savepoints kept for the
         request's middleware to commit with the error's answer, as for any other route.
 
-        On SQLite the same runs in the core's group writer instead (``payment_core.group_commit``), in a
+        On PostgreSQL it runs on the core's register threads (``Core.register_threads``, one for each request
+        admitted at once). On SQLite the same runs in the core's group writer instead (``payment_core.group_commit``), in a
         savepoint of a transaction shared with the other registers' requests of the moment, and is answered
         once that has committed."""
         writer = self.core.group_writer
         if writer is None:
-            return await run_in_threadpool(self._run, work)
+            threads = self.core.register_threads
+            assert threads is not None  # a core without a group writer has them (Core.__init__)
+            context = contextvars.copy_context()  # the request's unit and source, as anyio would pass them
+            return await asyncio.get_running_loop().run_in_executor(threads, context.run, self._run, work)
         answer: R = await asyncio.wrap_future(writer.submit(functools.partial(self._run, work)))
         return answer
 

@@ -29,18 +29,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payment_core.api_errors import DatabaseUnavailable, error_response
 from payment_core.api_request import register_call
-from payment_core.core import Core
-from payment_core.db import is_postgres
+from payment_core.core import POSTGRES_ADMITTED as POSTGRES_ADMITTED
+from payment_core.core import Core, admitted_at_once
 from payment_core.password_work import PasswordWorkFull
 from payment_core.request_unit import RequestUnit, current_unit
 from protocol import MAX_BODY_BYTES
 
 log = logging.getLogger("possim.core")
-# On PostgreSQL, requests in flight at once (the rest wait in the event loop, where waiting costs nothing).
-# More threads than this only took turns at the interpreter's lock: measured under the core bench, 32 at once
-# 103/s (p99 549 ms, the process's system time 7.6 s), 16 at once 120.6/s (p99 378 ms), 8 122.4/s; 16 leaves
-# room for requests that wait on a row lock.
-POSTGRES_ADMITTED = 16
 NO_DATABASE_PATHS = frozenset({"/healthz", "/openapi.json"})
 PASSWORD_PATHS = frozenset(
     {"/v1/accounts", "/v1/devices", "/v1/sessions", "/v1/account/password", "/v1/password-reset/confirm"}
@@ -51,8 +46,7 @@ class RequestTransactions:
     def __init__(self, app: ASGIApp, core: Core) -> None:
         self.app = app
         self.core = core
-        pool: int = core.engine.pool.size() if is_postgres(core.engine) else 1  # type: ignore[attr-defined]
-        self.slots = min(pool, POSTGRES_ADMITTED)
+        self.slots = admitted_at_once(core.engine)
         self._admit: asyncio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
