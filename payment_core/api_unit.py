@@ -4,7 +4,7 @@ commit happens before the first byte of the answer is sent.
 Requests are admitted through slots, waited for in the event loop (never in a worker thread, which could
 starve the threads that the admitted requests need): one on SQLite, which has a single writer, so a
 request never sleeps in SQLite's busy handler; on PostgreSQL as many as the connection pool holds, so an
-admitted request always finds a connection, and no more than ``POSTGRES_ADMITTED`` (more only took turns at
+admitted request always finds a connection, and no more than ``core.POSTGRES_ADMITTED`` (more only took turns at
 the interpreter's lock). ``/healthz`` and the OpenAPI document need no database.
 
 Routes that check or hash a password (argon2: tens of milliseconds of CPU) keep their own short
@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payment_core.api_errors import DatabaseUnavailable, error_response
 from payment_core.api_request import register_call
-from payment_core.core import POSTGRES_ADMITTED as POSTGRES_ADMITTED
 from payment_core.core import Core, admitted_at_once
 from payment_core.password_work import PasswordWorkFull
 from payment_core.request_unit import RequestUnit, current_unit

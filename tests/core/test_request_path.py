@@ -13,8 +13,8 @@ import anyio.to_thread
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from payment_core.api_unit import POSTGRES_ADMITTED, RequestTransactions
-from payment_core.core import Core
+from payment_core.api_unit import RequestTransactions
+from payment_core.core import POSTGRES_ADMITTED, Core
 from payment_core.db import is_postgres
 from payment_core.request_unit import current_unit
 from tests.support import SignedCaller
@@ -168,9 +168,10 @@ async def _discard(_message: Message) -> None:
     return None
 
 
-def test_requests_admitted_at_once_one_on_sqlite_at_most_sixteen_on_postgresql(core: Core) -> None:
+def test_requests_admitted_at_once_one_on_sqlite_at_most_four_on_postgresql(core: Core) -> None:
     middleware = RequestTransactions(_app_using_the_database, core)
     if is_postgres(core.engine):  # the pool holds 32: more threads at once only took turns at the interpreter
-        assert middleware.slots == POSTGRES_ADMITTED == 16
+        assert middleware.slots == POSTGRES_ADMITTED == 4
+        assert core.register_threads is not None and core.register_threads._max_workers == 4
     else:  # one writer
         assert middleware.slots == 1
