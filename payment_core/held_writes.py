@@ -81,14 +81,14 @@ def run_carrying(driver: Any, error_base: type[Exception], sql: str, arguments: 
     cursor = driver.cursor()
     try:
         if not held and not _begins(driver):
-            execute(cursor, sql, arguments, many)
+            _execute(cursor, sql, arguments, many)
             return cursor
         writes = driver.cursor()
         try:
             with driver.pipeline():  # psycopg's own BEGIN, when this statement opens a transaction, goes too
                 for statement in held or ():
-                    execute(writes, statement.sql, statement.arguments, statement.many)
-                execute(cursor, sql, arguments, many)
+                    _execute(writes, statement.sql, statement.arguments, statement.many)
+                _execute(cursor, sql, arguments, many)
         finally:
             writes.close()
     except error_base as error:
@@ -112,7 +112,7 @@ def send_held(driver: Any) -> None:
     try:
         with driver.pipeline():
             for statement in held:
-                execute(writes, statement.sql, statement.arguments, statement.many)
+                _execute(writes, statement.sql, statement.arguments, statement.many)
     finally:
         writes.close()
 
@@ -135,7 +135,7 @@ def drop_held(driver: Any, since_savepoint: str | None = None) -> bool:
 def send_held_first(dialect: Dialect) -> None:
     """Make ``dialect`` (one engine's) send what is held before each statement of its own and before a commit,
     and drop it on a rollback."""
-    execute_one: Callable[..., None] = dialect.do_execute
+    execute: Callable[..., None] = dialect.do_execute
     execute_many: Callable[..., None] = dialect.do_executemany
     execute_bare: Callable[..., None] = dialect.do_execute_no_params
     commit: Callable[[Any], None] = dialect.do_commit
@@ -143,7 +143,7 @@ def send_held_first(dialect: Dialect) -> None:
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         send_held(cursor.connection)
-        execute_one(cursor, statement, parameters, context)
+        execute(cursor, statement, parameters, context)
 
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         send_held(cursor.connection)
@@ -177,9 +177,7 @@ def _driver_of(connection: Any) -> Any:
     return getattr(connection, "dbapi_connection", None) or connection
 
 
-def execute(cursor: Any, sql: str, arguments: Any, many: bool) -> None:
-    """Run ``sql`` on a driver cursor: once for each of ``arguments`` when ``many``, without parameters when they
-    are None."""
+def _execute(cursor: Any, sql: str, arguments: Any, many: bool) -> None:
     if many:
         cursor.executemany(sql, arguments)
     elif arguments is None:

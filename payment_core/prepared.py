@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 
-from payment_core.held_writes import drop_held, execute, hold, holds, run_carrying
+from payment_core.held_writes import drop_held, hold, holds, run_carrying
 
 Processor = Callable[[Any], Any]
 
@@ -165,7 +165,12 @@ def _driver_cursor(connection: Connection, sql: str, arguments: Any, *, many: bo
         return run_carrying(driver, error_base, sql, arguments, many=many)
     cursor = driver.cursor()
     try:
-        execute(cursor, sql, arguments, many)
+        if many:
+            cursor.executemany(sql, arguments)
+        elif arguments is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, arguments)
     except error_base as error:
         cursor.close()
         raise DBAPIError.instance(sql, arguments, error, error_base) from error
