@@ -28,7 +28,6 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insp
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from payment_core.held_writes import send_held_first
 from payment_core.prepared import Prepared, send_savepoints_plainly
 from payment_core.writer_lock import WriterLock
 
@@ -81,7 +80,6 @@ def make_engine(
         url, connect_args=connect_args, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
     )
     send_savepoints_plainly(engine.dialect)
-    send_held_first(engine.dialect)
     if schema is not None and create_schema:
         with engine.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')

@@ -23,7 +23,6 @@ default computed per row is refused when the statement is first compiled.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +32,6 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
-
-from payment_core.held_writes import drop_held, hold, holds, run_carrying
 
 Processor = Callable[[Any], Any]
 
@@ -99,25 +96,13 @@ class Prepared:
         return None if row is None else row[0]
 
     def run(self, session: Session, params: Mapping[str, Any]) -> None:
-        """Run a statement that answers nothing. On PostgreSQL it is held and sent with the connection's next
-        statement (``payment_core.held_writes``, which says what that changes: where an error is raised)."""
-        if not self._held(session, params):
-            self._cursor(session, params)[0].close()
+        """Run a statement that answers nothing."""
+        self._cursor(session, params)[0].close()
 
     def run_many(self, session: Session, params: Sequence[Mapping[str, Any]]) -> None:
-        """Run a statement that answers nothing once for each set of ``params`` (one driver call); held on
-        PostgreSQL as :meth:`run` is."""
-        if params and not self._held(session, params[0], params):
+        """Run a statement that answers nothing once for each set of ``params`` (one driver call)."""
+        if params:
             self._cursor(session, params[0], params)[0].close()
-
-    def _held(self, session: Session, params: Mapping[str, Any], many: Sequence[Mapping[str, Any]] = ()) -> bool:
-        connection = session.connection()
-        if not holds(connection.dialect) or connection.dispatch.before_cursor_execute:
-            return False
-        form = self._form(connection.dialect)
-        arguments = [_arguments(form, each) for each in many] if many else _arguments(form, params)
-        hold(connection.connection.dbapi_connection, form.sql, arguments, many=bool(many))
-        return True
 
 
 def _read(form: _Form, row: Sequence[Any]) -> tuple[Any, ...]:
@@ -161,8 +146,6 @@ def _driver_cursor(connection: Connection, sql: str, arguments: Any, *, many: bo
     driver = connection.connection.dbapi_connection
     assert driver is not None
     error_base: type[Exception] = connection.dialect.loaded_dbapi.Error
-    if holds(connection.dialect):  # what is held goes with it (payment_core.held_writes)
-        return run_carrying(driver, error_base, sql, arguments, many=many)
     cursor = driver.cursor()
     try:
         if many:
@@ -187,27 +170,12 @@ def send_savepoints_plainly(dialect: Dialect) -> None:
         return str(preparer.format_savepoint(None, name))  # type: ignore[no-untyped-call]
 
     def savepoint(connection: Connection, name: str) -> None:
-        sql = f"SAVEPOINT {name_of(name)}"
-        if holds(dialect) and not connection.dispatch.before_cursor_execute:  # goes with the next statement
-            hold(connection.connection.dbapi_connection, sql, None)
-            return
-        run_plain(connection, sql)
+        run_plain(connection, f"SAVEPOINT {name_of(name)}")
 
     def release(connection: Connection, name: str) -> None:
-        try:
-            run_plain(connection, f"RELEASE SAVEPOINT {name_of(name)}")  # carries what is held
-        except DBAPIError:
-            # A held statement of the savepoint's failed (the error has come here, not from inside its block):
-            # undo the savepoint's work, as SQLAlchemy does for an error inside the block, so the transaction
-            # goes on (a payment's twin is then read by its retry).
-            if holds(dialect):
-                with contextlib.suppress(DBAPIError):
-                    run_plain(connection, f"ROLLBACK TO SAVEPOINT {name_of(name)}")
-            raise
+        run_plain(connection, f"RELEASE SAVEPOINT {name_of(name)}")
 
     def rollback_to(connection: Connection, name: str) -> None:
-        if holds(dialect) and drop_held(connection.connection.dbapi_connection, name_of(name)):
-            return  # the savepoint itself was still held: the database never saw any of it
         run_plain(connection, f"ROLLBACK TO SAVEPOINT {name_of(name)}")
 
     plain = {"do_savepoint": savepoint, "do_release_savepoint": release, "do_rollback_to_savepoint": rollback_to}
