@@ -8,8 +8,9 @@ Every route takes what it needs as a FastAPI dependency; nothing repeats the met
 - ``SignedDevice``: the phone whose signature over that call checks out (``payment_core.auth``);
   ``BearerSession``: the live session an access token names.
 - ``TerminalCall``: a register's call, whose route does all of its database work in one worker
-  thread (on PostgreSQL one of the core's register threads): the terminal's signature checked, the route's work done and the request's transaction committed, one
-  hand-over from the event loop instead of three (the signature's dependency, the route, the commit).
+  thread (on PostgreSQL one of the core's register threads): the terminal's signature checked, the route's
+  work done and the request's transaction committed, one hand-over from the event loop instead of three
+  (the signature's dependency, the route, the commit).
   Under a sign-in flood the event loop is busy, and each hand-over waited for it while the request held
   SQLite's one slot. On SQLite that call runs in the core's group writer instead, with the other
   registers' requests of the moment, in one transaction (``payment_core.group_commit``).
@@ -107,9 +108,9 @@ class RegisterCall:
         request's middleware to commit with the error's answer, as for any other route.
 
         On PostgreSQL it runs on the core's register threads (``Core.register_threads``, one for each request
-        admitted at once). On SQLite the same runs in the core's group writer instead (``payment_core.group_commit``), in a
-        savepoint of a transaction shared with the other registers' requests of the moment, and is answered
-        once that has committed."""
+        admitted at once). On SQLite the same runs in the core's group writer instead
+        (``payment_core.group_commit``), in a savepoint of a transaction shared with the other registers'
+        requests of the moment, and is answered once that has committed."""
         writer = self.core.group_writer
         if writer is None:
             threads = self.core.register_threads

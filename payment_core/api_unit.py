@@ -4,8 +4,8 @@ commit happens before the first byte of the answer is sent.
 Requests are admitted through slots, waited for in the event loop (never in a worker thread, which could
 starve the threads that the admitted requests need): one on SQLite, which has a single writer, so a
 request never sleeps in SQLite's busy handler; on PostgreSQL as many as the connection pool holds, so an
-admitted request always finds a connection, and no more than ``core.POSTGRES_ADMITTED`` (more only took turns at
-the interpreter's lock). ``/healthz`` and the OpenAPI document need no database.
+admitted request always finds a connection, and no more than ``core.POSTGRES_ADMITTED`` (more only took
+turns at the interpreter's lock and the cores). ``/healthz`` and the OpenAPI document need no database.
 
 Routes that check or hash a password (argon2: tens of milliseconds of CPU) keep their own short
 transactions around that work instead (``PASSWORD_PATHS``): a request holding the store's one slot while

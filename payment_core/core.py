@@ -55,7 +55,7 @@ KEY_BOUND = ("accounts", "devices", "terminals")
 # On PostgreSQL, requests in flight at once (the rest wait in the event loop, where waiting costs nothing).
 # More threads than this only took turns at the interpreter's lock and the cores. Measured under the core
 # bench (32 registers, 2 cores shared with PostgreSQL and the clients): on a slow machine 32 at once 103/s
-# (p99 549 ms), 16 120.6/s (p99 378 ms), 8 122.4/s; on a machine three times as fast, in turn, 16 at once
+# (p99 549 ms), 16 120.6/s (p99 378 ms), 8 122.4/s; on a machine 2-3 times as fast, in turn, 16 at once
 # 415-420/s p99 148-156 ms, 8 427-467/s p99 124-125 ms, 6 403-415/s p99 127-128 ms, 4 409-487/s p99
 # 84-111 ms, 2 419-425/s p99 96-97 ms. Four leaves room for a request that waits on a row lock.
 POSTGRES_ADMITTED = 4
